@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# portwatch: one Makefile for the BPF objects, skeletons, binary and tests.
+#   make           build $(OUTPUT)/portwatch
+#   make deps      apt-get install what building and testing need (if missing)
+#   make run       deps, build, start the main view
+#   make test      deps, build, run every test
+#   make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
+#   V=1            show every command
+
+VERSION := 0.1.0
+OUTPUT ?= build
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CLANG ?= clang
+CC ?= cc
+BPFTOOL ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+# Debian 12 packages for building and testing.
+DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
+	libjansson-dev libcmocka-dev iproute2 util-linux procps
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
+	-Iinclude -Ivmlinux/$(ARCH) -MMD -MP
+CFLAGS ?= -g -O2
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) -MMD -MP \
+	-DPW_VERSION='"$(VERSION)"'
+LDLIBS_BPF = $(shell $(PKG_CONFIG) --libs libbpf)
+LDLIBS_JSON = $(shell $(PKG_CONFIG) --libs jansson)
+LDLIBS_CMOCKA = $(shell $(PKG_CONFIG) --libs cmocka)
+
+BPF_NAMES := $(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c))
+SKELS := $(BPF_NAMES:%=$(OUTPUT)/%.skel.h)
+# Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
+PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o)
+BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o)
+CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o)
+APP := $(OUTPUT)/portwatch
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG_TESTS := $(patsubst tests/integration/%.c,$(OUTPUT)/tests/%,\
+	$(wildcard tests/integration/test_*.c))
+INTEG_HELPERS := $(OUTPUT)/tests/helpers.o
+
+.PHONY: all deps run test check bench vmlinux format format-check clean
+.DELETE_ON_ERROR:
+
+all: $(APP)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(OUTPUT)/portwatch states
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory check
+
+check: $(APP) $(UNIT_TESTS) $(INTEG_TESTS)
+	$(Q)tests/run.sh $(APP) $(UNIT_TESTS) $(INTEG_TESTS)
+
+$(OUTPUT) $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(OUTPUT)/%.o: src/%.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Sources include the skeletons: generate them before compiling any.
+$(BPF_USER_OBJS) $(CLI_OBJS): $(SKELS)
+
+$(APP): $(CLI_OBJS) $(BPF_USER_OBJS) $(PURE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_JSON) -lm -o $@
+
+$(OUTPUT)/tests/%.o: tests/unit/%.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/tests/%.o: tests/integration/%.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/integration -c $< -o $@
+
+$(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_CMOCKA) -lm -o $@
+
+$(INTEG_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(INTEG_HELPERS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_CMOCKA) -lm -o $@
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h.tmp
+	mv vmlinux/$(ARCH)/vmlinux.h.tmp vmlinux/$(ARCH)/vmlinux.h
+
+FORMAT_FILES = $(wildcard src/*.[ch] bpf/*.[ch] include/*.h tests/*/*.[ch])
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d)

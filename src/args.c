@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Command-line value parsing. No syscalls: unit tests link this as is. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "args.h"
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int parse_uint(const char *s, size_t len, __u64 max, __u64 *out)
+{
+	__u64 v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		if (!is_digit(s[i]))
+			return -EINVAL;
+		v = v * 10 + (__u64)(s[i] - '0');
+		if (v > max)
+			return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_port_len(const char *s, size_t len, __u16 *port, const char **why)
+{
+	__u64 v;
+	int err;
+
+	err = parse_uint(s, len, 65535, &v);
+	if (err == -EINVAL) {
+		*why = "not a number";
+		return -EINVAL;
+	}
+	if (err || v == 0) {
+		*why = "out of range 1-65535";
+		return -EINVAL;
+	}
+	*port = (__u16)v;
+	return 0;
+}
+
+int pw_parse_port(const char *s, __u16 *port, const char **why)
+{
+	return parse_port_len(s, strlen(s), port, why);
+}
+
+int pw_portset_add(struct pw_portset *set, const char *list, const char **why)
+{
+	const char *p = list, *comma;
+	__u16 port;
+	size_t len;
+
+	do {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (parse_port_len(p, len, &port, why))
+			return -EINVAL;
+		if (!pw_portset_has(set, port)) {
+			set->bits[port / 64] |= 1ULL << (port % 64);
+			set->count++;
+		}
+		p = comma + 1;
+	} while (comma);
+	return 0;
+}
+
+bool pw_portset_has(const struct pw_portset *set, __u16 port)
+{
+	return set->bits[port / 64] & (1ULL << (port % 64));
+}
+
+bool pw_portset_match(const struct pw_portset *set, __u16 port)
+{
+	return set->count == 0 || pw_portset_has(set, port);
+}
+
+struct unit {
+	const char *name;
+	__u64 ns;
+};
+
+static const struct unit units[] = {
+	{ "ns", 1ULL },
+	{ "us", 1000ULL },
+	{ "ms", 1000000ULL },
+	{ "s", PW_NSEC_PER_SEC },
+	{ "m", 60 * PW_NSEC_PER_SEC },
+	{ "h", 3600 * PW_NSEC_PER_SEC },
+	{ "d", 86400 * PW_NSEC_PER_SEC },
+};
+
+/* Longest unit name first so "ms" is not read as "m" followed by "s". */
+static const struct unit *match_unit(const char *s, size_t *len)
+{
+	const struct unit *best = NULL;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		n = strlen(units[i].name);
+		if (strncmp(s, units[i].name, n) == 0 && (!best || n > *len)) {
+			best = &units[i];
+			*len = n;
+		}
+	}
+	return best;
+}
+
+#define PW_DURATION_MAX (100ULL * 365 * 86400 * PW_NSEC_PER_SEC)
+
+int pw_parse_duration(const char *s, __u64 *ns, const char **why)
+{
+	const struct unit *u;
+	__u64 total = 0, whole, frac, scale, part;
+	const char *p = s, *start;
+	size_t ulen;
+	int err;
+
+	if (!*s) {
+		*why = "empty duration";
+		return -EINVAL;
+	}
+	while (*p) {
+		start = p;
+		while (is_digit(*p))
+			p++;
+		err = parse_uint(start, (size_t)(p - start), PW_DURATION_MAX, &whole);
+		if (err == -ERANGE)
+			goto too_large;
+		if (err) {
+			*why = "expected a number such as 500ms, 2s, 1m30s";
+			return -EINVAL;
+		}
+		frac = 0;
+		scale = 1;
+		if (*p == '.') {
+			p++;
+			if (!is_digit(*p)) {
+				*why = "expected digits after '.'";
+				return -EINVAL;
+			}
+			for (; is_digit(*p); p++) {
+				/* Digits past nanosecond precision change nothing. */
+				if (scale < PW_NSEC_PER_SEC) {
+					frac = frac * 10 + (__u64)(*p - '0');
+					scale *= 10;
+				}
+			}
+		}
+		ulen = 0;
+		u = match_unit(p, &ulen);
+		if (!u && *p) {
+			*why = "unknown unit (use ns, us, ms, s, m, h or d)";
+			return -EINVAL;
+		}
+		if (!u) {
+			/* A bare number is seconds, as for sleep(1); only alone. */
+			if (p != s + strspn(s, "0123456789.")) {
+				*why = "missing unit";
+				return -EINVAL;
+			}
+			u = &units[3];
+		}
+		p += ulen;
+		if (whole > PW_DURATION_MAX / u->ns)
+			goto too_large;
+		part = whole * u->ns + (__u64)((unsigned __int128)frac * u->ns / scale);
+		total += part;
+		if (total > PW_DURATION_MAX)
+			goto too_large;
+	}
+	*ns = total;
+	return 0;
+too_large:
+	*why = "too large (at most 100 years)";
+	return -EINVAL;
+}
+
+int pw_parse_count(const char *s, __u32 *n, const char **why)
+{
+	__u64 v;
+	int err;
+
+	err = parse_uint(s, strlen(s), 0xffffffffULL, &v);
+	if (err == -EINVAL) {
+		*why = "not a non-negative integer";
+		return -EINVAL;
+	}
+	if (err) {
+		*why = "too large";
+		return -EINVAL;
+	}
+	*n = (__u32)v;
+	return 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Strict parsing of command-line values. Each parser returns 0 or -EINVAL
+ * and, on error, points *why at a short reason for the user. */
+#ifndef PW_ARGS_H
+#define PW_ARGS_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#define PW_NSEC_PER_SEC 1000000000ULL
+
+/* A set of ports, as given by repeated or comma-separated --port. */
+struct pw_portset {
+	__u64 bits[65536 / 64];
+	unsigned int count;
+};
+
+int pw_parse_port(const char *s, __u16 *port, const char **why);
+int pw_portset_add(struct pw_portset *set, const char *list, const char **why);
+bool pw_portset_has(const struct pw_portset *set, __u16 port);
+/* An empty set matches every port. */
+bool pw_portset_match(const struct pw_portset *set, __u16 port);
+
+/* "1.5s", "500ms", "2m30s", "1h", "90" (seconds). */
+int pw_parse_duration(const char *s, __u64 *ns, const char **why);
+/* A non-negative decimal integer that fits in 32 bits. */
+int pw_parse_count(const char *s, __u32 *n, const char **why);
+
+#endif

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Subcommands and the conventions they share. */
+#ifndef PW_CLI_H
+#define PW_CLI_H
+
+#include <getopt.h>
+
+/* Exit codes (checks use the Nagios codes instead, see report.h). */
+enum {
+	PW_EXIT_OK = 0,
+	PW_EXIT_FAIL = 1, /* a runtime failure: privileges, kernel, BPF */
+	PW_EXIT_USAGE = 2, /* bad flags or values */
+};
+
+int cmd_states(int argc, char **argv);
+int cmd_closewait(int argc, char **argv);
+
+/* Report getopt's '?' or ':' for the option at argv[optind - 1] in one line. */
+void pw_option_error(const char *cmd, int c, char **argv);
+/* Report a bad option value: "invalid --port 'abc': not a number". */
+void pw_value_error(const char *opt, const char *value, const char *why);
+
+#endif

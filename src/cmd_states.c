@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `portwatch states`: one row per (port, direction) with a count per state. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "cli.h"
+#include "format.h"
+#include "log.h"
+#include "report.h"
+#include "snapshot.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: portwatch states [--port P]... [--json] [-v]\n\n"
+		"Count the TCP sockets of this network namespace by state, one row per\n"
+		"service port and direction. A socket is 'inbound' when its local port has a\n"
+		"listener, 'outbound' otherwise (counted under the remote port); 'listen' rows\n"
+		"show the accept queue depth/limit. The same set of sockets as 'ss -tan'.\n\n"
+		"Options:\n"
+		"  -p, --port P   only these ports (repeat, or P1,P2,...)\n"
+		"  -j, --json     a JSON array of {port, direction, states, ...}\n"
+		"  -v, --verbose  show libbpf's log\n"
+		"  -h, --help     this text\n\n"
+		"Examples:\n"
+		"  portwatch states                  # every port\n"
+		"  portwatch states --port 3001      # one backend\n"
+		"  portwatch states --json | jq '.[] | select(.states.CLOSE_WAIT > 0)'\n");
+}
+
+int cmd_states(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },	  { "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct pw_portset ports = {};
+	struct pw_snap snap;
+	struct pw_row *rows = NULL;
+	size_t nrows;
+	const char *why;
+	bool json = false;
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:jvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (pw_portset_add(&ports, optarg, &why)) {
+				pw_value_error("--port", optarg, why);
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'v':
+			pw_set_verbose(true);
+			break;
+		case 'h':
+			usage(stdout);
+			return PW_EXIT_OK;
+		default:
+			pw_option_error("states", c, argv);
+			return PW_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		pw_err("unexpected argument '%s' (see 'portwatch states --help')", argv[optind]);
+		return PW_EXIT_USAGE;
+	}
+
+	if (pw_preflight() || pw_snapshot_take(&snap))
+		return PW_EXIT_FAIL;
+	err = pw_rows_build(&snap, &ports, &rows, &nrows);
+	if (err) {
+		pw_err("count sockets: out of memory");
+		goto out;
+	}
+	if (json) {
+		json_t *doc = pw_states_json(rows, nrows);
+
+		err = pw_json_print(stdout, doc);
+		json_decref(doc);
+	} else {
+		pw_states_print(stdout, rows, nrows);
+	}
+	if (err || fflush(stdout)) {
+		pw_err("write output: I/O error");
+		err = -1;
+	}
+out:
+	free(rows);
+	pw_snap_free(&snap);
+	return err ? PW_EXIT_FAIL : PW_EXIT_OK;
+}

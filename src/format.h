@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Names and value formatting shared by every output. */
+#ifndef PW_FORMAT_H
+#define PW_FORMAT_H
+
+#include <stdio.h>
+#include <jansson.h>
+#include "sockets.h"
+
+/* Room for "[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535". */
+#define PW_ENDPOINT_LEN 56
+#define PW_AGE_LEN 16
+
+/* Kernel names ("CLOSE_WAIT"), as in JSON; NULL for unknown states. */
+const char *pw_state_name(unsigned int state);
+/* ss names ("CLOSE-WAIT"), for column headers. */
+const char *pw_state_label(unsigned int state);
+const char *pw_dir_name(unsigned int dir);
+/* "127.0.0.1:3001", "[::1]:3001", "0.0.0.0:*" for a zero port. */
+void pw_format_endpoint(char *buf, size_t len, __u16 family, const __u8 *addr, __u16 port);
+/* "850ms", "12.5s", "3m12s", "2h05m", "3d04h". */
+void pw_format_age(char *buf, size_t len, double seconds);
+/* Seconds rounded to the millisecond, for JSON. */
+json_t *pw_json_seconds(double seconds);
+/* The one JSON writer: one document per line. 0 or -EIO. */
+int pw_json_print(FILE *out, json_t *doc);
+
+#endif

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Message output: errors and warnings always, debug lines (libbpf's log
+ * among them) only with -v. */
+#include <stdio.h>
+#include "log.h"
+
+static bool verbose;
+
+void pw_set_verbose(bool on)
+{
+	verbose = on;
+}
+
+bool pw_verbose(void)
+{
+	return verbose;
+}
+
+static void emit(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "portwatch: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void pw_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("", fmt, ap);
+	va_end(ap);
+}
+
+void pw_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void pw_vdebug(const char *fmt, va_list ap)
+{
+	if (verbose)
+		vfprintf(stderr, fmt, ap);
+}
+
+void pw_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose)
+		return;
+	va_start(ap, fmt);
+	emit("", fmt, ap);
+	va_end(ap);
+}

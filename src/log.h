@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The one place messages are printed: "portwatch: verb object: reason". */
+#ifndef PW_LOG_H
+#define PW_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+void pw_set_verbose(bool on);
+bool pw_verbose(void);
+void pw_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pw_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pw_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pw_vdebug(const char *fmt, va_list ap);
+
+#endif

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Entry point: global flags and the subcommand table. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+#include "log.h"
+
+#ifndef PW_VERSION
+#define PW_VERSION "unknown"
+#endif
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "states", cmd_states, "TCP sockets per port and direction, counted by state" },
+	{ "closewait", cmd_closewait, "CLOSE_WAIT sockets with owners and ages; Nagios-style check" },
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "Usage: portwatch [--version] [--help] COMMAND [ARGS]\n\n"
+		     "Watch TCP per port from inside the kernel with eBPF.\n\nCommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nRun 'portwatch COMMAND --help' for a command's options and examples.\n"
+		     "Exit codes: 0 success, 1 runtime failure, 2 bad usage; checks exit\n"
+		     "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n");
+}
+
+void pw_option_error(const char *cmd, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		pw_err("option '%s' needs a value (see 'portwatch %s --help')", arg, cmd);
+	else if (optopt && strncmp(arg, "--", 2))
+		pw_err("unknown option '-%c' (see 'portwatch %s --help')", optopt, cmd);
+	else
+		pw_err("unknown option '%s' (see 'portwatch %s --help')", arg, cmd);
+}
+
+void pw_value_error(const char *opt, const char *value, const char *why)
+{
+	pw_err("invalid %s '%s': %s", opt, value, why);
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return PW_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return PW_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("portwatch %s\n", PW_VERSION);
+		return PW_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	pw_err("unknown command '%s' (see 'portwatch --help')", argv[1]);
+	return PW_EXIT_USAGE;
+}

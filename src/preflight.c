@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* What must hold before any BPF program loads: privileges, kernel BTF, and
+ * the iterators the snapshot uses. Each miss is named in one line. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <bpf/btf.h>
+#include "log.h"
+#include "snapshot.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static int check_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+	bool admin, bpf, perfmon;
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		pw_err("read capabilities: %s", strerror(errno));
+		return -errno;
+	}
+#define HAS(cap) (data[(cap) / 32].effective & (1U << ((cap) % 32)))
+	admin = HAS(CAP_SYS_ADMIN);
+	bpf = admin || HAS(CAP_BPF);
+	perfmon = admin || HAS(CAP_PERFMON);
+#undef HAS
+	if (bpf && perfmon)
+		return 0;
+	pw_err("missing %s%s%s: run as root or grant them (CAP_SYS_ADMIN also does)",
+	       bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "", perfmon ? "" : "CAP_PERFMON");
+	return -EPERM;
+}
+
+/* Tests point this at other files to exercise the checks below. */
+static const char *btf_path(void)
+{
+	const char *p = getenv("PORTWATCH_BTF");
+
+	return p && *p ? p : "/sys/kernel/btf/vmlinux";
+}
+
+static int check_kernel(void)
+{
+	static const char *const iters[] = { "bpf_iter_tcp", "bpf_iter_task_file" };
+	const char *path = btf_path();
+	const struct btf_type *t;
+	struct btf *btf;
+	size_t i;
+	int err = 0, id, k;
+
+	if (access(path, R_OK)) {
+		pw_err("kernel has no BTF (%s: %s): portwatch needs CONFIG_DEBUG_INFO_BTF=y", path,
+		       strerror(errno));
+		return -ENOTSUP;
+	}
+	btf = btf__parse(path, NULL);
+	if (!btf) {
+		err = -errno;
+		pw_err("read kernel BTF %s: %s", path, strerror(-err));
+		return err;
+	}
+	for (i = 0; i < sizeof(iters) / sizeof(iters[0]); i++) {
+		if (btf__find_by_name_kind(btf, iters[i], BTF_KIND_FUNC) < 0) {
+			pw_err("kernel lacks the BPF iterator %s (needs Linux 5.9 or later)",
+			       iters[i] + strlen("bpf_iter_"));
+			err = -ENOTSUP;
+			goto out;
+		}
+	}
+	/* bpf_sock_from_file maps a file to its socket (Linux 5.11). */
+	id = btf__find_by_name_kind(btf, "bpf_func_id", BTF_KIND_ENUM);
+	t = id < 0 ? NULL : btf__type_by_id(btf, id);
+	for (k = 0; t && k < btf_vlen(t); k++)
+		if (!strcmp(btf__name_by_offset(btf, btf_enum(t)[k].name_off),
+			    "BPF_FUNC_sock_from_file"))
+			goto out;
+	pw_err("kernel lacks the BPF helper bpf_sock_from_file (needs Linux 5.11 or later)");
+	err = -ENOTSUP;
+out:
+	btf__free(btf);
+	return err;
+}
+
+int pw_preflight(void)
+{
+	int err;
+
+	err = check_caps();
+	if (err)
+		return err;
+	return check_kernel();
+}
