@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Runs each test binary (cmocka, TAP output) and ends with "N passed, N failed".
+# Usage: tests/run.sh PORTWATCH_BINARY TEST...
+set -u
+PORTWATCH=$(realpath "$1")
+export PORTWATCH
+shift
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for t in "$@"; do
+	echo "== ${t##*/}"
+	# A hung test must not hang the run: each binary gets at most 5 minutes.
+	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 300 "$t" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	planned=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$log" | head -n 1)
+	# A crash or timeout leaves tests unreported: they count as failed.
+	if [ -n "$planned" ] && [ $((p + f)) -lt "$planned" ]; then
+		f=$((planned - p))
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "# ${t##*/} exited with status $rc"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
