@@ -50,13 +50,24 @@ static bool is_check(int argc, char **argv)
 	return false;
 }
 
+static int unknown(bool check, int code)
+{
+	if (check)
+		printf("CLOSEWAIT UNKNOWN - %s\n", pw_last_error());
+	return code;
+}
+
 int cmd_closewait(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' }, { "min-age", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },	  { "warn", required_argument, NULL, 'w' },
-		{ "crit", required_argument, NULL, 'c' }, { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },	  {},
+		{ "port", required_argument, NULL, 'p' },
+		{ "min-age", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "warn", required_argument, NULL, 'w' },
+		{ "crit", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
 	};
 	/* A check reports every failure as UNKNOWN, as monitoring expects. */
 	bool check = is_check(argc, argv), json = false;
@@ -78,13 +89,13 @@ int cmd_closewait(int argc, char **argv)
 		case 'p':
 			if (pw_portset_add(&ports, optarg, &why)) {
 				pw_value_error("--port", optarg, why);
-				return usage_fail;
+				return unknown(check, usage_fail);
 			}
 			break;
 		case 'a':
 			if (pw_parse_duration(optarg, &min_age_ns, &why)) {
 				pw_value_error("--min-age", optarg, why);
-				return usage_fail;
+				return unknown(check, usage_fail);
 			}
 			break;
 		case 'j':
@@ -93,14 +104,14 @@ int cmd_closewait(int argc, char **argv)
 		case 'w':
 			if (pw_parse_count(optarg, &th.warn, &why)) {
 				pw_value_error("--warn", optarg, why);
-				return usage_fail;
+				return unknown(check, usage_fail);
 			}
 			th.has_warn = true;
 			break;
 		case 'c':
 			if (pw_parse_count(optarg, &th.crit, &why)) {
 				pw_value_error("--crit", optarg, why);
-				return usage_fail;
+				return unknown(check, usage_fail);
 			}
 			th.has_crit = true;
 			break;
@@ -112,33 +123,31 @@ int cmd_closewait(int argc, char **argv)
 			return PW_EXIT_OK;
 		default:
 			pw_option_error("closewait", c, argv);
-			return usage_fail;
+			return unknown(check, usage_fail);
 		}
 	}
 	if (optind < argc) {
 		pw_err("unexpected argument '%s' (see 'portwatch closewait --help')", argv[optind]);
-		return usage_fail;
+		return unknown(check, usage_fail);
 	}
 	if (th.has_warn && th.has_crit && th.warn > th.crit) {
 		pw_err("invalid thresholds: --warn %u is above --crit %u", th.warn, th.crit);
-		return usage_fail;
+		return unknown(check, usage_fail);
 	}
 	if (check && json) {
-		pw_err("--json cannot be combined with --warn/--crit: a check prints one status line");
-		return usage_fail;
+		pw_err("--json cannot be combined with --warn/--crit: a check prints one status "
+		       "line");
+		return unknown(check, usage_fail);
 	}
 
-	if (pw_preflight() || pw_snapshot_take(&snap)) {
-		if (check)
-			printf("CLOSEWAIT UNKNOWN - cannot take a socket snapshot (see stderr)\n");
-		return fail;
-	}
+	if (pw_preflight() || pw_snapshot_take(&snap))
+		return unknown(check, fail);
 	err = pw_cw_collect(&snap, &ports, (double)min_age_ns / PW_NSEC_PER_SEC, &list, &n);
 	if (!err)
 		err = pw_cw_group(&snap, list, n, &groups, &ngroups);
 	if (err) {
 		pw_err("collect CLOSE_WAIT sockets: out of memory");
-		ret = fail;
+		ret = unknown(check, fail);
 		goto out;
 	}
 	ret = PW_EXIT_OK;

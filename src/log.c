@@ -5,6 +5,7 @@
 #include "log.h"
 
 static bool verbose;
+static char last_error[256];
 
 void pw_set_verbose(bool on)
 {
@@ -28,8 +29,14 @@ void pw_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	emit("", fmt, ap);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "portwatch: %s\n", last_error);
+}
+
+const char *pw_last_error(void)
+{
+	return last_error;
 }
 
 void pw_warn(const char *fmt, ...)

@@ -15,7 +15,8 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{ "states", cmd_states, "TCP sockets per port and direction, counted by state" },
-	{ "closewait", cmd_closewait, "CLOSE_WAIT sockets with owners and ages; Nagios-style check" },
+	{ "closewait", cmd_closewait,
+	  "CLOSE_WAIT sockets with owners and ages; Nagios-style check" },
 };
 
 static void usage(FILE *out)
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
 	size_t i;
 
 	if (argc < 2) {
-		usage(stderr);
+		pw_err("missing command (see 'portwatch --help')");
 		return PW_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

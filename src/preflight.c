@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include "log.h"
 #include "snapshot.h"
 
@@ -35,7 +36,7 @@ static int check_caps(void)
 #undef HAS
 	if (bpf && perfmon)
 		return 0;
-	pw_err("missing %s%s%s: run as root or grant them (CAP_SYS_ADMIN also does)",
+	pw_err("missing %s%s%s: run as root, or grant CAP_BPF and CAP_PERFMON",
 	       bpf ? "" : "CAP_BPF", !bpf && !perfmon ? " and " : "", perfmon ? "" : "CAP_PERFMON");
 	return -EPERM;
 }
@@ -64,8 +65,11 @@ static int check_kernel(void)
 	}
 	btf = btf__parse(path, NULL);
 	if (!btf) {
+		char msg[128];
+
 		err = -errno;
-		pw_err("read kernel BTF %s: %s", path, strerror(-err));
+		libbpf_strerror(err, msg, sizeof(msg));
+		pw_err("read kernel BTF %s: %s", path, msg);
 		return err;
 	}
 	for (i = 0; i < sizeof(iters) / sizeof(iters[0]); i++) {
@@ -90,10 +94,19 @@ out:
 	return err;
 }
 
+/* libbpf's own messages are debug output: shown with -v only. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	pw_vdebug(fmt, ap);
+	return 0;
+}
+
 int pw_preflight(void)
 {
 	int err;
 
+	libbpf_set_print(libbpf_print);
 	err = check_caps();
 	if (err)
 		return err;

@@ -8,17 +8,16 @@
 
 /* Column order of the states table: the life of a connection, then TIME_WAIT. */
 static const __u8 table_states[] = {
-	PW_TCP_SYN_SENT,   PW_TCP_SYN_RECV,   PW_TCP_ESTABLISHED, PW_TCP_CLOSE_WAIT,
-	PW_TCP_LAST_ACK,   PW_TCP_FIN_WAIT1,  PW_TCP_FIN_WAIT2,	  PW_TCP_CLOSING,
-	PW_TCP_TIME_WAIT,
+	PW_TCP_SYN_SENT,  PW_TCP_SYN_RECV,  PW_TCP_ESTABLISHED, PW_TCP_CLOSE_WAIT, PW_TCP_LAST_ACK,
+	PW_TCP_FIN_WAIT1, PW_TCP_FIN_WAIT2, PW_TCP_CLOSING,	PW_TCP_TIME_WAIT,
 };
 #define N_TABLE_STATES (sizeof(table_states) / sizeof(table_states[0]))
 
 /* JSON lists every state ss can show, zero or not. */
 static const __u8 json_states[] = {
-	PW_TCP_ESTABLISHED, PW_TCP_SYN_SENT,   PW_TCP_SYN_RECV, PW_TCP_FIN_WAIT1,
-	PW_TCP_FIN_WAIT2,   PW_TCP_TIME_WAIT,  PW_TCP_CLOSE,	PW_TCP_CLOSE_WAIT,
-	PW_TCP_LAST_ACK,    PW_TCP_LISTEN,     PW_TCP_CLOSING,
+	PW_TCP_ESTABLISHED, PW_TCP_SYN_SENT,  PW_TCP_SYN_RECV, PW_TCP_FIN_WAIT1,
+	PW_TCP_FIN_WAIT2,   PW_TCP_TIME_WAIT, PW_TCP_CLOSE,    PW_TCP_CLOSE_WAIT,
+	PW_TCP_LAST_ACK,    PW_TCP_LISTEN,    PW_TCP_CLOSING,
 };
 #define N_JSON_STATES (sizeof(json_states) / sizeof(json_states[0]))
 
@@ -85,8 +84,8 @@ static int cmp_cw_oldest(const void *a, const void *b)
 	return x->sock < y->sock ? -1 : x->sock > y->sock;
 }
 
-int pw_cw_collect(const struct pw_snap *snap, const struct pw_portset *filter,
-		  double min_age, struct pw_cw **list, size_t *n)
+int pw_cw_collect(const struct pw_snap *snap, const struct pw_portset *filter, double min_age,
+		  struct pw_cw **list, size_t *n)
 {
 	struct pw_cw *out;
 	size_t i, k = 0;
@@ -127,8 +126,8 @@ static int cmp_group(const void *a, const void *b)
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-static int add_to_group(struct pw_cw_group **groups, size_t *n, size_t *cap, __u16 port,
-			__u8 dir, __u32 pid, const char *comm, double age)
+static int add_to_group(struct pw_cw_group **groups, size_t *n, size_t *cap, __u16 port, __u8 dir,
+			__u32 pid, const char *comm, double age)
 {
 	struct pw_cw_group *g;
 	size_t i;

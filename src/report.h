@@ -27,8 +27,8 @@ struct pw_cw_group {
 };
 
 /* CLOSE_WAIT sockets on filtered ports at least min_age old, oldest first. */
-int pw_cw_collect(const struct pw_snap *snap, const struct pw_portset *filter,
-		  double min_age, struct pw_cw **list, size_t *n);
+int pw_cw_collect(const struct pw_snap *snap, const struct pw_portset *filter, double min_age,
+		  struct pw_cw **list, size_t *n);
 /* Groups sorted by count, then oldest; a shared socket counts for each owner. */
 int pw_cw_group(const struct pw_snap *snap, const struct pw_cw *list, size_t n,
 		struct pw_cw_group **groups, size_t *ngroups);

@@ -13,13 +13,6 @@
 #include "snapshot.h"
 #include "snapshot.skel.h"
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	(void)level;
-	pw_vdebug(fmt, ap);
-	return 0;
-}
-
 /* Reads everything an iterator writes. *buf holds whole records only. */
 static int read_iter(struct bpf_program *prog, size_t rec_size, void **buf, size_t *nrec)
 {
@@ -121,11 +114,13 @@ int pw_snapshot_take(struct pw_snap *snap)
 	int err;
 
 	memset(snap, 0, sizeof(*snap));
-	libbpf_set_print(libbpf_print);
 	skel = snapshot_bpf__open_and_load();
 	if (!skel) {
+		char msg[128];
+
 		err = -errno;
-		pw_err("load BPF iterators: %s%s", strerror(-err),
+		libbpf_strerror(err, msg, sizeof(msg));
+		pw_err("load BPF iterators: %s%s", msg,
 		       pw_verbose() ? "" : " (run with -v for the verifier log)");
 		return err;
 	}

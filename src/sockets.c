@@ -116,8 +116,8 @@ static int cmp_row(const void *a, const void *b)
 	return x->dir < y->dir ? -1 : x->dir > y->dir;
 }
 
-int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter,
-		  struct pw_row **rows, size_t *nrows)
+int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, struct pw_row **rows,
+		  size_t *nrows)
 {
 	struct pw_row *out = NULL, *row;
 	__u32 *slot; /* (port, dir) -> row index + 1 */

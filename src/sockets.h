@@ -51,7 +51,7 @@ double pw_snap_age_seconds(const struct pw_snap *snap, const struct pw_sock_rec 
 void pw_snap_free(struct pw_snap *snap);
 
 /* Rows for the ports in filter, sorted by port then direction. */
-int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter,
-		  struct pw_row **rows, size_t *nrows);
+int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, struct pw_row **rows,
+		  size_t *nrows);
 
 #endif

@@ -29,12 +29,17 @@ static void test_port_invalid(void **state)
 	static const struct {
 		const char *in, *why;
 	} cases[] = {
-		{ "0", "out of range 1-65535" },     { "65536", "out of range 1-65535" },
+		{ "0", "out of range 1-65535" },
+		{ "65536", "out of range 1-65535" },
 		{ "99999999999999999999", "out of range 1-65535" },
-		{ "abc", "not a number" },	     { "", "not a number" },
-		{ "-1", "not a number" },	     { "+80", "not a number" },
-		{ " 80", "not a number" },	     { "80 ", "not a number" },
-		{ "80x", "not a number" },	     { "0x50", "not a number" },
+		{ "abc", "not a number" },
+		{ "", "not a number" },
+		{ "-1", "not a number" },
+		{ "+80", "not a number" },
+		{ " 80", "not a number" },
+		{ "80 ", "not a number" },
+		{ "80x", "not a number" },
+		{ "0x50", "not a number" },
 	};
 	const char *why;
 	__u16 port = 7;
@@ -108,8 +113,9 @@ static void test_duration_valid(void **state)
 static void test_duration_invalid(void **state)
 {
 	static const char *const cases[] = {
-		"", "s", "ms", "-1s", "1x", "1 s", "1m30", "1.s", ".5s", "1.5.5s",
-		"5sec", "1e3s", "40000000d", "99999999999999999999999s", "abc",
+		"",    "s",   "ms",	"-1s",	"1x",	"1 s",	     "1m30",
+		"1.s", ".5s", "1.5.5s", "5sec", "1e3s", "40000000d", "99999999999999999999999s",
+		"abc",
 	};
 	const char *why;
 	size_t i;

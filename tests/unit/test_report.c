@@ -78,11 +78,10 @@ static void test_age(void **state)
 		double s;
 		const char *out;
 	} cases[] = {
-		{ -1, "0ms" },	      { 0, "0ms" },	      { 0.004, "4ms" },
-		{ 0.9999, "999ms" },  { 1.0, "1.0s" },	      { 12.56, "12.5s" },
-		{ 59.99, "59.9s" },   { 60, "1m00s" },	      { 192.7, "3m12s" },
-		{ 3599.9, "59m59s" }, { 3600, "1h00m" },      { 7500, "2h05m" },
-		{ 86399, "23h59m" },  { 86400, "1d00h" },     { 360000, "4d04h" },
+		{ -1, "0ms" },	     { 0, "0ms" },	   { 0.004, "4ms" },	{ 0.9999, "999ms" },
+		{ 1.0, "1.0s" },     { 12.56, "12.5s" },   { 59.99, "59.9s" },	{ 60, "1m00s" },
+		{ 192.7, "3m12s" },  { 3599.9, "59m59s" }, { 3600, "1h00m" },	{ 7500, "2h05m" },
+		{ 86399, "23h59m" }, { 86400, "1d00h" },   { 360000, "4d04h" },
 	};
 	char buf[PW_AGE_LEN];
 	size_t i;
@@ -123,7 +122,7 @@ static void test_states_json(void **state)
 	assert_null(json_object_get(o, "accept_queue"));
 	st = json_object_get(o, "states");
 	/* Every state ss can show is present, zero or not. */
-	json_object_foreach(st, key, v) {
+	json_object_foreach (st, key, v) {
 		assert_true(json_is_integer(v));
 		n++;
 	}
@@ -162,16 +161,36 @@ static void make_cw_snap(struct pw_snap *snap)
 {
 	static const struct pw_sock_rec socks[] = {
 		{ .sk = 1, .family = AF_INET, .state = PW_TCP_LISTEN, .sport = 3001 },
-		{ .sk = 2, .family = AF_INET, .state = PW_TCP_CLOSE_WAIT, .sport = 3001,
-		  .dport = 40001, .lastrcv_jiffies = 250, .saddr = { 127, 0, 0, 1 },
+		{ .sk = 2,
+		  .family = AF_INET,
+		  .state = PW_TCP_CLOSE_WAIT,
+		  .sport = 3001,
+		  .dport = 40001,
+		  .lastrcv_jiffies = 250,
+		  .saddr = { 127, 0, 0, 1 },
 		  .daddr = { 127, 0, 0, 1 } },
-		{ .sk = 3, .family = AF_INET, .state = PW_TCP_CLOSE_WAIT, .sport = 3001,
-		  .dport = 40002, .lastrcv_jiffies = 2500 },
-		{ .sk = 4, .family = AF_INET, .state = PW_TCP_CLOSE_WAIT, .sport = 3001,
-		  .dport = 40003, .lastrcv_jiffies = 25 },
-		{ .sk = 5, .family = AF_INET6, .state = PW_TCP_CLOSE_WAIT, .sport = 50000,
-		  .dport = 443, .lastrcv_jiffies = 500 },
-		{ .sk = 6, .family = AF_INET, .state = PW_TCP_ESTABLISHED, .sport = 3001,
+		{ .sk = 3,
+		  .family = AF_INET,
+		  .state = PW_TCP_CLOSE_WAIT,
+		  .sport = 3001,
+		  .dport = 40002,
+		  .lastrcv_jiffies = 2500 },
+		{ .sk = 4,
+		  .family = AF_INET,
+		  .state = PW_TCP_CLOSE_WAIT,
+		  .sport = 3001,
+		  .dport = 40003,
+		  .lastrcv_jiffies = 25 },
+		{ .sk = 5,
+		  .family = AF_INET6,
+		  .state = PW_TCP_CLOSE_WAIT,
+		  .sport = 50000,
+		  .dport = 443,
+		  .lastrcv_jiffies = 500 },
+		{ .sk = 6,
+		  .family = AF_INET,
+		  .state = PW_TCP_ESTABLISHED,
+		  .sport = 3001,
 		  .dport = 40004 },
 	};
 	static const struct pw_file_rec files[] = {
@@ -312,14 +331,16 @@ static void test_check_line(void **state)
 	assert_int_equal(pw_cw_collect(&snap, &filter, 0, &list, &n), 0);
 	assert_int_equal(pw_cw_group(&snap, list, n, &g, &ng), 0);
 	pw_cw_check_print(capture_open(&c), PW_CHECK_WARNING, &t, list, n, g, ng);
-	assert_string_equal(capture_close(&c),
-			    "CLOSEWAIT WARNING - 4 sockets in CLOSE_WAIT, oldest 10.0s; most on port "
-			    "3001 inbound: 2 held by server[100] | close_wait=4;2;5;0; "
-			    "close_wait_oldest=10.000s;;;0;\n");
+	assert_string_equal(
+		capture_close(&c),
+		"CLOSEWAIT WARNING - 4 sockets in CLOSE_WAIT, oldest 10.0s; most on port "
+		"3001 inbound: 2 held by server[100] | close_wait=4;2;5;0; "
+		"close_wait_oldest=10.000s;;;0;\n");
 	free(c.buf);
 	pw_cw_check_print(capture_open(&c), PW_CHECK_OK, &w, list, 0, g, 0);
-	assert_string_equal(capture_close(&c), "CLOSEWAIT OK - 0 sockets in CLOSE_WAIT | "
-					       "close_wait=0;2;;0; close_wait_oldest=0.000s;;;0;\n");
+	assert_string_equal(capture_close(&c),
+			    "CLOSEWAIT OK - 0 sockets in CLOSE_WAIT | "
+			    "close_wait=0;2;;0; close_wait_oldest=0.000s;;;0;\n");
 	free(c.buf);
 	free(g);
 	free(list);
@@ -329,10 +350,10 @@ static void test_check_line(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),	     cmocka_unit_test(test_endpoint),
-		cmocka_unit_test(test_age),	     cmocka_unit_test(test_states_json),
-		cmocka_unit_test(test_states_text),  cmocka_unit_test(test_cw_collect_and_group),
-		cmocka_unit_test(test_cw_json),	     cmocka_unit_test(test_check_eval),
+		cmocka_unit_test(test_names),	    cmocka_unit_test(test_endpoint),
+		cmocka_unit_test(test_age),	    cmocka_unit_test(test_states_json),
+		cmocka_unit_test(test_states_text), cmocka_unit_test(test_cw_collect_and_group),
+		cmocka_unit_test(test_cw_json),	    cmocka_unit_test(test_check_eval),
 		cmocka_unit_test(test_check_line),
 	};
 

@@ -14,8 +14,9 @@ static const struct pw_port_range eph = { 32768, 60999 };
 
 static struct pw_sock_rec sock(__u64 sk, __u8 state, __u16 sport, __u16 dport)
 {
-	struct pw_sock_rec r = { .sk = sk, .family = AF_INET, .state = state,
-				 .sport = sport, .dport = dport };
+	struct pw_sock_rec r = {
+		.sk = sk, .family = AF_INET, .state = state, .sport = sport, .dport = dport
+	};
 
 	return r;
 }

@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Integration test helpers; see helpers.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include "helpers.h"
+
+static int orig_netns = -1;
+
+int netns_enter(void)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	orig_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (orig_netns < 0)
+		return -errno;
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		err = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+void netns_leave(void)
+{
+	if (orig_netns < 0)
+		return;
+	if (setns(orig_netns, CLONE_NEWNET))
+		fprintf(stderr, "# setns back: %s\n", strerror(errno));
+	close(orig_netns);
+	orig_netns = -1;
+}
+
+static char *slurp_fd(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap), *tmp;
+	ssize_t n;
+
+	if (!buf)
+		return NULL;
+	lseek(fd, 0, SEEK_SET);
+	for (;;) {
+		if (cap - len < 1024) {
+			cap *= 2;
+			tmp = realloc(buf, cap);
+			if (!tmp) {
+				free(buf);
+				return NULL;
+			}
+			buf = tmp;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int cmd_run(struct cmd *c, const char *const *argv, const char *const *env, int timeout_ms)
+{
+	int out, err, status, i;
+	long deadline;
+	pid_t pid, w;
+
+	memset(c, 0, sizeof(*c));
+	out = memfd_create("out", MFD_CLOEXEC);
+	err = memfd_create("err", MFD_CLOEXEC);
+	if (out < 0 || err < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		dup2(out, 1);
+		dup2(err, 2);
+		/* The command must not hold the test's sockets. */
+		close_range(3, ~0U, 0);
+		for (i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execvp(argv[0], (char *const *)argv);
+		dprintf(2, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	deadline = now_ms() + timeout_ms;
+	for (;;) {
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	c->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	c->out = slurp_fd(out);
+	c->err = slurp_fd(err);
+	close(out);
+	close(err);
+	return c->out && c->err ? 0 : -ENOMEM;
+}
+
+void cmd_free(struct cmd *c)
+{
+	free(c->out);
+	free(c->err);
+	memset(c, 0, sizeof(*c));
+}
+
+int portwatch(struct cmd *c, ...)
+{
+	const char *argv[32];
+	const char *bin = getenv("PORTWATCH");
+	va_list ap;
+	int n = 0;
+
+	if (!bin)
+		bin = "build/portwatch";
+	argv[n++] = bin;
+	va_start(ap, c);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	return cmd_run(c, argv, NULL, 30000);
+}
+
+int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static socklen_t loopback(int family, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		a->sin6_addr = in6addr_loopback;
+		return sizeof(*a);
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sizeof(*a);
+}
+
+int tcp_listen(int family, uint16_t port, int backlog)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, port, &ss);
+	int fd, one = 1;
+
+	fd = socket(family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) || listen(fd, backlog)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+int tcp_connect(int family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, port, &ss);
+	int fd;
+
+	fd = socket(family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+#define MAX_CHILDREN 16
+static struct {
+	pid_t pid;
+	int ready;
+} children[MAX_CHILDREN];
+
+pid_t spawn(void (*fn)(void *arg, int ready_fd), void *arg)
+{
+	int p[2], i;
+	pid_t pid;
+
+	for (i = 0; i < MAX_CHILDREN && children[i].pid; i++)
+		;
+	if (i == MAX_CHILDREN || pipe2(p, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		/* Never outlive a crashed test. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(p[0]);
+		fn(arg, p[1]);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	children[i].pid = pid;
+	children[i].ready = p[0];
+	return pid;
+}
+
+int wait_child(pid_t pid, int timeout_ms)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	char b;
+	int i;
+
+	for (i = 0; i < MAX_CHILDREN && children[i].pid != pid; i++)
+		;
+	if (i == MAX_CHILDREN)
+		return -ENOENT;
+	pfd.fd = children[i].ready;
+	if (poll(&pfd, 1, timeout_ms) != 1 || read(pfd.fd, &b, 1) != 1)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+void reap_children(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_CHILDREN; i++) {
+		if (!children[i].pid)
+			continue;
+		kill(children[i].pid, SIGKILL);
+		waitpid(children[i].pid, NULL, 0);
+		close(children[i].ready);
+		children[i].pid = 0;
+	}
+}
+
+static uint16_t port_of(const char *endpoint)
+{
+	const char *colon = strrchr(endpoint, ':');
+
+	return colon && colon[1] != '*' ? (uint16_t)atoi(colon + 1) : 0;
+}
+
+static void parse_users(struct ss_sock *s, const char *p)
+{
+	const char *q;
+
+	while (s->nusers < 8 && (q = strstr(p, "pid="))) {
+		s->users[s->nusers].pid = atoi(q + 4);
+		q = strstr(q, "fd=");
+		if (!q)
+			break;
+		s->users[s->nusers].fd = atoi(q + 3);
+		s->nusers++;
+		p = q;
+	}
+}
+
+int ss_read(struct ss_sock **socks, size_t *n)
+{
+	static const char *const argv[] = { "ss", "-tanpH", NULL };
+	struct ss_sock *out = NULL, *tmp, *s;
+	size_t cnt = 0, cap = 0;
+	char *line, *save = NULL;
+	struct cmd c;
+	int err;
+
+	err = cmd_run(&c, argv, NULL, 30000);
+	if (err || c.status) {
+		fprintf(stderr, "# ss failed: %s\n", c.err ? c.err : "");
+		cmd_free(&c);
+		return err ? err : -EIO;
+	}
+	for (line = strtok_r(c.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(out, cap * sizeof(*out));
+			if (!tmp) {
+				free(out);
+				cmd_free(&c);
+				return -ENOMEM;
+			}
+			out = tmp;
+		}
+		s = &out[cnt];
+		memset(s, 0, sizeof(*s));
+		if (sscanf(line, "%15s %u %u %63s %63s", s->state, &s->recvq, &s->sendq, s->local,
+			   s->peer) != 5)
+			continue;
+		s->lport = port_of(s->local);
+		s->rport = port_of(s->peer);
+		parse_users(s, line);
+		cnt++;
+	}
+	cmd_free(&c);
+	*socks = out;
+	*n = cnt;
+	return 0;
+}
+
+size_t ss_count(const struct ss_sock *s, size_t n, const char *state, int lport, int rport)
+{
+	size_t i, cnt = 0;
+
+	for (i = 0; i < n; i++)
+		if ((!state || !strcmp(s[i].state, state)) && (lport < 0 || s[i].lport == lport) &&
+		    (rport < 0 || s[i].rport == rport))
+			cnt++;
+	return cnt;
+}
+
+int ss_wait_count(const char *state, int lport, int rport, size_t want, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	struct ss_sock *s;
+	size_t n, got;
+
+	for (;;) {
+		if (ss_read(&s, &n))
+			return -EIO;
+		got = ss_count(s, n, state, lport, rport);
+		free(s);
+		if (got == want)
+			return 0;
+		if (now_ms() > deadline) {
+			fprintf(stderr, "# waited for %zu %s sockets (%d -> %d), have %zu\n", want,
+				state ? state : "", lport, rport, got);
+			return -ETIMEDOUT;
+		}
+		usleep(10000);
+	}
+}
+
+static const char *const state_map[][2] = {
+	{ "ESTABLISHED", "ESTAB" },    { "SYN_SENT", "SYN-SENT" },     { "SYN_RECV", "SYN-RECV" },
+	{ "FIN_WAIT1", "FIN-WAIT-1" }, { "FIN_WAIT2", "FIN-WAIT-2" },  { "TIME_WAIT", "TIME-WAIT" },
+	{ "CLOSE", "UNCONN" },	       { "CLOSE_WAIT", "CLOSE-WAIT" }, { "LAST_ACK", "LAST-ACK" },
+	{ "LISTEN", "LISTEN" },	       { "CLOSING", "CLOSING" },
+};
+
+const char *ss_state_of(const char *kernel_name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_map) / sizeof(state_map[0]); i++)
+		if (!strcmp(state_map[i][0], kernel_name))
+			return state_map[i][1];
+	return NULL;
+}
+
+static json_t *portwatch_json(const char *cmd)
+{
+	json_error_t jerr;
+	struct cmd c;
+	json_t *doc;
+
+	assert_int_equal(portwatch(&c, cmd, "--json", NULL), 0);
+	if (c.status != 0)
+		fail_msg("portwatch %s --json exited %d: %s", cmd, c.status, c.err);
+	doc = json_loads(c.out, 0, &jerr);
+	if (!doc)
+		fail_msg("portwatch %s --json: bad JSON at %d: %s", cmd, jerr.position, jerr.text);
+	assert_true(json_is_array(doc));
+	cmd_free(&c);
+	return doc;
+}
+
+/* Same multiset of (state, local, peer) in two ss reads: the namespace held
+ * still while portwatch looked. */
+static bool ss_same(const struct ss_sock *a, size_t na, const struct ss_sock *b, size_t nb)
+{
+	size_t i, j;
+
+	if (na != nb)
+		return false;
+	for (i = 0; i < na; i++) {
+		for (j = 0; j < nb; j++)
+			if (!strcmp(a[i].state, b[j].state) && !strcmp(a[i].local, b[j].local) &&
+			    !strcmp(a[i].peer, b[j].peer))
+				break;
+		if (j == nb)
+			return false;
+	}
+	return true;
+}
+
+/* Takes a portwatch document between two identical ss reads. */
+static json_t *stable_json(const char *cmd, struct ss_sock **ss, size_t *nss)
+{
+	struct ss_sock *before, *after;
+	size_t nb, na;
+	json_t *doc;
+	int tries;
+
+	for (tries = 0; tries < 10; tries++) {
+		assert_int_equal(ss_read(&before, &nb), 0);
+		doc = portwatch_json(cmd);
+		assert_int_equal(ss_read(&after, &na), 0);
+		if (ss_same(before, nb, after, na)) {
+			free(before);
+			*ss = after;
+			*nss = na;
+			return doc;
+		}
+		free(before);
+		free(after);
+		json_decref(doc);
+		usleep(50000);
+	}
+	fail_msg("the namespace never held still for portwatch %s", cmd);
+	return NULL;
+}
+
+json_t *states_checked(void)
+{
+	struct ss_sock *ss;
+	size_t nss, i, k;
+	json_t *doc, *row, *st;
+	long total, want;
+
+	doc = stable_json("states", &ss, &nss);
+	for (k = 0; k < sizeof(state_map) / sizeof(state_map[0]); k++) {
+		total = 0;
+		json_array_foreach (doc, i, row) {
+			st = json_object_get(row, "states");
+			assert_non_null(json_object_get(st, state_map[k][0]));
+			total += json_integer_value(json_object_get(st, state_map[k][0]));
+		}
+		want = (long)ss_count(ss, nss, state_map[k][1], -1, -1);
+		if (total != want)
+			fail_msg("portwatch states counts %ld %s sockets, ss %ld", total,
+				 state_map[k][0], want);
+	}
+	/* Listener rows: queue depth and limit are ss's Recv-Q and Send-Q. */
+	json_array_foreach (doc, i, row) {
+		long q = 0, qmax = 0;
+		size_t j;
+
+		if (strcmp(json_string_value(json_object_get(row, "direction")), "listen"))
+			continue;
+		for (j = 0; j < nss; j++) {
+			if (!strcmp(ss[j].state, "LISTEN") &&
+			    ss[j].lport == json_integer_value(json_object_get(row, "port"))) {
+				q += ss[j].recvq;
+				qmax += ss[j].sendq;
+			}
+		}
+		assert_int_equal(json_integer_value(json_object_get(row, "accept_queue")), q);
+		assert_int_equal(json_integer_value(json_object_get(row, "accept_queue_max")),
+				 qmax);
+	}
+	free(ss);
+	return doc;
+}
+
+static bool has_user(const struct ss_sock *s, long pid, long fd)
+{
+	int u;
+
+	for (u = 0; u < s->nusers; u++)
+		if (s->users[u].pid == pid && s->users[u].fd == fd)
+			return true;
+	return false;
+}
+
+json_t *closewait_checked(void)
+{
+	json_t *doc, *e, *owners, *o;
+	struct ss_sock *ss;
+	size_t nss, i, j, k;
+
+	doc = stable_json("closewait", &ss, &nss);
+	assert_int_equal(json_array_size(doc), ss_count(ss, nss, "CLOSE-WAIT", -1, -1));
+	json_array_foreach (doc, i, e) {
+		const char *local = json_string_value(json_object_get(e, "local"));
+		const char *remote = json_string_value(json_object_get(e, "remote"));
+
+		for (j = 0; j < nss; j++)
+			if (!strcmp(ss[j].state, "CLOSE-WAIT") && !strcmp(ss[j].local, local) &&
+			    !strcmp(ss[j].peer, remote))
+				break;
+		if (j == nss)
+			fail_msg("portwatch lists %s -> %s in CLOSE_WAIT, ss does not", local,
+				 remote);
+		owners = json_object_get(e, "owners");
+		assert_int_equal(json_array_size(owners), ss[j].nusers);
+		json_array_foreach (owners, k, o) {
+			if (!has_user(&ss[j], json_integer_value(json_object_get(o, "pid")),
+				      json_integer_value(json_object_get(o, "fd"))))
+				fail_msg("owner pid %lld fd %lld of %s is not in ss",
+					 json_integer_value(json_object_get(o, "pid")),
+					 json_integer_value(json_object_get(o, "fd")), local);
+		}
+		/* Oldest first. */
+		if (i > 0)
+			assert_true(json_real_value(json_object_get(json_array_get(doc, i - 1),
+								    "age_seconds")) >=
+				    json_real_value(json_object_get(e, "age_seconds")));
+	}
+	free(ss);
+	return doc;
+}
+
+json_t *find_row(json_t *rows, int port, const char *dir)
+{
+	json_t *row;
+	size_t i;
+
+	json_array_foreach (rows, i, row)
+		if (json_integer_value(json_object_get(row, "port")) == port &&
+		    !strcmp(json_string_value(json_object_get(row, "direction")), dir))
+			return row;
+	return NULL;
+}
+
+long row_state(json_t *rows, int port, const char *dir, const char *state)
+{
+	json_t *row = find_row(rows, port, dir);
+
+	if (!row)
+		return 0;
+	return (long)json_integer_value(json_object_get(json_object_get(row, "states"), state));
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Integration test helpers: a fresh network namespace per test, children
+ * that hold sockets, running commands, and ss as ground truth. */
+#ifndef PW_TEST_HELPERS_H
+#define PW_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+/* Enters a new, anonymous network namespace with lo up. Leaving it (or the
+ * test process dying) destroys it once its last socket and child are gone. */
+int netns_enter(void);
+void netns_leave(void);
+
+struct cmd {
+	int status; /* exit code, or 128 + signal */
+	char *out;
+	char *err;
+};
+
+/* Runs argv (NULL-terminated) with extra "NAME=value" environment entries,
+ * capturing output; kills it after timeout_ms. 0 or -errno. */
+int cmd_run(struct cmd *c, const char *const *argv, const char *const *env, int timeout_ms);
+void cmd_free(struct cmd *c);
+/* Runs $PORTWATCH with the given arguments (NULL-terminated). */
+int portwatch(struct cmd *c, ...) __attribute__((sentinel));
+/* Number of lines in s. */
+int count_lines(const char *s);
+
+/* Sockets, all on loopback. */
+int tcp_listen(int family, uint16_t port, int backlog);
+int tcp_connect(int family, uint16_t port);
+
+/* A child runs fn(arg, ready_fd): it writes one byte to ready_fd for every
+ * step the parent waits for, then returns, after which it holds everything
+ * it opened until killed. */
+pid_t spawn(void (*fn)(void *arg, int ready_fd), void *arg);
+/* Waits for the next byte from that child; 0 or -ETIMEDOUT. */
+int wait_child(pid_t pid, int timeout_ms);
+/* Kills and reaps every child spawned. */
+void reap_children(void);
+
+/* One line of `ss -tanpH`, the ground truth. */
+struct ss_sock {
+	char state[16]; /* ss names: ESTAB, CLOSE-WAIT, ... */
+	unsigned int recvq, sendq;
+	char local[64], peer[64];
+	uint16_t lport, rport;
+	int nusers;
+	struct {
+		int pid, fd;
+	} users[8];
+};
+
+int ss_read(struct ss_sock **socks, size_t *n);
+/* Sockets in state (NULL: any) with these ports (-1: any). */
+size_t ss_count(const struct ss_sock *s, size_t n, const char *state, int lport, int rport);
+/* Polls ss until that count equals want; 0 or -ETIMEDOUT. */
+int ss_wait_count(const char *state, int lport, int rport, size_t want, int timeout_ms);
+/* ss's state name for a kernel name: "CLOSE_WAIT" -> "CLOSE-WAIT". */
+const char *ss_state_of(const char *kernel_name);
+
+/* Runs `portwatch states --json` and checks that its per-state totals equal
+ * ss's for the whole namespace. Returns the document (caller decrefs). */
+json_t *states_checked(void);
+/* Runs `portwatch closewait --json` and checks each entry against ss: same
+ * sockets, same owners (pid and fd). Returns the document. */
+json_t *closewait_checked(void);
+/* The states row for (port, direction), or NULL. */
+json_t *find_row(json_t *rows, int port, const char *dir);
+long row_state(json_t *rows, int port, const char *dir, const char *state);
+
+#endif

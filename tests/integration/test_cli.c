@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The command line as an operator meets it: bad input, missing privileges,
+ * kernels without what portwatch needs, help and version. */
+#define _GNU_SOURCE
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "helpers.h"
+
+struct bad_case {
+	const char *args[8];
+	int status;
+	const char *err; /* expected in the one stderr line */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ { NULL }, 2, "missing command" },
+	{ { "bogus" }, 2, "unknown command 'bogus'" },
+	{ { "states", "--port", "0" }, 2, "invalid --port '0': out of range 1-65535" },
+	{ { "states", "--port", "65536" }, 2, "invalid --port '65536': out of range 1-65535" },
+	{ { "states", "--port", "abc" }, 2, "invalid --port 'abc': not a number" },
+	{ { "states", "--port", "80,,443" }, 2, "invalid --port '80,,443'" },
+	{ { "states", "--port=-1" }, 2, "invalid --port '-1'" },
+	{ { "states", "--port" }, 2, "option '--port' needs a value" },
+	{ { "states", "-p" }, 2, "option '-p' needs a value" },
+	{ { "states", "--bogus" }, 2, "unknown option '--bogus'" },
+	{ { "states", "-x" }, 2, "unknown option '-x'" },
+	{ { "states", "extra" }, 2, "unexpected argument 'extra'" },
+	{ { "closewait", "--port", "99999" }, 2, "invalid --port '99999'" },
+	{ { "closewait", "--min-age", "5x" }, 2, "invalid --min-age '5x': unknown unit" },
+	{ { "closewait", "--min-age", "-1s" }, 2, "invalid --min-age '-1s'" },
+	{ { "closewait", "--min-age", "" }, 2, "invalid --min-age '': empty duration" },
+	{ { "closewait", "--min-age", "1m30" }, 2, "invalid --min-age '1m30': missing unit" },
+	{ { "closewait", "--min-age", "abc" }, 2, "invalid --min-age 'abc'" },
+	{ { "closewait", "--nope" }, 2, "unknown option '--nope'" },
+	/* A check reports even bad usage as UNKNOWN (3). */
+	{ { "closewait", "--warn", "abc" }, 3, "invalid --warn 'abc'" },
+	{ { "closewait", "--crit", "-5" }, 3, "invalid --crit '-5'" },
+	{ { "closewait", "--warn", "10", "--crit", "5" }, 3, "--warn 10 is above --crit 5" },
+	{ { "closewait", "--warn", "1", "--json" }, 3, "--json cannot be combined" },
+	{ { "closewait", "--warn", "1", "--port", "0" }, 3, "invalid --port '0'" },
+	{ { "closewait", "--warn", "1", "--bogus" }, 3, "unknown option '--bogus'" },
+};
+
+static void run_args(struct cmd *c, const char *const *args, const char *const *env,
+		     const char *wrapper[])
+{
+	const char *argv[24];
+	int n = 0, k;
+
+	for (k = 0; wrapper && wrapper[k]; k++)
+		argv[n++] = wrapper[k];
+	argv[n++] = getenv("PORTWATCH");
+	for (k = 0; args[k]; k++)
+		argv[n++] = args[k];
+	argv[n] = NULL;
+	assert_int_equal(cmd_run(c, argv, env, 30000), 0);
+}
+
+/* One line on stderr naming the problem, the documented exit code, no crash,
+ * and nothing on stdout unless it is a check's UNKNOWN status line. */
+static void expect_one_line(struct cmd *c, int status, const char *err, const char *what)
+{
+	if (c->status != status || count_lines(c->err) != 1 || strncmp(c->err, "portwatch: ", 11) ||
+	    !strstr(c->err, err))
+		fail_msg("%s: exit %d, stderr '%s'; want exit %d and one line with '%s'", what,
+			 c->status, c->err, status, err);
+	if (status == 3) {
+		assert_int_equal(count_lines(c->out), 1);
+		assert_memory_equal(c->out, "CLOSEWAIT UNKNOWN - ", 20);
+		assert_non_null(strstr(c->out, err));
+	} else {
+		assert_string_equal(c->out, "");
+	}
+}
+
+static void test_bad_input(void **state)
+{
+	struct cmd c;
+	size_t i;
+	char what[128];
+
+	(void)state;
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		run_args(&c, bad_cases[i].args, NULL, NULL);
+		snprintf(what, sizeof(what), "case %zu (%s %s)", i,
+			 bad_cases[i].args[0] ? bad_cases[i].args[0] : "",
+			 bad_cases[i].args[1] ? bad_cases[i].args[1] : "");
+		expect_one_line(&c, bad_cases[i].status, bad_cases[i].err, what);
+		cmd_free(&c);
+	}
+}
+
+static void test_privileges(void **state)
+{
+	static const char *const states[] = { "states", NULL };
+	static const char *const check[] = { "closewait", "--warn", "1", NULL };
+	/* Root without the capability keeps no way to get it back on exec. */
+	const char *no_bpf[] = { "setpriv", "--inh-caps=-bpf,-sys_admin",
+				 "--bounding-set=-bpf,-sys_admin", NULL };
+	const char *no_perfmon[] = { "setpriv", "--inh-caps=-perfmon,-sys_admin",
+				     "--bounding-set=-perfmon,-sys_admin", NULL };
+	const char *none[] = { "setpriv", "--inh-caps=-all", "--bounding-set=-all", NULL };
+	const char *nobody[] = { "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+				 NULL };
+	struct cmd c;
+
+	(void)state;
+	run_args(&c, states, NULL, no_bpf);
+	expect_one_line(&c, 1, "missing CAP_BPF: run as root", "no CAP_BPF");
+	cmd_free(&c);
+	run_args(&c, states, NULL, no_perfmon);
+	expect_one_line(&c, 1, "missing CAP_PERFMON: run as root", "no CAP_PERFMON");
+	cmd_free(&c);
+	run_args(&c, states, NULL, none);
+	expect_one_line(&c, 1, "missing CAP_BPF and CAP_PERFMON", "no capabilities");
+	cmd_free(&c);
+	run_args(&c, check, NULL, none);
+	expect_one_line(&c, 3, "missing CAP_BPF and CAP_PERFMON", "check without capabilities");
+	cmd_free(&c);
+
+	/* Not root at all; the binary may sit where nobody cannot reach it. */
+	char dir[] = "/tmp/portwatch-test-XXXXXX", bin[64], cp[PATH_MAX + 256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(bin, sizeof(bin), "%s/portwatch", dir);
+	snprintf(cp, sizeof(cp), "cp %s %s && chmod 755 %s %s", getenv("PORTWATCH"), bin, dir, bin);
+	assert_int_equal(system(cp), 0);
+	const char *argv[] = { nobody[0], nobody[1], nobody[2], nobody[3], bin, "states", NULL };
+	assert_int_equal(cmd_run(&c, argv, NULL, 30000), 0);
+	expect_one_line(&c, 1, "missing CAP_BPF and CAP_PERFMON: run as root", "nobody");
+	cmd_free(&c);
+	unlink(bin);
+	rmdir(dir);
+}
+
+static void test_kernel_support(void **state)
+{
+	static const char *const states[] = { "states", NULL };
+	char path[PATH_MAX], obj[PATH_MAX + 64];
+	const char *env[2] = {};
+	struct cmd c;
+
+	(void)state;
+	env[0] = "PORTWATCH_BTF=/nonexistent/vmlinux";
+	run_args(&c, states, env, NULL);
+	expect_one_line(&c, 1, "kernel has no BTF (/nonexistent/vmlinux", "no BTF");
+	assert_non_null(strstr(c.err, "CONFIG_DEBUG_INFO_BTF"));
+	cmd_free(&c);
+
+	/* A BTF without the iterators: the one in portwatch's own BPF object. */
+	snprintf(path, sizeof(path), "%s", getenv("PORTWATCH"));
+	snprintf(obj, sizeof(obj), "PORTWATCH_BTF=%s/snapshot.bpf.o", dirname(path));
+	env[0] = obj;
+	run_args(&c, states, env, NULL);
+	expect_one_line(&c, 1, "kernel lacks the BPF iterator tcp (needs Linux 5.9", "no iter");
+	cmd_free(&c);
+
+	env[0] = "PORTWATCH_BTF=/etc/hostname";
+	run_args(&c, states, env, NULL);
+	expect_one_line(&c, 1, "read kernel BTF /etc/hostname", "garbage BTF");
+	cmd_free(&c);
+}
+
+static void test_help_and_version(void **state)
+{
+	static const char *const version[] = { "--version", NULL };
+	static const char *const help[] = { "--help", NULL };
+	static const char *const states_help[] = { "states", "--help", NULL };
+	static const char *const cw_help[] = { "closewait", "-h", NULL };
+	struct cmd c;
+
+	(void)state;
+	run_args(&c, version, NULL, NULL);
+	assert_int_equal(c.status, 0);
+	assert_memory_equal(c.out, "portwatch ", 10);
+	cmd_free(&c);
+	run_args(&c, help, NULL, NULL);
+	assert_int_equal(c.status, 0);
+	assert_non_null(strstr(c.out, "closewait"));
+	cmd_free(&c);
+	run_args(&c, states_help, NULL, NULL);
+	assert_int_equal(c.status, 0);
+	assert_non_null(strstr(c.out, "Examples:"));
+	assert_non_null(strstr(c.out, "--port"));
+	cmd_free(&c);
+	run_args(&c, cw_help, NULL, NULL);
+	assert_int_equal(c.status, 0);
+	assert_non_null(strstr(c.out, "Examples:"));
+	assert_non_null(strstr(c.out, "--min-age"));
+	cmd_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_privileges),
+		cmocka_unit_test(test_kernel_support),
+		cmocka_unit_test(test_help_and_version),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests need root\n");
+		return 1;
+	}
+	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}

@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `states` and `closewait` against ss, each test in its own network
+ * namespace with real sockets held by real processes. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "helpers.h"
+
+#define WAIT_MS 10000
+
+struct server_args {
+	int family;
+	uint16_t port;
+	int accept_n;
+	bool close_accepted; /* close each accepted socket: the client leaks */
+};
+
+/* Listens (ready), accepts accept_n connections (ready), keeps or closes them. */
+static void server(void *arg, int ready)
+{
+	struct server_args *a = arg;
+	int lfd, fd, i;
+
+	lfd = tcp_listen(a->family, a->port, 512);
+	if (lfd < 0)
+		_exit(1);
+	if (write(ready, "l", 1) != 1)
+		_exit(1);
+	for (i = 0; i < a->accept_n; i++) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			_exit(1);
+		if (a->close_accepted)
+			close(fd);
+	}
+	if (write(ready, "a", 1) != 1)
+		_exit(1);
+}
+
+struct client_args {
+	int family;
+	uint16_t port;
+	int n;
+};
+
+/* Connects n times and never closes (ready). */
+static void client(void *arg, int ready)
+{
+	struct client_args *a = arg;
+	int i;
+
+	for (i = 0; i < a->n; i++)
+		if (tcp_connect(a->family, a->port) < 0)
+			_exit(1);
+	if (write(ready, "c", 1) != 1)
+		_exit(1);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return netns_enter();
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	reap_children();
+	netns_leave();
+	return 0;
+}
+
+/* N inbound leaks: a server that never closes what it accepts, its clients
+ * gone. Returns the server's pid. The test process's client sockets are
+ * orphaned into FIN_WAIT2. */
+static pid_t leak_inbound(int family, uint16_t port, int n)
+{
+	struct server_args sa = { family, port, n, false };
+	int fds[256], i;
+	pid_t pid;
+
+	assert_true(n <= 256);
+	pid = spawn(server, &sa);
+	assert_true(pid > 0);
+	assert_int_equal(wait_child(pid, WAIT_MS), 0);
+	for (i = 0; i < n; i++) {
+		fds[i] = tcp_connect(family, port);
+		assert_true(fds[i] >= 0);
+	}
+	assert_int_equal(wait_child(pid, WAIT_MS), 0);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return pid;
+}
+
+/* M outbound leaks: a client that never closes after the server's FIN.
+ * Returns the client's pid. */
+static pid_t leak_outbound(int family, uint16_t port, int m)
+{
+	struct server_args sa = { family, port, m, true };
+	struct client_args ca = { family, port, m };
+	pid_t srv, cli;
+
+	srv = spawn(server, &sa);
+	assert_true(srv > 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	cli = spawn(client, &ca);
+	assert_true(cli > 0);
+	assert_int_equal(wait_child(cli, WAIT_MS), 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	return cli;
+}
+
+/* Every closewait entry on (port, dir) is held by exactly pid. */
+static void assert_owned_by(json_t *cw, int port, const char *dir, pid_t pid, long want)
+{
+	json_t *e, *owners;
+	long n = 0;
+	size_t i;
+
+	json_array_foreach (cw, i, e) {
+		if (json_integer_value(json_object_get(e, "port")) != port ||
+		    strcmp(json_string_value(json_object_get(e, "direction")), dir))
+			continue;
+		owners = json_object_get(e, "owners");
+		assert_int_equal(json_array_size(owners), 1);
+		assert_int_equal(
+			json_integer_value(json_object_get(json_array_get(owners, 0), "pid")), pid);
+		n++;
+	}
+	assert_int_equal(n, want);
+}
+
+static void check_leaks(int family)
+{
+	const int N = 25, M = 17;
+	const char *lo = family == AF_INET6 ? "[::1]:" : "127.0.0.1:";
+	pid_t srv, cli;
+	json_t *st, *cw, *e;
+	size_t i;
+
+	srv = leak_inbound(family, 3001, N);
+	cli = leak_outbound(family, 3002, M);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, N, WAIT_MS), 0);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", -1, 3002, M, WAIT_MS), 0);
+	assert_int_equal(ss_wait_count("FIN-WAIT-2", -1, 3001, N, WAIT_MS), 0);
+	assert_int_equal(ss_wait_count("FIN-WAIT-2", 3002, -1, M, WAIT_MS), 0);
+
+	st = states_checked();
+	assert_int_equal(row_state(st, 3001, "inbound", "CLOSE_WAIT"), N);
+	assert_int_equal(row_state(st, 3002, "outbound", "CLOSE_WAIT"), M);
+	/* The other ends: orphaned FIN_WAIT2 time-wait minisocks. */
+	assert_int_equal(row_state(st, 3001, "outbound", "FIN_WAIT2"), N);
+	assert_int_equal(row_state(st, 3002, "inbound", "FIN_WAIT2"), M);
+	assert_int_equal(row_state(st, 3001, "listen", "LISTEN"), 1);
+	assert_int_equal(row_state(st, 3002, "listen", "LISTEN"), 1);
+	/* Ports and directions are the only rows: no ephemeral port row. */
+	assert_int_equal(json_array_size(st), 6);
+	json_decref(st);
+
+	cw = closewait_checked();
+	assert_int_equal(json_array_size(cw), N + M);
+	assert_owned_by(cw, 3001, "inbound", srv, N);
+	assert_owned_by(cw, 3002, "outbound", cli, M);
+	json_array_foreach (cw, i, e) {
+		const char *local = json_string_value(json_object_get(e, "local"));
+
+		assert_memory_equal(local, lo, strlen(lo));
+		assert_true(json_real_value(json_object_get(e, "age_seconds")) >= 0);
+	}
+	json_decref(cw);
+}
+
+static void test_leaks_ipv4(void **state)
+{
+	(void)state;
+	check_leaks(AF_INET);
+}
+
+static void test_leaks_ipv6(void **state)
+{
+	(void)state;
+	check_leaks(AF_INET6);
+}
+
+struct fork_args {
+	int fds[8];
+	int n;
+};
+
+/* Inherits the parent's sockets and holds them (ready). */
+static void hold_inherited(void *arg, int ready)
+{
+	(void)arg;
+	if (write(ready, "h", 1) != 1)
+		_exit(1);
+}
+
+static void test_shared_after_fork(void **state)
+{
+	struct client_args ca = { AF_INET, 3003, 3 };
+	int lfd, fds[3], i;
+	json_t *cw, *e, *owners;
+	pid_t cli, twin;
+	size_t k;
+
+	(void)state;
+	lfd = tcp_listen(AF_INET, 3003, 16);
+	assert_true(lfd >= 0);
+	cli = spawn(client, &ca);
+	assert_true(cli > 0);
+	assert_int_equal(wait_child(cli, WAIT_MS), 0);
+	for (i = 0; i < 3; i++) {
+		fds[i] = accept(lfd, NULL, NULL);
+		assert_true(fds[i] >= 0);
+	}
+	/* After fork the accepted sockets belong to both processes. */
+	twin = spawn(hold_inherited, NULL);
+	assert_true(twin > 0);
+	assert_int_equal(wait_child(twin, WAIT_MS), 0);
+	reap_children(); /* kills both: the client's close is a FIN to us */
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3003, -1, 3, WAIT_MS), 0);
+
+	twin = spawn(hold_inherited, NULL);
+	assert_int_equal(wait_child(twin, WAIT_MS), 0);
+	cw = closewait_checked();
+	assert_int_equal(json_array_size(cw), 3);
+	json_array_foreach (cw, k, e) {
+		bool me = false, child = false;
+		json_t *o;
+		size_t j;
+
+		owners = json_object_get(e, "owners");
+		assert_int_equal(json_array_size(owners), 2);
+		json_array_foreach (owners, j, o) {
+			me |= json_integer_value(json_object_get(o, "pid")) == getpid();
+			child |= json_integer_value(json_object_get(o, "pid")) == twin;
+		}
+		assert_true(me && child);
+	}
+	json_decref(cw);
+	json_decref(states_checked());
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+	close(lfd);
+}
+
+static void test_accept_queue(void **state)
+{
+	int lfd, lfd6, fds[5], i;
+	json_t *st, *row;
+
+	(void)state;
+	lfd = tcp_listen(AF_INET, 3004, 4);
+	lfd6 = tcp_listen(AF_INET6, 3004, 7);
+	assert_true(lfd >= 0 && lfd6 >= 0);
+	/* Handshakes complete in the kernel; nobody accepts. */
+	for (i = 0; i < 3; i++)
+		assert_true((fds[i] = tcp_connect(AF_INET, 3004)) >= 0);
+	for (i = 3; i < 5; i++)
+		assert_true((fds[i] = tcp_connect(AF_INET6, 3004)) >= 0);
+	assert_int_equal(ss_wait_count("ESTAB", 3004, -1, 5, WAIT_MS), 0);
+
+	st = states_checked();
+	row = find_row(st, 3004, "listen");
+	assert_non_null(row);
+	assert_int_equal(json_integer_value(json_object_get(row, "accept_queue")), 5);
+	assert_int_equal(json_integer_value(json_object_get(row, "accept_queue_max")), 11);
+	assert_int_equal(row_state(st, 3004, "listen", "LISTEN"), 2);
+	assert_int_equal(row_state(st, 3004, "inbound", "ESTABLISHED"), 5);
+	assert_int_equal(row_state(st, 3004, "outbound", "ESTABLISHED"), 5);
+	json_decref(st);
+	for (i = 0; i < 5; i++)
+		close(fds[i]);
+	close(lfd);
+	close(lfd6);
+}
+
+static void test_port_filter(void **state)
+{
+	struct cmd c;
+	json_t *doc;
+	json_error_t jerr;
+
+	(void)state;
+	leak_inbound(AF_INET, 3001, 4);
+	leak_outbound(AF_INET, 3002, 3);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", -1, -1, 7, WAIT_MS), 0);
+
+	assert_int_equal(portwatch(&c, "states", "--json", "--port", "3002", NULL), 0);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, &jerr);
+	assert_non_null(doc);
+	assert_int_equal(json_array_size(doc), 3); /* listen, inbound, outbound */
+	assert_int_equal(row_state(doc, 3002, "outbound", "CLOSE_WAIT"), 3);
+	assert_null(find_row(doc, 3001, "inbound"));
+	json_decref(doc);
+	cmd_free(&c);
+
+	assert_int_equal(portwatch(&c, "closewait", "--json", "-p", "3001,9", NULL), 0);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, &jerr);
+	assert_non_null(doc);
+	assert_int_equal(json_array_size(doc), 4);
+	json_decref(doc);
+	cmd_free(&c);
+
+	/* The text views carry the same facts. */
+	assert_int_equal(portwatch(&c, "closewait", NULL), 0);
+	assert_int_equal(c.status, 0);
+	assert_non_null(strstr(c.out, "3001  inbound         4"));
+	assert_non_null(strstr(c.out, "3002  outbound        3"));
+	cmd_free(&c);
+	assert_int_equal(portwatch(&c, "states", "--port", "3001", NULL), 0);
+	assert_int_equal(c.status, 0);
+	assert_int_equal(count_lines(c.out), 4); /* header + 3 rows */
+	cmd_free(&c);
+}
+
+/* Ages track ss's lastrcv; --min-age keeps only the old ones. */
+static void test_ages(void **state)
+{
+	static const char *const ss_argv[] = { "ss", "-tinH", "state", "close-wait", NULL };
+	struct cmd c;
+	json_t *doc, *e;
+	json_error_t jerr;
+	const char *p;
+	size_t i;
+	int old = 0;
+
+	(void)state;
+	leak_inbound(AF_INET, 3001, 3);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 3, WAIT_MS), 0);
+	usleep(1300 * 1000);
+	leak_inbound(AF_INET, 3005, 2);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3005, -1, 2, WAIT_MS), 0);
+
+	assert_int_equal(portwatch(&c, "closewait", "--json", "--min-age", "1s", NULL), 0);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, &jerr);
+	assert_non_null(doc);
+	assert_int_equal(json_array_size(doc), 3);
+	json_array_foreach (doc, i, e) {
+		assert_int_equal(json_integer_value(json_object_get(e, "port")), 3001);
+		assert_true(json_real_value(json_object_get(e, "age_seconds")) >= 1.2);
+		assert_true(json_real_value(json_object_get(e, "age_seconds")) < 10);
+	}
+	json_decref(doc);
+	cmd_free(&c);
+
+	/* Every age within 100 ms of ss's lastrcv, read right after. */
+	doc = closewait_checked();
+	assert_int_equal(cmd_run(&c, ss_argv, NULL, 10000), 0);
+	json_array_foreach (doc, i, e) {
+		double age = json_real_value(json_object_get(e, "age_seconds"));
+		const char *remote = json_string_value(json_object_get(e, "remote"));
+
+		/* ss prints the peer, then on the next line lastrcv:MS. */
+		p = strstr(c.out, remote);
+		assert_non_null(p);
+		p = strstr(p, "lastrcv:");
+		assert_non_null(p);
+		if (age * 1000 > atof(p + 8) + 1 || age * 1000 < atof(p + 8) - 100)
+			fail_msg("%s: age %.3fs, ss lastrcv %sms", remote, age, p + 8);
+		old += age >= 1.2;
+	}
+	assert_int_equal(old, 3);
+	cmd_free(&c);
+	json_decref(doc);
+}
+
+static void test_check_exit_codes(void **state)
+{
+	static const struct {
+		const char *args[6];
+		int status;
+		const char *line;
+	} cases[] = {
+		{ { "--warn", "3", "--crit", "10" }, 1, "CLOSEWAIT WARNING - 5 sockets" },
+		{ { "--warn", "3", "--crit", "5" }, 2, "CLOSEWAIT CRITICAL - 5 sockets" },
+		{ { "--crit", "5" }, 2, "CLOSEWAIT CRITICAL" },
+		{ { "--warn", "6" }, 0, "CLOSEWAIT OK - 5 sockets" },
+		{ { "--warn", "1", "--port", "9999" }, 0, "CLOSEWAIT OK - 0 sockets" },
+		{ { "--warn", "1", "--min-age", "1h" }, 0, "CLOSEWAIT OK - 0 sockets" },
+		{ { "-w", "5", "-p", "3001" }, 1, "CLOSEWAIT WARNING - 5 sockets" },
+	};
+	const char *argv[10];
+	struct cmd c;
+	size_t i, k;
+
+	(void)state;
+	leak_inbound(AF_INET, 3001, 5);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 5, WAIT_MS), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		argv[0] = getenv("PORTWATCH");
+		argv[1] = "closewait";
+		for (k = 0; cases[i].args[k]; k++)
+			argv[k + 2] = cases[i].args[k];
+		argv[k + 2] = NULL;
+		assert_int_equal(cmd_run(&c, argv, NULL, 30000), 0);
+		if (c.status != cases[i].status ||
+		    strncmp(c.out, cases[i].line, strlen(cases[i].line)))
+			fail_msg("case %zu: exit %d, output '%s', want %d '%s'", i, c.status, c.out,
+				 cases[i].status, cases[i].line);
+		assert_int_equal(count_lines(c.out), 1);
+		cmd_free(&c);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_leaks_ipv4, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leaks_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_after_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_filter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup, teardown),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests need root\n");
+		return 1;
+	}
+	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
+}
