@@ -51,6 +51,8 @@ INTEG_HELPERS := $(OUTPUT)/tests/helpers.o
 
 .PHONY: all deps run test check bench vmlinux format format-check clean
 .DELETE_ON_ERROR:
+# The BPF objects are inputs to the tests too: keep them.
+.SECONDARY: $(BPF_NAMES:%=$(OUTPUT)/%.bpf.o)
 
 all: $(APP)
 
