@@ -3,7 +3,9 @@
  * namespace with real sockets held by real processes. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +376,93 @@ static void test_ages(void **state)
 	json_decref(doc);
 }
 
+/* A namespace with a socket in every state that can be held still, each
+ * counted where ss says and under the right port and direction. */
+static void test_every_state(void **state)
+{
+	int full, defer, slow, tw, c1, c2, c3, c4, srv, cli, small = 4096, one = 1, i;
+	char buf[4096] = {};
+	json_t *st;
+
+	(void)state;
+	/* SYN_SENT: the listener's accept queue (limit 0) is full with c1, so
+	 * the kernel drops c2's SYN and c2 keeps retrying. */
+	full = tcp_listen(AF_INET, 3006, 0);
+	assert_true(full >= 0);
+	c1 = tcp_connect(AF_INET, 3006);
+	assert_true(c1 >= 0);
+	assert_int_equal(ss_wait_count("ESTAB", 3006, -1, 1, WAIT_MS), 0);
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(3006),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(connect(c2, (struct sockaddr *)&sin, sizeof(sin)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+
+	/* SYN_RECV: with TCP_DEFER_ACCEPT the server keeps a request socket
+	 * until data arrives; the client is already established. */
+	defer = tcp_listen(AF_INET6, 3007, 16);
+	assert_true(defer >= 0);
+	assert_int_equal(
+		setsockopt(defer, IPPROTO_TCP, TCP_DEFER_ACCEPT, &(int){ 30 }, sizeof(int)), 0);
+	c3 = tcp_connect(AF_INET6, 3007);
+	assert_true(c3 >= 0);
+
+	/* FIN_WAIT1: the FIN waits behind data the server never reads. */
+	slow = tcp_listen(AF_INET, 3008, 16);
+	assert_true(slow >= 0);
+	setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	c4 = tcp_connect(AF_INET, 3008);
+	assert_true(c4 >= 0);
+	srv = accept(slow, NULL, NULL);
+	assert_true(srv >= 0);
+	setsockopt(c4, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	fcntl(c4, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 10000 && write(c4, buf, sizeof(buf)) > 0; i++)
+		;
+	assert_int_equal(errno, EAGAIN);
+	close(c4);
+
+	/* TIME_WAIT: the client closes first, then the server. */
+	tw = tcp_listen(AF_INET, 3009, 16);
+	assert_true(tw >= 0);
+	cli = tcp_connect(AF_INET, 3009);
+	assert_true(cli >= 0);
+	int acc = accept(tw, NULL, NULL);
+	assert_true(acc >= 0);
+	setsockopt(acc, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	close(cli);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3009, -1, 1, WAIT_MS), 0);
+	close(acc);
+
+	assert_int_equal(ss_wait_count("SYN-SENT", -1, 3006, 1, WAIT_MS), 0);
+	assert_int_equal(ss_wait_count("SYN-RECV", 3007, -1, 1, WAIT_MS), 0);
+	assert_int_equal(ss_wait_count("FIN-WAIT-1", -1, 3008, 1, WAIT_MS), 0);
+	assert_int_equal(ss_wait_count("TIME-WAIT", -1, 3009, 1, WAIT_MS), 0);
+
+	st = states_checked();
+	assert_int_equal(row_state(st, 3006, "outbound", "SYN_SENT"), 1);
+	assert_int_equal(row_state(st, 3006, "outbound", "ESTABLISHED"), 1);
+	assert_int_equal(row_state(st, 3006, "inbound", "ESTABLISHED"), 1);
+	assert_int_equal(
+		json_integer_value(json_object_get(find_row(st, 3006, "listen"), "accept_queue")),
+		1);
+	assert_int_equal(row_state(st, 3007, "inbound", "SYN_RECV"), 1);
+	assert_int_equal(row_state(st, 3007, "outbound", "ESTABLISHED"), 1);
+	assert_int_equal(row_state(st, 3008, "outbound", "FIN_WAIT1"), 1);
+	assert_int_equal(row_state(st, 3008, "inbound", "ESTABLISHED"), 1);
+	assert_int_equal(row_state(st, 3009, "outbound", "TIME_WAIT"), 1);
+	json_decref(st);
+	close(c1);
+	close(c2);
+	close(c3);
+	close(srv);
+	close(full);
+	close(defer);
+	close(slow);
+	close(tw);
+}
+
 static void test_check_exit_codes(void **state)
 {
 	static const struct {
@@ -419,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leaks_ipv6, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_after_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_every_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup, teardown),
