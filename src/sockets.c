@@ -5,37 +5,10 @@
 #include <string.h>
 #include "sockets.h"
 
-static bool in_range(struct pw_port_range r, __u16 port)
-{
-	return port >= r.lo && port <= r.hi;
-}
-
-static bool bit_test(const __u64 *map, __u16 port)
-{
-	return map[port / 64] & (1ULL << (port % 64));
-}
-
 enum pw_dir pw_classify(const struct pw_sock_rec *r, const __u64 *listening,
 			struct pw_port_range eph, __u16 *port)
 {
-	if (r->state == PW_TCP_LISTEN) {
-		*port = r->sport;
-		return PW_DIR_LISTEN;
-	}
-	if (bit_test(listening, r->sport)) {
-		*port = r->sport;
-		return PW_DIR_INBOUND;
-	}
-	/* No listener on the local port: normally a client, counted under the
-	 * server's port. But a server whose listener has gone still has a fixed
-	 * local port facing an ephemeral remote one; never make the client's
-	 * ephemeral port a row. */
-	if (in_range(eph, r->dport) && !in_range(eph, r->sport)) {
-		*port = r->sport;
-		return PW_DIR_INBOUND;
-	}
-	*port = r->dport;
-	return PW_DIR_OUTBOUND;
+	return pw_classify_ports(r->state, r->sport, r->dport, listening, eph.lo, eph.hi, port);
 }
 
 static int cmp_file(const void *a, const void *b)
@@ -51,7 +24,7 @@ static int cmp_file(const void *a, const void *b)
 
 int pw_snap_index(struct pw_snap *snap, struct pw_port_range eph)
 {
-	__u64 listening[65536 / 64] = {};
+	__u64 listening[PW_LISTEN_WORDS] = {};
 	size_t i;
 
 	free(snap->port);

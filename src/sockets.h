@@ -6,14 +6,8 @@
 
 #include <stddef.h>
 #include "portwatch.h"
+#include "pw_classify.h"
 #include "args.h"
-
-enum pw_dir {
-	PW_DIR_LISTEN,
-	PW_DIR_INBOUND,
-	PW_DIR_OUTBOUND,
-	PW_DIR_MAX,
-};
 
 /* The netns's ip_local_port_range: ports a client gets by default. */
 struct pw_port_range {
