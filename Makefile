@@ -27,7 +27,7 @@ endif
 DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	libjansson-dev libcmocka-dev iproute2 util-linux procps
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Ivmlinux/$(ARCH) -MMD -MP
 CFLAGS ?= -g -O2
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) -MMD -MP \
@@ -39,9 +39,9 @@ LDLIBS_CMOCKA = $(shell $(PKG_CONFIG) --libs cmocka)
 BPF_NAMES := $(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c))
 SKELS := $(BPF_NAMES:%=$(OUTPUT)/%.skel.h)
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
-PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o)
-BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o)
-CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o)
+PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o)
+BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o)
+CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o)
 APP := $(OUTPUT)/portwatch
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))

@@ -14,6 +14,13 @@ enum {
 
 int cmd_states(int argc, char **argv);
 int cmd_closewait(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+
+struct pw_portset;
+/* Options every command shares: -p/--port into ports, -v; and getopt's
+ * errors. Returns 1 if c was handled, 0 if not, -1 after printing an error. */
+int pw_common_option(const char *cmd, int c, struct pw_portset *ports, char **argv);
 
 /* Report getopt's '?' or ':' for the option at argv[optind - 1] in one line. */
 void pw_option_error(const char *cmd, int c, char **argv);

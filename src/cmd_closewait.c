@@ -85,13 +85,13 @@ int cmd_closewait(int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:a:jw:c:vh", opts, NULL)) != -1) {
+		switch (pw_common_option("closewait", c, &ports, argv)) {
+		case 1:
+			continue;
+		case -1:
+			return unknown(check, usage_fail);
+		}
 		switch (c) {
-		case 'p':
-			if (pw_portset_add(&ports, optarg, &why)) {
-				pw_value_error("--port", optarg, why);
-				return unknown(check, usage_fail);
-			}
-			break;
 		case 'a':
 			if (pw_parse_duration(optarg, &min_age_ns, &why)) {
 				pw_value_error("--min-age", optarg, why);
@@ -115,15 +115,9 @@ int cmd_closewait(int argc, char **argv)
 			}
 			th.has_crit = true;
 			break;
-		case 'v':
-			pw_set_verbose(true);
-			break;
 		case 'h':
 			usage(stdout);
 			return PW_EXIT_OK;
-		default:
-			pw_option_error("closewait", c, argv);
-			return unknown(check, usage_fail);
 		}
 	}
 	if (optind < argc) {

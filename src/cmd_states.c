@@ -40,31 +40,24 @@ int cmd_states(int argc, char **argv)
 	struct pw_snap snap;
 	struct pw_row *rows = NULL;
 	size_t nrows;
-	const char *why;
 	bool json = false;
 	int c, err;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:jvh", opts, NULL)) != -1) {
+		switch (pw_common_option("states", c, &ports, argv)) {
+		case 1:
+			continue;
+		case -1:
+			return PW_EXIT_USAGE;
+		}
 		switch (c) {
-		case 'p':
-			if (pw_portset_add(&ports, optarg, &why)) {
-				pw_value_error("--port", optarg, why);
-				return PW_EXIT_USAGE;
-			}
-			break;
 		case 'j':
 			json = true;
-			break;
-		case 'v':
-			pw_set_verbose(true);
 			break;
 		case 'h':
 			usage(stdout);
 			return PW_EXIT_OK;
-		default:
-			pw_option_error("states", c, argv);
-			return PW_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {

@@ -2,6 +2,7 @@
 /* Entry point: global flags and the subcommand table. */
 #include <stdio.h>
 #include <string.h>
+#include "args.h"
 #include "cli.h"
 #include "log.h"
 
@@ -17,6 +18,8 @@ static const struct {
 	{ "states", cmd_states, "TCP sockets per port and direction, counted by state" },
 	{ "closewait", cmd_closewait,
 	  "CLOSE_WAIT sockets with owners and ages; Nagios-style check" },
+	{ "watch", cmd_watch, "live per-port gauges and rates from every state change" },
+	{ "events", cmd_events, "CLOSE_WAIT, reset and failed-connect events as they happen" },
 };
 
 static void usage(FILE *out)
@@ -42,6 +45,28 @@ void pw_option_error(const char *cmd, int c, char **argv)
 		pw_err("unknown option '-%c' (see 'portwatch %s --help')", optopt, cmd);
 	else
 		pw_err("unknown option '%s' (see 'portwatch %s --help')", arg, cmd);
+}
+
+int pw_common_option(const char *cmd, int c, struct pw_portset *ports, char **argv)
+{
+	const char *why;
+
+	switch (c) {
+	case 'p':
+		if (pw_portset_add(ports, optarg, &why)) {
+			pw_value_error("--port", optarg, why);
+			return -1;
+		}
+		return 1;
+	case 'v':
+		pw_set_verbose(true);
+		return 1;
+	case '?':
+	case ':':
+		pw_option_error(cmd, c, argv);
+		return -1;
+	}
+	return 0;
 }
 
 void pw_value_error(const char *opt, const char *value, const char *why)

@@ -48,18 +48,29 @@ void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows)
 	}
 }
 
+json_t *pw_state_counts_json(const __s64 *counts)
+{
+	json_t *states = json_object();
+	size_t k;
+
+	for (k = 0; states && k < N_JSON_STATES; k++)
+		json_object_set_new(states, pw_state_name(json_states[k]),
+				    json_integer(counts[json_states[k]]));
+	return states;
+}
+
 json_t *pw_states_json(const struct pw_row *rows, size_t nrows)
 {
 	json_t *arr = json_array(), *obj, *states;
+	__s64 counts[PW_TCP_STATE_MAX + 1];
 	size_t i, k;
 
 	for (i = 0; arr && i < nrows; i++) {
 		const struct pw_row *r = &rows[i];
 
-		states = json_object();
-		for (k = 0; states && k < N_JSON_STATES; k++)
-			json_object_set_new(states, pw_state_name(json_states[k]),
-					    json_integer(r->states[json_states[k]]));
+		for (k = 0; k <= PW_TCP_STATE_MAX; k++)
+			counts[k] = r->states[k];
+		states = pw_state_counts_json(counts);
 		obj = json_pack("{s:i, s:s, s:o}", "port", r->port, "direction",
 				pw_dir_name(r->dir), "states", states);
 		if (obj && r->dir == PW_DIR_LISTEN) {

@@ -9,6 +9,8 @@
 
 void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows);
 json_t *pw_states_json(const struct pw_row *rows, size_t nrows);
+/* {"ESTABLISHED": n, ...}: every state ss can show, zero or not. */
+json_t *pw_state_counts_json(const __s64 *counts);
 
 /* One CLOSE_WAIT socket. */
 struct pw_cw {

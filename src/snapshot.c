@@ -14,7 +14,7 @@
 #include "snapshot.skel.h"
 
 /* Reads everything an iterator writes. *buf holds whole records only. */
-static int read_iter(struct bpf_program *prog, size_t rec_size, void **buf, size_t *nrec)
+int pw_run_iter(struct bpf_program *prog, size_t rec_size, void **buf, size_t *nrec)
 {
 	size_t len = 0, cap = 64 * 1024;
 	struct bpf_link *link;
@@ -57,7 +57,12 @@ static int read_iter(struct bpf_program *prog, size_t rec_size, void **buf, size
 		}
 		if (n == 0)
 			break;
-		len += (size_t)n;
+		if (rec_size)
+			len += (size_t)n;
+	}
+	if (!rec_size) {
+		*nrec = 0;
+		goto close_fd;
 	}
 	if (len % rec_size) {
 		err = -EPROTO;
@@ -77,7 +82,7 @@ free_buf:
 	return err;
 }
 
-static int read_port_range(struct pw_port_range *r)
+int pw_read_port_range(struct pw_port_range *r)
 {
 	unsigned int lo, hi;
 	FILE *f;
@@ -97,7 +102,7 @@ static int read_port_range(struct pw_port_range *r)
 }
 
 /* The coarse clock ticks once a jiffy, so its resolution is 1/HZ. */
-static __u32 kernel_hz(void)
+__u32 pw_kernel_hz(void)
 {
 	struct timespec ts;
 
@@ -124,19 +129,20 @@ int pw_snapshot_take(struct pw_snap *snap)
 		       pw_verbose() ? "" : " (run with -v for the verifier log)");
 		return err;
 	}
-	err = read_iter(skel->progs.dump_tcp, sizeof(struct pw_sock_rec), &socks, &snap->nsocks);
+	err = pw_run_iter(skel->progs.dump_tcp, sizeof(struct pw_sock_rec), &socks, &snap->nsocks);
 	if (err)
 		goto out;
-	err = read_iter(skel->progs.dump_files, sizeof(struct pw_file_rec), &files, &snap->nfiles);
+	err = pw_run_iter(skel->progs.dump_files, sizeof(struct pw_file_rec), &files,
+			  &snap->nfiles);
 	if (err)
 		goto out;
 	snap->socks = socks;
 	snap->files = files;
 	socks = files = NULL;
-	snap->hz = kernel_hz();
+	snap->hz = pw_kernel_hz();
 	if (!snap->hz)
 		pw_warn("cannot tell the kernel's HZ: CLOSE_WAIT ages read as 0");
-	if (read_port_range(&eph))
+	if (pw_read_port_range(&eph))
 		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
 	err = pw_snap_index(snap, eph);
 	if (err)

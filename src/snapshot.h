@@ -5,10 +5,19 @@
 
 #include "sockets.h"
 
+struct bpf_program;
+
 /* Check privileges and kernel support; prints one line and returns -errno
  * when something is missing. */
 int pw_preflight(void);
 /* Every TCP socket of the caller's netns, with owners, classified. */
 int pw_snapshot_take(struct pw_snap *snap);
+/* The caller's netns's ip_local_port_range. 0 or -errno. */
+int pw_read_port_range(struct pw_port_range *r);
+/* The kernel's jiffies per second, 0 if unknown. */
+__u32 pw_kernel_hz(void);
+/* Runs an iterator program to its end, keeping whole records of rec_size
+ * bytes in *buf (malloc'd). With rec_size 0 the output is discarded. */
+int pw_run_iter(struct bpf_program *prog, size_t rec_size, void **buf, size_t *nrec);
 
 #endif

@@ -1,0 +1,553 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Live tracking. Every TCP state change updates per-(port, direction) gauges
+ * and counters in the kernel; only notable events (CLOSE_WAIT entered or
+ * left, resets, failed connects) go to userspace. Per-socket state lives in
+ * socket storage and dies with the socket. Time-wait and request minisockets
+ * have no state tracepoints: a counting pass (iter/tcp) counts them. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "pw_track.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define ECONNREFUSED 111
+#define ETIMEDOUT 110
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Settings, fixed at load. */
+const volatile __u32 pw_netns = 0; /* namespace inode to track; 0: every one */
+const volatile __u16 pw_eph_lo = 32768; /* ip_local_port_range */
+const volatile __u16 pw_eph_hi = 60999;
+const volatile __u64 pw_ns_per_jiffy = 4000000;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pw_sk);
+} sk_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_key);
+	__type(value, struct pw_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_key);
+	__type(value, struct pw_cw_hist);
+} cw_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket cookie */
+	__type(value, struct pw_cw_sock);
+} close_wait SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PW_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Listening ports of the seeded namespace, written by userspace before each
+ * iterator pass that classifies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pw_listening);
+} listening SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pw_mini_key);
+	__type(value, __u64);
+} mini SEC(".maps");
+
+static const struct pw_stats zero_stats;
+static const struct pw_cw_hist zero_hist;
+
+static void drop(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&drops, &reason);
+
+	if (c)
+		(*c)++;
+}
+
+static struct pw_stats *stats_get(const struct pw_key *key)
+{
+	struct pw_stats *s = bpf_map_lookup_elem(&stats, key);
+
+	if (s)
+		return s;
+	bpf_map_update_elem(&stats, key, &zero_stats, BPF_NOEXIST);
+	s = bpf_map_lookup_elem(&stats, key);
+	if (!s)
+		drop(PW_DROP_STATS);
+	return s;
+}
+
+static __u32 netns_of(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+static bool is_tcp(const struct sock *sk)
+{
+	__u16 family = sk->__sk_common.skc_family;
+
+	return sk->sk_protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6);
+}
+
+static bool wanted(const struct sock *sk)
+{
+	return is_tcp(sk) && (!pw_netns || netns_of(sk) == pw_netns);
+}
+
+static void set_owner(struct pw_sk *st)
+{
+	st->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(st->comm, sizeof(st->comm));
+}
+
+static void read_addrs(const struct sock *sk, __u16 *family, __u8 *saddr, __u8 *daddr)
+{
+	*family = sk->__sk_common.skc_family;
+	if (*family == AF_INET6) {
+		BPF_CORE_READ_INTO((struct in6_addr *)saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)daddr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)daddr, sk, __sk_common.skc_daddr);
+	}
+}
+
+#define TRANSITION(old, new) (((old) << 8) | (new))
+
+/* transition: TRANSITION(old state, new state). */
+static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 transition, __s32 err)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pw_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		drop(PW_DROP_RINGBUF);
+		return;
+	}
+	e->ts_ns = now;
+	e->cookie = bpf_get_socket_cookie(sk);
+	e->time_in_state_ns =
+		st->state_since_ns && now > st->state_since_ns ? now - st->state_since_ns : 0;
+	e->key = st->key;
+	e->pid = st->pid;
+	e->err = err;
+	e->sport = sk->__sk_common.skc_num;
+	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	e->type = type;
+	e->old_state = transition >> 8;
+	e->new_state = transition & 0xff;
+	e->flags = st->flags;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	read_addrs(sk, &e->family, e->saddr, e->daddr);
+	__builtin_memcpy(e->comm, st->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static void cw_enter(struct sock *sk, const struct pw_sk *st)
+{
+	struct pw_cw_sock c = {};
+	__u64 cookie = bpf_get_socket_cookie(sk);
+
+	c.key = st->key;
+	c.since_ns = st->state_since_ns;
+	c.pid = st->pid;
+	c.sport = sk->__sk_common.skc_num;
+	c.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	read_addrs(sk, &c.family, c.saddr, c.daddr);
+	__builtin_memcpy(c.comm, st->comm, sizeof(c.comm));
+	if (bpf_map_update_elem(&close_wait, &cookie, &c, BPF_ANY))
+		drop(PW_DROP_CLOSE_WAIT);
+}
+
+static void cw_leave(struct sock *sk, const struct pw_sk *st, __u64 now)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	__u64 dur = now > st->state_since_ns ? now - st->state_since_ns : 0;
+	struct pw_cw_hist *h;
+	__u32 b;
+
+	bpf_map_delete_elem(&close_wait, &cookie);
+	h = bpf_map_lookup_elem(&cw_hist, &st->key);
+	if (!h) {
+		bpf_map_update_elem(&cw_hist, &st->key, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&cw_hist, &st->key);
+		if (!h) {
+			drop(PW_DROP_STATS);
+			return;
+		}
+	}
+	b = pw_hist_bucket(dur);
+	if (b >= PW_HIST_BUCKETS)
+		return;
+	__sync_fetch_and_add(&h->bucket[b], 1);
+	__sync_fetch_and_add(&h->sum_ns, dur);
+	__sync_fetch_and_add(&h->count, 1);
+}
+
+/* A socket we see for the first time (or reused after CLOSE): classify it by
+ * how it came to be. */
+static void classify_new(struct pw_sk *st, const struct sock *sk, int old, int new, __u64 now)
+{
+	st->key.netns = netns_of(sk);
+	st->key.pad = 0;
+	if (new == PW_TCP_LISTEN) {
+		st->key.dir = PW_DIR_LISTEN;
+		st->key.port = sk->__sk_common.skc_num;
+	} else if (old == PW_TCP_LISTEN || new == PW_TCP_SYN_RECV) {
+		/* A child of a listener. */
+		st->key.dir = PW_DIR_INBOUND;
+		st->key.port = sk->__sk_common.skc_num;
+	} else {
+		st->key.dir = PW_DIR_OUTBOUND;
+		st->key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+	}
+	st->start_ns = now;
+	st->state = 0;
+	st->flags = 0;
+}
+
+static void count_transition(struct pw_stats *s, struct sock *sk, int old, int new)
+{
+	int err;
+
+	if (new == PW_TCP_ESTABLISHED)
+		s->counter[PW_C_OPENED]++;
+	if (new == PW_TCP_CLOSE_WAIT)
+		s->counter[PW_C_CLOSE_WAIT_ENTERED]++;
+	if (old == PW_TCP_CLOSE_WAIT)
+		s->counter[PW_C_CLOSE_WAIT_LEFT]++;
+	if (new != PW_TCP_CLOSE)
+		return;
+	switch (old) {
+	case PW_TCP_ESTABLISHED:
+	case PW_TCP_FIN_WAIT1:
+	case PW_TCP_FIN_WAIT2:
+	case PW_TCP_CLOSE_WAIT:
+	case PW_TCP_LAST_ACK:
+	case PW_TCP_CLOSING:
+		s->counter[PW_C_CLOSED]++;
+		break;
+	case PW_TCP_SYN_SENT:
+		/* tcp_reset() and tcp_write_err() set sk_err before tcp_done(). */
+		err = sk->sk_err;
+		if (err == ECONNREFUSED)
+			s->counter[PW_C_CONNECT_REFUSED]++;
+		else if (err == ETIMEDOUT)
+			s->counter[PW_C_CONNECT_TIMEOUT]++;
+		else if (err)
+			s->counter[PW_C_CONNECT_ERROR]++;
+		break;
+	}
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, struct sock *sk, int old, int new)
+{
+	struct pw_stats *s;
+	struct pw_sk *st;
+	__u64 now;
+	__u8 counted;
+
+	if ((unsigned int)new > PW_TCP_STATE_MAX || (unsigned int)old > PW_TCP_STATE_MAX ||
+	    !wanted(sk))
+		return 0;
+	now = bpf_ktime_get_ns();
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		drop(PW_DROP_SK_STORAGE);
+		return 0;
+	}
+	if (!st->key.netns || old == PW_TCP_CLOSE)
+		classify_new(st, sk, old, new, now);
+	/* Owners are taken in process context only: connect() and listen()
+	 * run in the owning task; a FIN or RST arrives in softirq, whatever
+	 * task the CPU happened to be running. */
+	if (old == PW_TCP_CLOSE && (new == PW_TCP_SYN_SENT || new == PW_TCP_LISTEN))
+		set_owner(st);
+
+	counted = st->state;
+	st->state = 0;
+	s = stats_get(&st->key);
+	if (!s)
+		goto out;
+	if (counted)
+		s->gauge[counted & (PW_STATE_SLOTS - 1)]--;
+	if (new != PW_TCP_CLOSE) {
+		s->gauge[new &(PW_STATE_SLOTS - 1)]++;
+		st->state = new;
+	}
+	count_transition(s, sk, old, new);
+out:
+	if (old == PW_TCP_CLOSE_WAIT) {
+		cw_leave(sk, st, now);
+		emit(sk, st, PW_EV_STATE, TRANSITION(old, new), 0);
+	}
+	if (old == PW_TCP_SYN_SENT && new == PW_TCP_CLOSE && sk->sk_err)
+		emit(sk, st, PW_EV_CONNECT_FAILED, TRANSITION(old, new), sk->sk_err);
+	st->state_since_ns = now;
+	if (new == PW_TCP_CLOSE_WAIT) {
+		cw_enter(sk, st);
+		emit(sk, st, PW_EV_STATE, TRANSITION(old, new), 0);
+	}
+	return 0;
+}
+
+/* The first task to send or receive on an accepted socket owns it. */
+static void claim(struct sock *sk)
+{
+	struct pw_cw_sock *c;
+	struct pw_sk *st;
+	__u64 cookie;
+
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	if (!st || st->pid)
+		return;
+	set_owner(st);
+	if (st->state != PW_TCP_CLOSE_WAIT)
+		return;
+	cookie = bpf_get_socket_cookie(sk);
+	c = bpf_map_lookup_elem(&close_wait, &cookie);
+	if (c) {
+		c->pid = st->pid;
+		__builtin_memcpy(c->comm, st->comm, sizeof(c->comm));
+	}
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send, struct sock *sk)
+{
+	claim(sk);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_recv, struct sock *sk)
+{
+	claim(sk);
+	return 0;
+}
+
+static void count_reset(struct sock *sk, const struct pw_key *key, __u32 counter, __u8 type)
+{
+	struct pw_stats *s = stats_get(key);
+	struct pw_sk *st;
+
+	if (s)
+		s->counter[counter]++;
+	if (!sk)
+		return;
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	if (st)
+		emit(sk, st, type, TRANSITION(st->state, st->state), 0);
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_reset_received, struct sock *sk)
+{
+	struct pw_sk *st;
+
+	if (!wanted(sk))
+		return 0;
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	if (st && st->key.netns)
+		count_reset(sk, &st->key, PW_C_RESETS_RECEIVED, PW_EV_RESET_RECEIVED);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_reset_sent, struct sock *sk, struct sk_buff *skb)
+{
+	struct pw_key key = {};
+	struct tcphdr *th;
+	struct pw_sk *st;
+
+	if (sk) {
+		/* Full sockets only: storage refuses the others. */
+		if (!wanted(sk))
+			return 0;
+		st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+		if (st && st->key.netns)
+			count_reset(sk, &st->key, PW_C_RESETS_SENT, PW_EV_RESET_SENT);
+		return 0;
+	}
+	/* No socket: an answer to a segment for a port nobody has open, such
+	 * as a refused connection attempt. Count it under that port, inbound. */
+	if (!skb)
+		return 0;
+	key.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	if (pw_netns && key.netns != pw_netns)
+		return 0;
+	th = (struct tcphdr *)(BPF_CORE_READ(skb, head) + BPF_CORE_READ(skb, transport_header));
+	key.port = bpf_ntohs(BPF_CORE_READ(th, dest));
+	key.dir = PW_DIR_INBOUND;
+	count_reset(NULL, &key, PW_C_RESETS_SENT, PW_EV_RESET_SENT);
+	return 0;
+}
+
+/* Seeding: give every full socket that exists at start its storage and its
+ * place in the gauges, classified like the snapshot. The iterator runs with
+ * the socket locked, so no state change interleaves. */
+SEC("iter/tcp")
+int seed(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	const struct pw_listening *l;
+	struct inet_connection_sock *icsk;
+	struct pw_stats *s;
+	struct tcp_sock *tp;
+	struct pw_sk *st;
+	__u32 zero = 0, jiffies;
+	__u64 now, age;
+	__u8 state;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	l = bpf_map_lookup_elem(&listening, &zero);
+	if (!tp || !l)
+		return 0;
+	state = skc->skc_state;
+	if (state == PW_TCP_CLOSE || state > PW_TCP_STATE_MAX)
+		return 0;
+	st = bpf_sk_storage_get(&sk_info, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		drop(PW_DROP_SK_STORAGE);
+		return 0;
+	}
+	if (st->key.netns)
+		return 0; /* already seen by the tracepoint */
+	now = bpf_ktime_get_ns();
+	st->key.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	st->key.dir = pw_classify_ports(state, skc->skc_num, bpf_ntohs(skc->skc_dport), l->bits,
+					pw_eph_lo, pw_eph_hi, &st->key.port);
+	st->start_ns = now;
+	st->flags = PW_SK_SEEDED;
+	st->state_since_ns = now;
+	if (state == PW_TCP_CLOSE_WAIT) {
+		/* Since data last arrived: ss -ti's lastrcv. */
+		icsk = &tp->inet_conn;
+		jiffies = (__u32)bpf_jiffies64() - icsk->icsk_ack.lrcvtime;
+		age = (__u64)jiffies * pw_ns_per_jiffy;
+		st->state_since_ns = age < now ? now - age : 0;
+	}
+	s = stats_get(&st->key);
+	if (!s)
+		return 0;
+	s->gauge[state & (PW_STATE_SLOTS - 1)]++;
+	st->state = state;
+	if (state == PW_TCP_CLOSE_WAIT)
+		cw_enter((struct sock *)tp, st);
+	return 0;
+}
+
+/* Owners of seeded sockets, from the processes' file tables. */
+SEC("iter/task_file")
+int seed_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct pw_cw_sock *c;
+	struct socket *sock;
+	struct pw_sk *st;
+	struct sock *sk;
+	__u64 cookie;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	if (!st || st->pid)
+		return 0;
+	st->pid = task->tgid;
+	BPF_CORE_READ_STR_INTO(&st->comm, task, comm);
+	if (st->state != PW_TCP_CLOSE_WAIT)
+		return 0;
+	cookie = bpf_get_socket_cookie(sk);
+	c = bpf_map_lookup_elem(&close_wait, &cookie);
+	if (c) {
+		c->pid = st->pid;
+		__builtin_memcpy(c->comm, st->comm, sizeof(c->comm));
+	}
+	return 0;
+}
+
+/* Counting pass for minisockets, which no tracepoint follows: time-wait
+ * sockets (TIME_WAIT, and FIN_WAIT2 after close) and request sockets
+ * (SYN_RECV). Userspace empties `mini` before each pass. */
+SEC("iter/tcp")
+int count_mini(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_timewait_sock *tw;
+	const struct pw_listening *l;
+	struct pw_mini_key mk = {};
+	__u64 one = 1, *v;
+	__u32 zero = 0;
+	__u8 state;
+
+	if (!skc)
+		return 0;
+	state = skc->skc_state;
+	if (state == PW_TCP_TIME_WAIT) {
+		tw = bpf_skc_to_tcp_timewait_sock(skc);
+		if (!tw)
+			return 0;
+		state = tw->tw_sk.tw_substate;
+	} else if (state == PW_TCP_NEW_SYN_RECV) {
+		state = PW_TCP_SYN_RECV;
+	} else {
+		return 0;
+	}
+	l = bpf_map_lookup_elem(&listening, &zero);
+	if (!l)
+		return 0;
+	mk.key.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	mk.key.dir = pw_classify_ports(state, skc->skc_num, bpf_ntohs(skc->skc_dport), l->bits,
+				       pw_eph_lo, pw_eph_hi, &mk.key.port);
+	mk.state = state;
+	v = bpf_map_lookup_elem(&mini, &mk);
+	if (v)
+		(*v)++;
+	else if (bpf_map_update_elem(&mini, &mk, &one, BPF_NOEXIST))
+		drop(PW_DROP_MINI);
+	return 0;
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Live tracking: map keys and values, events and drop reasons shared by
+ * bpf/track.bpf.c and userspace. */
+#ifndef PW_TRACK_H
+#define PW_TRACK_H
+
+#include "portwatch.h"
+#include "pw_classify.h"
+#include "pw_hist.h"
+
+/* One row: a service port and direction in a network namespace. */
+struct pw_key {
+	__u32 netns; /* namespace inode */
+	__u16 port;
+	__u8 dir; /* enum pw_dir */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct pw_key) == 8, "pw_key layout");
+
+enum pw_counter {
+	PW_C_OPENED, /* entered ESTABLISHED */
+	PW_C_CLOSED, /* an established connection reached CLOSE */
+	PW_C_RESETS_SENT,
+	PW_C_RESETS_RECEIVED,
+	PW_C_CONNECT_REFUSED, /* SYN_SENT -> CLOSE on ECONNREFUSED */
+	PW_C_CONNECT_TIMEOUT, /* SYN_SENT -> CLOSE on ETIMEDOUT */
+	PW_C_CONNECT_ERROR, /* SYN_SENT -> CLOSE on any other error */
+	PW_C_CLOSE_WAIT_ENTERED,
+	PW_C_CLOSE_WAIT_LEFT,
+	PW_C_MAX,
+};
+
+/* Per-CPU value of the stats map. Gauges count full sockets only and are
+ * deltas per CPU (a socket may enter a state on one CPU and leave it on
+ * another): only their sum over CPUs means anything. */
+#define PW_STATE_SLOTS 16 /* > PW_TCP_STATE_MAX; a power of two to mask with */
+
+struct pw_stats {
+	__s64 gauge[PW_STATE_SLOTS];
+	__u64 counter[PW_C_MAX];
+};
+
+/* Time spent in CLOSE_WAIT, observed when a socket leaves it. Leaving
+ * CLOSE_WAIT is rare, so one shared copy updated atomically. */
+struct pw_cw_hist {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 bucket[PW_HIST_BUCKETS];
+};
+
+struct pw_listening {
+	__u64 bits[PW_LISTEN_WORDS];
+};
+
+/* Per-socket state, in socket-local storage: it dies with the socket. */
+struct pw_sk {
+	__u64 state_since_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 start_ns;
+	struct pw_key key;
+	__u32 pid; /* owner (tgid) seen in process context; 0: not yet */
+	__u8 state; /* the state counted in the gauges; 0: not counted */
+	__u8 flags; /* PW_SK_* */
+	__u8 pad[2];
+	char comm[PW_COMM_LEN];
+};
+
+#define PW_SK_SEEDED 0x1 /* found by the seeding pass, not seen from its start */
+
+/* A socket in CLOSE_WAIT, in the close_wait map keyed by socket cookie. */
+struct pw_cw_sock {
+	struct pw_key key;
+	__u64 since_ns;
+	__u32 pid;
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 pad[6];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[PW_COMM_LEN];
+};
+
+enum pw_event_type {
+	PW_EV_STATE = 1, /* entered or left CLOSE_WAIT */
+	PW_EV_RESET_SENT,
+	PW_EV_RESET_RECEIVED,
+	PW_EV_CONNECT_FAILED,
+};
+
+struct pw_event {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u64 cookie;
+	__u64 time_in_state_ns; /* in old_state, when known */
+	struct pw_key key;
+	__u32 pid;
+	__s32 err; /* connect failures: the socket error */
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 type;
+	__u8 old_state;
+	__u8 new_state;
+	__u8 flags; /* PW_SK_* of the socket */
+	__u8 pad[6];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[PW_COMM_LEN];
+};
+_Static_assert(sizeof(struct pw_event) == 104, "pw_event layout");
+
+/* Why something was not recorded; each has a per-CPU counter. */
+enum pw_drop {
+	PW_DROP_RINGBUF, /* event lost: ring buffer full */
+	PW_DROP_STATS, /* stats map full: the socket is not counted */
+	PW_DROP_SK_STORAGE, /* no socket storage: the socket is not tracked */
+	PW_DROP_CLOSE_WAIT, /* close_wait map full: socket missing from it */
+	PW_DROP_MINI, /* minisocket count map full: undercounted */
+	PW_DROP_MAX,
+};
+
+/* A time-wait or request minisocket counted by the counting pass. */
+struct pw_mini_key {
+	struct pw_key key;
+	__u32 state;
+};
+
+#endif

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `portwatch events`: the notable events as they happen. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "cli.h"
+#include "format.h"
+#include "log.h"
+#include "snapshot.h"
+#include "track.h"
+#include "watch.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: portwatch events [--port P]... [--json] [--ringbuf-size BYTES] [-v]\n\n"
+		"Print each notable TCP event as it happens: a socket entering or leaving\n"
+		"CLOSE_WAIT (with how long it stayed), a reset sent or received, a connect\n"
+		"that failed (refused or timed out). Owners are the process that connected,\n"
+		"listened, or first sent or received on the socket: never the task that\n"
+		"happened to run when the packet arrived.\n\n"
+		"Events lost to a full ring buffer are counted and reported on stderr.\n\n"
+		"Options:\n"
+		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
+		"  -j, --json                one JSON object per event\n"
+		"      --ringbuf-size BYTES  ring buffer size (power of two, default 256K)\n"
+		"  -v, --verbose             show libbpf's log\n"
+		"  -h, --help                this text\n\n"
+		"Examples:\n"
+		"  portwatch events\n"
+		"  portwatch events --port 3001 --json | jq 'select(.type == "
+		"\"close_wait_enter\")'\n");
+}
+
+struct events_ctx {
+	const struct pw_portset *ports;
+	__u32 netns;
+	bool json;
+	double mono_to_wall; /* add to CLOCK_MONOTONIC seconds */
+	int err;
+};
+
+static const char *event_name(const struct pw_event *e)
+{
+	switch (e->type) {
+	case PW_EV_STATE:
+		return e->new_state == PW_TCP_CLOSE_WAIT ? "close_wait_enter" : "close_wait_leave";
+	case PW_EV_RESET_SENT:
+		return "reset_sent";
+	case PW_EV_RESET_RECEIVED:
+		return "reset_received";
+	case PW_EV_CONNECT_FAILED:
+		return e->err == 111   ? "connect_refused"
+		       : e->err == 110 ? "connect_timeout"
+				       : "connect_failed";
+	}
+	return "unknown";
+}
+
+static int print_event(void *arg, const struct pw_event *e)
+{
+	struct events_ctx *ctx = arg;
+	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], clock[32], in[PW_AGE_LEN];
+	double wall = (double)e->ts_ns / 1e9 + ctx->mono_to_wall;
+	time_t secs = (time_t)wall;
+	struct tm tm;
+
+	if (e->key.netns != ctx->netns || !pw_portset_match(ctx->ports, e->key.port))
+		return 0;
+	pw_format_endpoint(local, sizeof(local), e->family, e->saddr, e->sport);
+	pw_format_endpoint(remote, sizeof(remote), e->family, e->daddr, e->dport);
+	if (ctx->json) {
+		json_t *doc = json_pack(
+			"{s:o, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:s, s:i}", "timestamp",
+			json_real(wall), "type", event_name(e), "port", e->key.port, "direction",
+			pw_dir_name(e->key.dir), "local", local, "remote", remote, "old_state",
+			pw_state_name(e->old_state) ? pw_state_name(e->old_state) : "?",
+			"new_state",
+			pw_state_name(e->new_state) ? pw_state_name(e->new_state) : "?",
+			"time_in_state_seconds", pw_json_seconds((double)e->time_in_state_ns / 1e9),
+			"pid", e->pid, "comm", e->pid ? e->comm : "", "error", e->err);
+
+		ctx->err = pw_json_print(stdout, doc);
+		json_decref(doc);
+	} else {
+		localtime_r(&secs, &tm);
+		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+		pw_format_age(in, sizeof(in), (double)e->time_in_state_ns / 1e9);
+		printf("%s.%03d %-5u %-8s %-16s %-24s %-24s %s->%s %8s %s[%u]\n", clock,
+		       (int)((wall - (double)secs) * 1000), e->key.port, pw_dir_name(e->key.dir),
+		       event_name(e), local, remote, pw_state_label(e->old_state) ?: "?",
+		       pw_state_label(e->new_state) ?: "?", in, e->pid ? e->comm : "-", e->pid);
+	}
+	if (fflush(stdout))
+		ctx->err = -EIO;
+	return ctx->err;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	enum { OPT_RINGBUF = 0x100 };
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct pw_tracker_opts topts = {};
+	struct pw_portset ports = {};
+	struct events_ctx ctx = { .ports = &ports };
+	__u64 drops[PW_DROP_MAX], lost = 0;
+	struct timespec mono, wall;
+	struct pw_tracker *t;
+	const char *why;
+	int c, n;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:jvh", opts, NULL)) != -1) {
+		switch (pw_common_option("events", c, &ports, argv)) {
+		case 1:
+			continue;
+		case -1:
+			return PW_EXIT_USAGE;
+		}
+		switch (c) {
+		case 'j':
+			ctx.json = true;
+			break;
+		case OPT_RINGBUF:
+			if (pw_parse_count(optarg, &topts.ringbuf_bytes, &why) ||
+			    topts.ringbuf_bytes < 4096 ||
+			    (topts.ringbuf_bytes & (topts.ringbuf_bytes - 1))) {
+				pw_value_error("--ringbuf-size", optarg,
+					       "not a power of two of at least 4096");
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return PW_EXIT_OK;
+		}
+	}
+	if (optind < argc) {
+		pw_err("unexpected argument '%s' (see 'portwatch events --help')", argv[optind]);
+		return PW_EXIT_USAGE;
+	}
+	if (pw_preflight())
+		return PW_EXIT_FAIL;
+	pw_install_stop_handlers();
+	t = pw_tracker__new(&topts);
+	if (!t)
+		return PW_EXIT_FAIL;
+	ctx.netns = pw_tracker__netns(t);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	ctx.mono_to_wall =
+		(double)(wall.tv_sec - mono.tv_sec) + (double)(wall.tv_nsec - mono.tv_nsec) / 1e9;
+	if (!ctx.json)
+		printf("%-12s %-5s %-8s %-16s %-24s %-24s %s %8s %s\n", "TIME", "PORT", "DIR",
+		       "EVENT", "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
+	while (!pw_stopping() && !ctx.err) {
+		n = pw_tracker__poll(t, 500, print_event, &ctx);
+		if (n < 0 && n != -EINTR) {
+			pw_err("read events: %s", strerror(-n));
+			ctx.err = n;
+			break;
+		}
+		if (!pw_tracker__drops(t, drops) && drops[PW_DROP_RINGBUF] > lost) {
+			pw_warn("lost %llu events: ring buffer full (%llu in all)",
+				(unsigned long long)(drops[PW_DROP_RINGBUF] - lost),
+				(unsigned long long)drops[PW_DROP_RINGBUF]);
+			lost = drops[PW_DROP_RINGBUF];
+		}
+	}
+	pw_tracker__free(t);
+	return ctx.err && ctx.err != -EIO ? PW_EXIT_FAIL : PW_EXIT_OK;
+}

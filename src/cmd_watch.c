@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `portwatch watch`: live per-port gauges and rates. On a terminal a table
+ * refreshed in place; otherwise one line (or JSON object) per row per
+ * interval. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include "cli.h"
+#include "format.h"
+#include "log.h"
+#include "report.h"
+#include "snapshot.h"
+#include "track.h"
+#include "watch.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+void pw_install_stop_handlers(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	/* No SA_RESTART: a blocking poll returns so the loop can end. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+bool pw_stopping(void)
+{
+	return stop;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: portwatch watch [--port P]... [--interval DURATION] [--count N] [--json]\n"
+		"                       [--ringbuf-size BYTES] [-v]\n\n"
+		"Follow every TCP state change in the kernel and show, per service port and\n"
+		"direction: ESTABLISHED and CLOSE_WAIT sockets, the oldest CLOSE_WAIT socket\n"
+		"and its owner, TIME_WAIT, and connections opened, closed, reset and failed\n"
+		"per second. Counts equal ss's at every refresh, sockets older than portwatch\n"
+		"included.\n\n"
+		"On a terminal the table refreshes in place, sorted by CLOSE_WAIT; q quits.\n"
+		"Otherwise it prints one line per row per interval, or with --json one object\n"
+		"per row per interval and one status object with the drop counters.\n\n"
+		"Options:\n"
+		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
+		"  -i, --interval DURATION   refresh interval (default 1s, at least 10ms)\n"
+		"  -n, --count N             stop after N intervals\n"
+		"  -j, --json                JSON objects, one per line\n"
+		"      --ringbuf-size BYTES  event ring buffer size (power of two, default 256K)\n"
+		"  -v, --verbose             show libbpf's log\n"
+		"  -h, --help                this text\n\n"
+		"Examples:\n"
+		"  portwatch watch                         # live table\n"
+		"  portwatch watch --port 3001 --interval 5s | tee watch.log\n"
+		"  portwatch watch --json --count 60 > minute.jsonl\n");
+}
+
+static const char *const drop_names[PW_DROP_MAX] = {
+	[PW_DROP_RINGBUF] = "ringbuf",	     [PW_DROP_STATS] = "stats",
+	[PW_DROP_SK_STORAGE] = "sk_storage", [PW_DROP_CLOSE_WAIT] = "close_wait",
+	[PW_DROP_MINI] = "minisock",
+};
+
+/* Rows worth showing: on a wanted port, in our netns, with sockets or
+ * activity. */
+static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
+{
+	int s;
+
+	if (!pw_portset_match(w->ports, r->key.port))
+		return false;
+	for (s = 0; s < PW_STATE_SLOTS; s++)
+		if (r->states[s])
+			return true;
+	for (s = 0; s < PW_C_MAX; s++)
+		if (pw_live_delta(w->prev, r, s))
+			return true;
+	return false;
+}
+
+static double rate(const struct pw_watch *w, const struct pw_live_row *r, enum pw_counter c)
+{
+	return w->interval_s > 0 ? pw_live_delta(w->prev, r, c) / w->interval_s : 0;
+}
+
+static __u64 failures_delta(const struct pw_watch *w, const struct pw_live_row *r)
+{
+	return pw_live_delta(w->prev, r, PW_C_CONNECT_REFUSED) +
+	       pw_live_delta(w->prev, r, PW_C_CONNECT_TIMEOUT) +
+	       pw_live_delta(w->prev, r, PW_C_CONNECT_ERROR);
+}
+
+static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
+{
+	if (!r->cw_oldest_since_ns || r->cw_oldest_since_ns > w->cur->ts_ns)
+		return 0;
+	return (double)(w->cur->ts_ns - r->cw_oldest_since_ns) / 1e9;
+}
+
+json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
+{
+	json_t *obj, *owner = json_null();
+
+	if (r->cw_oldest_since_ns && r->cw_oldest_pid)
+		owner = json_pack("{s:i, s:s}", "pid", r->cw_oldest_pid, "comm", r->cw_oldest_comm);
+	obj = json_pack("{s:o, s:i, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "timestamp",
+			json_real(w->wall), "port", r->key.port, "direction",
+			pw_dir_name(r->key.dir), "states", pw_state_counts_json(r->states),
+			"interval_seconds", pw_json_seconds(w->interval_s), "opened",
+			(json_int_t)pw_live_delta(w->prev, r, PW_C_OPENED), "closed",
+			(json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSED), "resets_sent",
+			(json_int_t)pw_live_delta(w->prev, r, PW_C_RESETS_SENT), "resets_received",
+			(json_int_t)pw_live_delta(w->prev, r, PW_C_RESETS_RECEIVED),
+			"connect_failures", (json_int_t)failures_delta(w, r));
+	if (!obj)
+		return NULL;
+	json_object_set_new(obj, "close_wait_oldest_seconds",
+			    r->cw_oldest_since_ns ? pw_json_seconds(oldest_age(w, r))
+						  : json_null());
+	json_object_set_new(obj, "close_wait_oldest_owner", owner);
+	return obj;
+}
+
+json_t *pw_watch_status_json(const struct pw_watch *w)
+{
+	json_t *drops = json_object();
+	int i;
+
+	for (i = 0; i < PW_DROP_MAX; i++)
+		json_object_set_new(drops, drop_names[i], json_integer((json_int_t)w->drops[i]));
+	return json_pack("{s:o, s:o}", "timestamp", json_real(w->wall), "drops", drops);
+}
+
+static void owner_text(char *buf, size_t len, const struct pw_live_row *r)
+{
+	if (!r->cw_oldest_since_ns)
+		snprintf(buf, len, "-");
+	else if (!r->cw_oldest_pid)
+		snprintf(buf, len, "(orphan)");
+	else
+		snprintf(buf, len, "%s[%u]", r->cw_oldest_comm, r->cw_oldest_pid);
+}
+
+static void print_header(FILE *out, bool clock)
+{
+	if (clock)
+		fprintf(out, "%-8s ", "TIME");
+	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s\n", "PORT", "DIR", "ESTAB",
+		"CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s", "RST/s",
+		"FAIL/s");
+}
+
+static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_row *r,
+		      const char *clock)
+{
+	char age[PW_AGE_LEN] = "-", owner[40];
+
+	if (r->cw_oldest_since_ns)
+		pw_format_age(age, sizeof(age), oldest_age(w, r));
+	owner_text(owner, sizeof(owner), r);
+	if (clock)
+		fprintf(out, "%-8s ", clock);
+	fprintf(out, "%-5u %-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f\n",
+		r->key.port, pw_dir_name(r->key.dir), (long long)r->states[PW_TCP_ESTABLISHED],
+		(long long)r->states[PW_TCP_CLOSE_WAIT], age, owner,
+		(long long)r->states[PW_TCP_TIME_WAIT], rate(w, r, PW_C_OPENED),
+		rate(w, r, PW_C_CLOSED),
+		rate(w, r, PW_C_RESETS_SENT) + rate(w, r, PW_C_RESETS_RECEIVED),
+		w->interval_s > 0 ? failures_delta(w, r) / w->interval_s : 0);
+}
+
+static int cmp_close_wait(const void *a, const void *b)
+{
+	const struct pw_live_row *x = *(const struct pw_live_row *const *)a;
+	const struct pw_live_row *y = *(const struct pw_live_row *const *)b;
+
+	if (x->states[PW_TCP_CLOSE_WAIT] != y->states[PW_TCP_CLOSE_WAIT])
+		return x->states[PW_TCP_CLOSE_WAIT] > y->states[PW_TCP_CLOSE_WAIT] ? -1 : 1;
+	if (x->key.port != y->key.port)
+		return x->key.port < y->key.port ? -1 : 1;
+	return x->key.dir < y->key.dir ? -1 : x->key.dir > y->key.dir;
+}
+
+static void print_status(FILE *out, const struct pw_watch *w)
+{
+	int i;
+
+	fprintf(out, "drops:");
+	for (i = 0; i < PW_DROP_MAX; i++)
+		fprintf(out, " %s=%llu", drop_names[i], (unsigned long long)w->drops[i]);
+	fputc('\n', out);
+}
+
+/* Prints one interval in the chosen form. */
+static int show(FILE *out, const struct pw_watch *w, enum pw_watch_mode mode)
+{
+	const struct pw_live_row **shown;
+	char clock[16];
+	struct tm tm;
+	time_t now = (time_t)w->wall;
+	size_t i, n = 0;
+	int err = 0;
+
+	shown = calloc(w->cur->n + 1, sizeof(*shown));
+	if (!shown)
+		return -ENOMEM;
+	for (i = 0; i < w->cur->n; i++)
+		if (w->cur->rows[i].key.netns == w->netns && row_shown(w, &w->cur->rows[i]))
+			shown[n++] = &w->cur->rows[i];
+	switch (mode) {
+	case PW_WATCH_JSON:
+		for (i = 0; !err && i < n; i++) {
+			json_t *doc = pw_watch_row_json(w, shown[i]);
+
+			err = pw_json_print(out, doc);
+			json_decref(doc);
+		}
+		if (!err) {
+			json_t *doc = pw_watch_status_json(w);
+
+			err = pw_json_print(out, doc);
+			json_decref(doc);
+		}
+		break;
+	case PW_WATCH_LINES:
+		localtime_r(&now, &tm);
+		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+		for (i = 0; i < n; i++)
+			print_row(out, w, shown[i], clock);
+		break;
+	case PW_WATCH_TTY:
+		qsort(shown, n, sizeof(*shown), cmp_close_wait);
+		localtime_r(&now, &tm);
+		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+		/* Home, clear: redraw in place. */
+		fprintf(out, "\033[H\033[2Jportwatch %s  every %.3gs  (q quits)\n\n", clock,
+			w->interval_s);
+		print_header(out, false);
+		for (i = 0; i < n; i++)
+			print_row(out, w, shown[i], NULL);
+		fputc('\n', out);
+		print_status(out, w);
+		break;
+	}
+	free((void *)shown);
+	if (fflush(out) || err)
+		return -EIO;
+	return 0;
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int discard_event(void *ctx, const struct pw_event *e)
+{
+	(void)ctx;
+	(void)e;
+	return 0;
+}
+
+int cmd_watch(int argc, char **argv)
+{
+	enum { OPT_RINGBUF = 0x100 };
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct pw_tracker_opts topts = {};
+	struct pw_live a = {}, b = {};
+	struct pw_portset ports = {};
+	struct pw_watch w = { .ports = &ports };
+	struct termios saved;
+	enum pw_watch_mode mode;
+	__u64 interval_ns = PW_NSEC_PER_SEC, deadline;
+	__u32 count = 0, done = 0;
+	struct pw_tracker *t;
+	bool json = false, raw = false;
+	const char *why;
+	int c, err = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:i:n:jvh", opts, NULL)) != -1) {
+		switch (pw_common_option("watch", c, &ports, argv)) {
+		case 1:
+			continue;
+		case -1:
+			return PW_EXIT_USAGE;
+		}
+		switch (c) {
+		case 'i':
+			if (pw_parse_duration(optarg, &interval_ns, &why)) {
+				pw_value_error("--interval", optarg, why);
+				return PW_EXIT_USAGE;
+			}
+			if (interval_ns < 10000000ULL) {
+				pw_value_error("--interval", optarg, "below 10ms");
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			if (pw_parse_count(optarg, &count, &why) || !count) {
+				pw_value_error("--count", optarg,
+					       count ? why : "must be at least 1");
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case OPT_RINGBUF:
+			if (pw_parse_count(optarg, &topts.ringbuf_bytes, &why) ||
+			    topts.ringbuf_bytes < 4096 ||
+			    (topts.ringbuf_bytes & (topts.ringbuf_bytes - 1))) {
+				pw_value_error("--ringbuf-size", optarg,
+					       "not a power of two of at least 4096");
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return PW_EXIT_OK;
+		}
+	}
+	if (optind < argc) {
+		pw_err("unexpected argument '%s' (see 'portwatch watch --help')", argv[optind]);
+		return PW_EXIT_USAGE;
+	}
+	mode = json ? PW_WATCH_JSON : isatty(STDOUT_FILENO) ? PW_WATCH_TTY : PW_WATCH_LINES;
+
+	if (pw_preflight())
+		return PW_EXIT_FAIL;
+	pw_install_stop_handlers();
+	t = pw_tracker__new(&topts);
+	if (!t)
+		return PW_EXIT_FAIL;
+	w.netns = pw_tracker__netns(t);
+	w.prev = &a;
+	w.cur = &b;
+	if (pw_tracker__read(t, w.prev)) {
+		err = -EIO;
+		goto out;
+	}
+	if (mode == PW_WATCH_TTY && isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &saved)) {
+		struct termios rawt = saved;
+
+		/* Keys without Enter, for q; output processing untouched. */
+		rawt.c_lflag &= ~(ICANON | ECHO);
+		raw = !tcsetattr(STDIN_FILENO, TCSANOW, &rawt);
+	}
+	if (mode == PW_WATCH_LINES)
+		print_header(stdout, true);
+	deadline = w.prev->ts_ns + interval_ns;
+	while (!pw_stopping()) {
+		struct pw_live *tmp;
+		struct timespec ts;
+		__u64 now;
+		int wait_ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (__u64)ts.tv_sec * PW_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+		if (now < deadline) {
+			wait_ms = (int)((deadline - now + 999999) / 1000000);
+			if (raw) {
+				struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+				char key;
+
+				/* Events are rare; draining them between
+				 * keystrokes keeps the buffer free. */
+				if (poll(&pfd, 1, wait_ms < 100 ? wait_ms : 100) == 1 &&
+				    read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q'))
+					break;
+				pw_tracker__poll(t, 0, discard_event, NULL);
+			} else {
+				pw_tracker__poll(t, wait_ms, discard_event, NULL);
+			}
+			continue;
+		}
+		deadline += interval_ns;
+		if (deadline < now)
+			deadline = now + interval_ns; /* we were stopped: skip ticks */
+		if (pw_tracker__read(t, w.cur) || pw_tracker__drops(t, w.drops)) {
+			err = -EIO;
+			break;
+		}
+		w.wall = wall_now();
+		w.interval_s = (double)(w.cur->ts_ns - w.prev->ts_ns) / 1e9;
+		err = show(stdout, &w, mode);
+		if (err) {
+			if (err != -EIO || errno != EPIPE)
+				pw_err("write output: %s", strerror(errno ? errno : EIO));
+			break;
+		}
+		tmp = w.prev;
+		w.prev = w.cur;
+		w.cur = tmp;
+		if (count && ++done >= count)
+			break;
+	}
+	if (raw)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+out:
+	pw_tracker__free(t);
+	pw_live_free(&a);
+	pw_live_free(&b);
+	return err ? PW_EXIT_FAIL : PW_EXIT_OK;
+}

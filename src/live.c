@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Live row table: merging per-CPU stats, minisocket counts and CLOSE_WAIT
+ * sockets into one row per (netns, port, direction). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "live.h"
+
+static bool key_eq(const struct pw_key *a, const struct pw_key *b)
+{
+	return a->netns == b->netns && a->port == b->port && a->dir == b->dir;
+}
+
+const struct pw_live_row *pw_live_find(const struct pw_live *l, const struct pw_key *key)
+{
+	size_t i;
+
+	/* Rows are few (ports in use); a scan beats keeping an index. */
+	for (i = 0; i < l->n; i++)
+		if (key_eq(&l->rows[i].key, key))
+			return &l->rows[i];
+	return NULL;
+}
+
+struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key)
+{
+	struct pw_live_row *r = (struct pw_live_row *)pw_live_find(l, key);
+
+	if (r)
+		return r;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct pw_live_row *tmp = realloc(l->rows, cap * sizeof(*tmp));
+
+		if (!tmp)
+			return NULL;
+		l->rows = tmp;
+		l->cap = cap;
+	}
+	r = &l->rows[l->n++];
+	memset(r, 0, sizeof(*r));
+	r->key = *key;
+	r->key.pad = 0;
+	return r;
+}
+
+int pw_live_add_stats(struct pw_live *l, const struct pw_key *key, const struct pw_stats *s)
+{
+	struct pw_live_row *r = pw_live_row(l, key);
+	int i;
+
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < PW_STATE_SLOTS; i++)
+		r->states[i] += s->gauge[i];
+	for (i = 0; i < PW_C_MAX; i++)
+		r->counter[i] += s->counter[i];
+	return 0;
+}
+
+int pw_live_add_cw(struct pw_live *l, const struct pw_cw_sock *c)
+{
+	struct pw_live_row *r = pw_live_row(l, &c->key);
+
+	if (!r)
+		return -ENOMEM;
+	/* Oldest wins; between equals, one with a known owner. */
+	if (!r->cw_oldest_since_ns || c->since_ns < r->cw_oldest_since_ns ||
+	    (c->since_ns == r->cw_oldest_since_ns && !r->cw_oldest_pid)) {
+		r->cw_oldest_since_ns = c->since_ns ? c->since_ns : 1;
+		r->cw_oldest_pid = c->pid;
+		memcpy(r->cw_oldest_comm, c->comm, sizeof(r->cw_oldest_comm));
+		r->cw_oldest_comm[PW_COMM_LEN - 1] = '\0';
+	}
+	return 0;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct pw_key *x = &((const struct pw_live_row *)a)->key;
+	const struct pw_key *y = &((const struct pw_live_row *)b)->key;
+
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->dir < y->dir ? -1 : x->dir > y->dir;
+}
+
+void pw_live_sort(struct pw_live *l)
+{
+	if (l->n)
+		qsort(l->rows, l->n, sizeof(*l->rows), cmp_row);
+}
+
+void pw_live_reset(struct pw_live *l)
+{
+	l->n = 0;
+	l->ts_ns = 0;
+}
+
+void pw_live_free(struct pw_live *l)
+{
+	if (!l)
+		return;
+	free(l->rows);
+	memset(l, 0, sizeof(*l));
+}
+
+__u64 pw_live_delta(const struct pw_live *prev, const struct pw_live_row *row, enum pw_counter c)
+{
+	const struct pw_live_row *p = prev ? pw_live_find(prev, &row->key) : NULL;
+	__u64 before = p ? p->counter[c] : 0;
+
+	return row->counter[c] >= before ? row->counter[c] - before : 0;
+}
+
+__u64 pw_live_connect_failures(const __u64 *counter)
+{
+	return counter[PW_C_CONNECT_REFUSED] + counter[PW_C_CONNECT_TIMEOUT] +
+	       counter[PW_C_CONNECT_ERROR];
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Live rows: what the tracker reads each interval, and the rates between
+ * two reads. Pure logic. */
+#ifndef PW_LIVE_H
+#define PW_LIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "pw_track.h"
+
+struct pw_live_row {
+	struct pw_key key;
+	__s64 states[PW_STATE_SLOTS]; /* current sockets per state */
+	__u64 counter[PW_C_MAX]; /* totals since portwatch started */
+	__u64 cw_oldest_since_ns; /* 0: no CLOSE_WAIT socket */
+	__u32 cw_oldest_pid;
+	char cw_oldest_comm[PW_COMM_LEN];
+};
+
+struct pw_live {
+	struct pw_live_row *rows;
+	size_t n, cap;
+	__u64 ts_ns; /* CLOCK_MONOTONIC of the read */
+};
+
+/* The row for key, added zeroed if missing; NULL on ENOMEM. */
+struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key);
+/* Adds one per-CPU stats value to its row. */
+int pw_live_add_stats(struct pw_live *l, const struct pw_key *key, const struct pw_stats *s);
+/* Counts a CLOSE_WAIT socket towards its row's oldest. */
+int pw_live_add_cw(struct pw_live *l, const struct pw_cw_sock *c);
+/* Sorted by netns, port, direction. */
+void pw_live_sort(struct pw_live *l);
+void pw_live_reset(struct pw_live *l);
+void pw_live_free(struct pw_live *l);
+/* A row's counter growth since prev (0 if prev has no such row). */
+__u64 pw_live_delta(const struct pw_live *prev, const struct pw_live_row *row, enum pw_counter c);
+const struct pw_live_row *pw_live_find(const struct pw_live *l, const struct pw_key *key);
+/* Connect failures of any kind. */
+__u64 pw_live_connect_failures(const __u64 *counter);
+
+#endif

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Loads bpf/track.bpf.c, seeds it from the sockets that already exist, and
+ * reads its maps into live rows. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+#include "snapshot.h"
+#include "track.h"
+#include "track.skel.h"
+
+struct pw_tracker {
+	struct track_bpf *skel;
+	struct ring_buffer *rb;
+	pw_event_fn fn;
+	void *fn_ctx;
+	int ncpus;
+	__u32 netns;
+	void *percpu; /* lookup buffer: ncpus stats values */
+};
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static int libbpf_err(const char *what)
+{
+	char msg[128];
+	int err = -errno;
+
+	libbpf_strerror(err, msg, sizeof(msg));
+	pw_err("%s: %s", what, msg);
+	return err;
+}
+
+static int write_listening(struct pw_tracker *t, const __u64 *bits)
+{
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(t->skel->maps.listening, &zero, sizeof(zero), bits,
+				 sizeof(struct pw_listening), BPF_ANY))
+		return libbpf_err("write listening ports");
+	return 0;
+}
+
+/* Gives every existing socket its storage, place in the gauges and owner. */
+static int seed(struct pw_tracker *t)
+{
+	struct pw_listening *l;
+	struct pw_snap snap;
+	size_t i, n;
+	int err;
+
+	err = pw_snapshot_take(&snap);
+	if (err)
+		return err;
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		pw_snap_free(&snap);
+		return -ENOMEM;
+	}
+	for (i = 0; i < snap.nsocks; i++)
+		if (snap.socks[i].state == PW_TCP_LISTEN)
+			l->bits[snap.socks[i].sport / 64] |= 1ULL << (snap.socks[i].sport % 64);
+	pw_snap_free(&snap);
+	err = write_listening(t, l->bits);
+	free(l);
+	if (!err)
+		err = pw_run_iter(t->skel->progs.seed, 0, NULL, &n);
+	if (!err)
+		err = pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
+	return err;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct pw_tracker *t = ctx;
+
+	if (len < sizeof(struct pw_event) || !t->fn)
+		return 0;
+	return t->fn(t->fn_ctx, data);
+}
+
+struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
+{
+	struct pw_port_range eph = { 32768, 60999 };
+	struct pw_tracker *t;
+	struct stat st;
+	__u32 hz;
+	int err;
+
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0 || stat("/proc/self/ns/net", &st)) {
+		err = -EINVAL;
+		pw_err("read CPU count or network namespace");
+		goto fail;
+	}
+	t->netns = (__u32)st.st_ino;
+	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_stats));
+	if (!t->percpu) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	t->skel = track_bpf__open();
+	if (!t->skel) {
+		err = libbpf_err("open BPF tracker");
+		goto fail;
+	}
+	if (pw_read_port_range(&eph))
+		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
+	hz = pw_kernel_hz();
+	t->skel->rodata->pw_netns = t->netns;
+	t->skel->rodata->pw_eph_lo = eph.lo;
+	t->skel->rodata->pw_eph_hi = eph.hi;
+	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
+	if (opts && opts->ringbuf_bytes &&
+	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes)) {
+		err = libbpf_err("size ring buffer");
+		goto fail;
+	}
+	bpf_program__set_autoattach(t->skel->progs.seed, false);
+	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
+	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
+	if (track_bpf__load(t->skel)) {
+		err = libbpf_err(pw_verbose()
+					 ? "load BPF tracker"
+					 : "load BPF tracker (run with -v for the verifier log)");
+		goto fail;
+	}
+	/* Attach before seeding: a socket that changes state in between is
+	 * seen by the tracepoint, and the seeding pass then leaves it alone. */
+	if (track_bpf__attach(t->skel)) {
+		err = libbpf_err("attach tracepoints");
+		goto fail;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL);
+	if (!t->rb) {
+		err = libbpf_err("open ring buffer");
+		goto fail;
+	}
+	err = seed(t);
+	if (err)
+		goto fail;
+	return t;
+fail:
+	pw_tracker__free(t);
+	errno = -err;
+	return NULL;
+}
+
+void pw_tracker__free(struct pw_tracker *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	track_bpf__destroy(t->skel);
+	free(t->percpu);
+	free(t);
+}
+
+__u32 pw_tracker__netns(const struct pw_tracker *t)
+{
+	return t->netns;
+}
+
+static int read_stats(struct pw_tracker *t, struct pw_live *l)
+{
+	struct pw_key key, next, *prev = NULL;
+	const struct pw_stats *s = t->percpu;
+	int fd = bpf_map__fd(t->skel->maps.stats), c, err;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, t->percpu))
+			continue; /* raced with nothing: entries are never deleted */
+		for (c = 0; c < t->ncpus; c++) {
+			err = pw_live_add_stats(l, &key, &s[c]);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Minisockets: empty the count map, run the counting pass, add the counts. */
+static int read_mini(struct pw_tracker *t, struct pw_live *l)
+{
+	int fd = bpf_map__fd(t->skel->maps.mini), err;
+	struct pw_mini_key key, next;
+	struct pw_listening *bits;
+	struct pw_live_row *row;
+	size_t i, n;
+	__u64 cnt;
+
+	bits = calloc(1, sizeof(*bits));
+	if (!bits)
+		return -ENOMEM;
+	for (i = 0; i < l->n; i++) {
+		const struct pw_live_row *r = &l->rows[i];
+
+		if (r->key.dir == PW_DIR_LISTEN && r->key.netns == t->netns &&
+		    r->states[PW_TCP_LISTEN] > 0)
+			bits->bits[r->key.port / 64] |= 1ULL << (r->key.port % 64);
+	}
+	err = write_listening(t, bits->bits);
+	free(bits);
+	if (err)
+		return err;
+	while (!bpf_map_get_next_key(fd, NULL, &next))
+		bpf_map_delete_elem(fd, &next);
+	err = pw_run_iter(t->skel->progs.count_mini, 0, NULL, &n);
+	if (err)
+		return err;
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		key = next;
+		if (!bpf_map_lookup_elem(fd, &key, &cnt) && key.state < PW_STATE_SLOTS) {
+			row = pw_live_row(l, &key.key);
+			if (!row)
+				return -ENOMEM;
+			row->states[key.state] += (__s64)cnt;
+		}
+		bpf_map_delete_elem(fd, &key);
+	}
+	return 0;
+}
+
+static int read_close_wait(struct pw_tracker *t, struct pw_live *l, bool *ownerless)
+{
+	int fd = bpf_map__fd(t->skel->maps.close_wait), err;
+	__u64 key, next, *prev = NULL;
+	struct pw_cw_sock c;
+
+	*ownerless = false;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &c))
+			continue; /* left CLOSE_WAIT meanwhile */
+		*ownerless |= !c.pid;
+		err = pw_live_add_cw(l, &c);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
+{
+	bool ownerless;
+	size_t i, n;
+	int err;
+
+	pw_live_reset(l);
+	l->ts_ns = now_ns();
+	err = read_stats(t, l);
+	if (!err)
+		err = read_mini(t, l);
+	if (!err)
+		err = read_close_wait(t, l, &ownerless);
+	if (!err && ownerless) {
+		/* A socket stuck before any task touched it (accepted, never
+		 * read): its holder is whoever has it in a file table. */
+		err = pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
+		for (i = 0; !err && i < l->n; i++) {
+			l->rows[i].cw_oldest_since_ns = 0;
+			l->rows[i].cw_oldest_pid = 0;
+		}
+		if (!err)
+			err = read_close_wait(t, l, &ownerless);
+	}
+	if (err)
+		pw_err("read tracker maps: %s", strerror(-err));
+	pw_live_sort(l);
+	return err;
+}
+
+int pw_tracker__drops(struct pw_tracker *t, __u64 drops[PW_DROP_MAX])
+{
+	int fd = bpf_map__fd(t->skel->maps.drops), c;
+	__u64 *v = t->percpu; /* big enough: ncpus x sizeof(pw_stats) */
+	__u32 r;
+
+	for (r = 0; r < PW_DROP_MAX; r++) {
+		drops[r] = 0;
+		if (bpf_map_lookup_elem(fd, &r, v))
+			return -errno;
+		for (c = 0; c < t->ncpus; c++)
+			drops[r] += v[c];
+	}
+	return 0;
+}
+
+int pw_tracker__poll(struct pw_tracker *t, int timeout_ms, pw_event_fn fn, void *ctx)
+{
+	t->fn = fn;
+	t->fn_ctx = ctx;
+	return ring_buffer__poll(t->rb, timeout_ms);
+}
