@@ -24,6 +24,10 @@ const volatile __u32 pw_netns = 0; /* namespace inode to track; 0: every one */
 const volatile __u16 pw_eph_lo = 32768; /* ip_local_port_range */
 const volatile __u16 pw_eph_hi = 60999;
 const volatile __u64 pw_ns_per_jiffy = 4000000;
+/* Tests only: ignore every Nth state change, as the kernel does when a run
+ * would nest, to prove the sync pass repairs the gauges. 0: off. */
+const volatile __u32 pw_test_skip_every = 0;
+__u64 pw_test_calls;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -68,6 +72,17 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PW_FIX_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} health SEC(".maps");
+
+/* Set by userspace while the first sync pass runs: sockets it finds are
+ * new to us then, not drift. */
+volatile bool pw_seeding;
+
 /* Listening ports of the seeded namespace, written by userspace before each
  * iterator pass that classifies. */
 struct {
@@ -90,6 +105,14 @@ static const struct pw_cw_hist zero_hist;
 static void drop(__u32 reason)
 {
 	__u64 *c = bpf_map_lookup_elem(&drops, &reason);
+
+	if (c)
+		(*c)++;
+}
+
+static void fixed(__u32 what)
+{
+	__u64 *c = bpf_map_lookup_elem(&health, &what);
 
 	if (c)
 		(*c)++;
@@ -219,21 +242,29 @@ static void cw_leave(struct sock *sk, const struct pw_sk *st, __u64 now)
 }
 
 /* A socket we see for the first time (or reused after CLOSE): classify it by
- * how it came to be. */
+ * how it came to be; one first seen in mid-life (its earlier changes were
+ * missed) is classified like the snapshot does. */
 static void classify_new(struct pw_sk *st, const struct sock *sk, int old, int new, __u64 now)
 {
+	__u16 sport = sk->__sk_common.skc_num, dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	const struct pw_listening *l;
+	__u32 zero = 0;
+
 	st->key.netns = netns_of(sk);
 	st->key.pad = 0;
 	if (new == PW_TCP_LISTEN) {
 		st->key.dir = PW_DIR_LISTEN;
-		st->key.port = sk->__sk_common.skc_num;
-	} else if (old == PW_TCP_LISTEN || new == PW_TCP_SYN_RECV) {
+		st->key.port = sport;
+	} else if (old == PW_TCP_LISTEN || old == PW_TCP_SYN_RECV || new == PW_TCP_SYN_RECV) {
 		/* A child of a listener. */
 		st->key.dir = PW_DIR_INBOUND;
-		st->key.port = sk->__sk_common.skc_num;
-	} else {
+		st->key.port = sport;
+	} else if (old == PW_TCP_CLOSE || !(l = bpf_map_lookup_elem(&listening, &zero))) {
 		st->key.dir = PW_DIR_OUTBOUND;
-		st->key.port = bpf_ntohs(sk->__sk_common.skc_dport);
+		st->key.port = dport;
+	} else {
+		st->key.dir = pw_classify_ports(new, sport, dport, l->bits, pw_eph_lo, pw_eph_hi,
+						&st->key.port);
 	}
 	st->start_ns = now;
 	st->state = 0;
@@ -284,6 +315,8 @@ int BPF_PROG(on_state, struct sock *sk, int old, int new)
 
 	if ((unsigned int)new > PW_TCP_STATE_MAX || (unsigned int)old > PW_TCP_STATE_MAX ||
 	    !wanted(sk))
+		return 0;
+	if (pw_test_skip_every && __sync_fetch_and_add(&pw_test_calls, 1) % pw_test_skip_every == 0)
 		return 0;
 	now = bpf_ktime_get_ns();
 	st = bpf_sk_storage_get(&sk_info, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
@@ -418,11 +451,14 @@ int BPF_PROG(on_reset_sent, struct sock *sk, struct sk_buff *skb)
 	return 0;
 }
 
-/* Seeding: give every full socket that exists at start its storage and its
- * place in the gauges, classified like the snapshot. The iterator runs with
- * the socket locked, so no state change interleaves. */
+/* The sync pass: at start it gives every existing full socket its storage
+ * and its place in the gauges, classified like the snapshot; afterwards it
+ * repairs what missed events left wrong and counts each repair as drift.
+ * (The kernel skips a tracing program that would nest on the same CPU, so
+ * a softirq state change interrupting a process-context one is missed.)
+ * The iterator runs with the socket locked, so no state change interleaves. */
 SEC("iter/tcp")
-int seed(struct bpf_iter__tcp *ctx)
+int sync(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	const struct pw_listening *l;
@@ -432,7 +468,7 @@ int seed(struct bpf_iter__tcp *ctx)
 	struct pw_sk *st;
 	__u32 zero = 0, jiffies;
 	__u64 now, age;
-	__u8 state;
+	__u8 state, counted;
 
 	if (!skc)
 		return 0;
@@ -448,14 +484,28 @@ int seed(struct bpf_iter__tcp *ctx)
 		drop(PW_DROP_SK_STORAGE);
 		return 0;
 	}
-	if (st->key.netns)
-		return 0; /* already seen by the tracepoint */
+	counted = st->state;
+	if (counted == state)
+		return 0;
 	now = bpf_ktime_get_ns();
-	st->key.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
-	st->key.dir = pw_classify_ports(state, skc->skc_num, bpf_ntohs(skc->skc_dport), l->bits,
-					pw_eph_lo, pw_eph_hi, &st->key.port);
-	st->start_ns = now;
-	st->flags = PW_SK_SEEDED;
+	if (!st->key.netns) {
+		st->key.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+		st->key.dir = pw_classify_ports(state, skc->skc_num, bpf_ntohs(skc->skc_dport),
+						l->bits, pw_eph_lo, pw_eph_hi, &st->key.port);
+		st->start_ns = now;
+		st->flags = PW_SK_SEEDED;
+	}
+	if (!pw_seeding || counted)
+		fixed(PW_FIX_DRIFT);
+	s = stats_get(&st->key);
+	if (!s)
+		return 0;
+	if (counted)
+		s->gauge[counted & (PW_STATE_SLOTS - 1)]--;
+	if (counted == PW_TCP_CLOSE_WAIT)
+		cw_leave((struct sock *)tp, st, now);
+	s->gauge[state & (PW_STATE_SLOTS - 1)]++;
+	st->state = state;
 	st->state_since_ns = now;
 	if (state == PW_TCP_CLOSE_WAIT) {
 		/* Since data last arrived: ss -ti's lastrcv. */
@@ -463,14 +513,28 @@ int seed(struct bpf_iter__tcp *ctx)
 		jiffies = (__u32)bpf_jiffies64() - icsk->icsk_ack.lrcvtime;
 		age = (__u64)jiffies * pw_ns_per_jiffy;
 		st->state_since_ns = age < now ? now - age : 0;
-	}
-	s = stats_get(&st->key);
-	if (!s)
-		return 0;
-	s->gauge[state & (PW_STATE_SLOTS - 1)]++;
-	st->state = state;
-	if (state == PW_TCP_CLOSE_WAIT)
 		cw_enter((struct sock *)tp, st);
+	}
+	return 0;
+}
+
+/* A socket dies: if it is still counted, its last transition was missed. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	struct pw_stats *s;
+	struct pw_sk *st;
+
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	if (!st || !st->state)
+		return 0;
+	fixed(PW_FIX_DESTROYED);
+	s = bpf_map_lookup_elem(&stats, &st->key);
+	if (s)
+		s->gauge[st->state & (PW_STATE_SLOTS - 1)]--;
+	if (st->state == PW_TCP_CLOSE_WAIT)
+		cw_leave(sk, st, bpf_ktime_get_ns());
+	st->state = 0;
 	return 0;
 }
 

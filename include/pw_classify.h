@@ -16,15 +16,16 @@ enum pw_dir {
 /* 65536-bit map of local ports that have a listener. */
 #define PW_LISTEN_WORDS (65536 / 64)
 
-static inline int pw_port_listening(const __u64 *listening, __u16 port)
+static inline __attribute__((always_inline)) int pw_port_listening(const __u64 *listening,
+								   __u16 port)
 {
 	return (listening[(port / 64) & (PW_LISTEN_WORDS - 1)] >> (port % 64)) & 1;
 }
 
 /* eph_lo..eph_hi is the netns's ip_local_port_range. */
-static inline enum pw_dir pw_classify_ports(__u8 state, __u16 sport, __u16 dport,
-					    const __u64 *listening, __u16 eph_lo, __u16 eph_hi,
-					    __u16 *port)
+static inline __attribute__((always_inline)) enum pw_dir
+pw_classify_ports(__u8 state, __u16 sport, __u16 dport, const __u64 *listening, __u16 eph_lo,
+		  __u16 eph_hi, __u16 *port)
 {
 	if (state == PW_TCP_LISTEN) {
 		*port = sport;

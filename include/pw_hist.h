@@ -18,7 +18,7 @@
 #define PW_HIST_BUCKETS ((PW_HIST_MAX_SHIFT - PW_HIST_MIN_SHIFT) * PW_HIST_SUB + 2)
 
 /* floor(log2(v)) for v > 0, without a count-leading-zeros instruction. */
-static inline __u32 pw_log2(__u64 v)
+static inline __attribute__((always_inline)) __u32 pw_log2(__u64 v)
 {
 	__u32 r, s;
 
@@ -40,7 +40,7 @@ static inline __u32 pw_log2(__u64 v)
 	return r | (__u32)(v >> 1);
 }
 
-static inline __u32 pw_hist_bucket(__u64 ns)
+static inline __attribute__((always_inline)) __u32 pw_hist_bucket(__u64 ns)
 {
 	__u32 msb, sub;
 

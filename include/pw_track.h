@@ -118,6 +118,13 @@ enum pw_drop {
 	PW_DROP_MAX,
 };
 
+/* Repairs, also per-CPU counters (in the `health` map). */
+enum pw_fix {
+	PW_FIX_DRIFT, /* the sync pass found a socket counted in the wrong state */
+	PW_FIX_DESTROYED, /* a socket died still counted: its CLOSE was missed */
+	PW_FIX_MAX,
+};
+
 /* A time-wait or request minisocket counted by the counting pass. */
 struct pw_mini_key {
 	struct pw_key key;

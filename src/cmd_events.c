@@ -34,6 +34,7 @@ static void usage(FILE *out)
 }
 
 struct events_ctx {
+	struct pw_tracker *t;
 	const struct pw_portset *ports;
 	__u32 netns;
 	bool json;
@@ -58,16 +59,24 @@ static const char *event_name(const struct pw_event *e)
 	return "unknown";
 }
 
-static int print_event(void *arg, const struct pw_event *e)
+static int print_event(void *arg, const struct pw_event *ev)
 {
 	struct events_ctx *ctx = arg;
+	struct pw_event copy, *e = &copy;
 	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], clock[32], in[PW_AGE_LEN];
-	double wall = (double)e->ts_ns / 1e9 + ctx->mono_to_wall;
-	time_t secs = (time_t)wall;
+	double wall;
+	time_t secs;
 	struct tm tm;
 
-	if (e->key.netns != ctx->netns || !pw_portset_match(ctx->ports, e->key.port))
+	if (ev->key.netns != ctx->netns || !pw_portset_match(ctx->ports, ev->key.port))
 		return 0;
+	copy = *ev;
+	/* Entered CLOSE_WAIT before any task touched it (still queued for
+	 * accept, or accepted and never read): by now it may have a holder. */
+	if (!e->pid && e->type == PW_EV_STATE && e->new_state == PW_TCP_CLOSE_WAIT)
+		pw_tracker__resolve_owner(ctx->t, e->cookie, &e->pid, e->comm);
+	wall = (double)e->ts_ns / 1e9 + ctx->mono_to_wall;
+	secs = (time_t)wall;
 	pw_format_endpoint(local, sizeof(local), e->family, e->saddr, e->sport);
 	pw_format_endpoint(remote, sizeof(remote), e->family, e->daddr, e->dport);
 	if (ctx->json) {
@@ -153,6 +162,7 @@ int cmd_events(int argc, char **argv)
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;
+	ctx.t = t;
 	ctx.netns = pw_tracker__netns(t);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &wall);

@@ -46,7 +46,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: portwatch watch [--port P]... [--interval DURATION] [--count N] [--json]\n"
-		"                       [--ringbuf-size BYTES] [-v]\n\n"
+		"                       [--reconcile DURATION] [--ringbuf-size BYTES] [-v]\n\n"
 		"Follow every TCP state change in the kernel and show, per service port and\n"
 		"direction: ESTABLISHED and CLOSE_WAIT sockets, the oldest CLOSE_WAIT socket\n"
 		"and its owner, TIME_WAIT, and connections opened, closed, reset and failed\n"
@@ -60,6 +60,8 @@ static void usage(FILE *out)
 		"  -i, --interval DURATION   refresh interval (default 1s, at least 10ms)\n"
 		"  -n, --count N             stop after N intervals\n"
 		"  -j, --json                JSON objects, one per line\n"
+		"  -r, --reconcile DURATION  recount every socket this often and repair what\n"
+		"                            missed events left wrong (default 60s, 0: never)\n"
 		"      --ringbuf-size BYTES  event ring buffer size (power of two, default 256K)\n"
 		"  -v, --verbose             show libbpf's log\n"
 		"  -h, --help                this text\n\n"
@@ -142,7 +144,10 @@ json_t *pw_watch_status_json(const struct pw_watch *w)
 
 	for (i = 0; i < PW_DROP_MAX; i++)
 		json_object_set_new(drops, drop_names[i], json_integer((json_int_t)w->drops[i]));
-	return json_pack("{s:o, s:o}", "timestamp", json_real(w->wall), "drops", drops);
+	json_object_set_new(drops, "missed_events", json_integer((json_int_t)w->missed));
+	return json_pack("{s:o, s:o, s:{s:I, s:I}}", "timestamp", json_real(w->wall), "drops",
+			 drops, "repairs", "reconcile", (json_int_t)w->fixes[PW_FIX_DRIFT],
+			 "destroy", (json_int_t)w->fixes[PW_FIX_DESTROYED]);
 }
 
 static void owner_text(char *buf, size_t len, const struct pw_live_row *r)
@@ -202,7 +207,9 @@ static void print_status(FILE *out, const struct pw_watch *w)
 	fprintf(out, "drops:");
 	for (i = 0; i < PW_DROP_MAX; i++)
 		fprintf(out, " %s=%llu", drop_names[i], (unsigned long long)w->drops[i]);
-	fputc('\n', out);
+	fprintf(out, " missed_events=%llu  repairs: reconcile=%llu destroy=%llu\n",
+		(unsigned long long)w->missed, (unsigned long long)w->fixes[PW_FIX_DRIFT],
+		(unsigned long long)w->fixes[PW_FIX_DESTROYED]);
 }
 
 /* Prints one interval in the chosen form. */
@@ -283,6 +290,7 @@ int cmd_watch(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "reconcile", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
@@ -296,7 +304,8 @@ int cmd_watch(int argc, char **argv)
 	struct pw_watch w = { .ports = &ports };
 	struct termios saved;
 	enum pw_watch_mode mode;
-	__u64 interval_ns = PW_NSEC_PER_SEC, deadline;
+	__u64 interval_ns = PW_NSEC_PER_SEC, deadline, reconcile_ns = 60 * PW_NSEC_PER_SEC;
+	__u64 next_reconcile;
 	__u32 count = 0, done = 0;
 	struct pw_tracker *t;
 	bool json = false, raw = false;
@@ -304,7 +313,7 @@ int cmd_watch(int argc, char **argv)
 	int c, err = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:i:n:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:i:r:n:jvh", opts, NULL)) != -1) {
 		switch (pw_common_option("watch", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -319,6 +328,12 @@ int cmd_watch(int argc, char **argv)
 			}
 			if (interval_ns < 10000000ULL) {
 				pw_value_error("--interval", optarg, "below 10ms");
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'r':
+			if (pw_parse_duration(optarg, &reconcile_ns, &why)) {
+				pw_value_error("--reconcile", optarg, why);
 				return PW_EXIT_USAGE;
 			}
 			break;
@@ -375,6 +390,7 @@ int cmd_watch(int argc, char **argv)
 	if (mode == PW_WATCH_LINES)
 		print_header(stdout, true);
 	deadline = w.prev->ts_ns + interval_ns;
+	next_reconcile = w.prev->ts_ns + reconcile_ns;
 	while (!pw_stopping()) {
 		struct pw_live *tmp;
 		struct timespec ts;
@@ -389,21 +405,30 @@ int cmd_watch(int argc, char **argv)
 				struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 				char key;
 
-				/* Events are rare; draining them between
-				 * keystrokes keeps the buffer free. */
-				if (poll(&pfd, 1, wait_ms < 100 ? wait_ms : 100) == 1 &&
+				if (poll(&pfd, 1, wait_ms) == 1 &&
 				    read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q'))
 					break;
-				pw_tracker__poll(t, 0, discard_event, NULL);
 			} else {
-				pw_tracker__poll(t, wait_ms, discard_event, NULL);
+				poll(NULL, 0, wait_ms);
 			}
 			continue;
 		}
+		/* watch shows no events: drain them once a tick, so the buffer
+		 * takes any burst shorter than a tick and bigger ones count as
+		 * drops. */
+		pw_tracker__poll(t, 0, discard_event, NULL);
 		deadline += interval_ns;
 		if (deadline < now)
 			deadline = now + interval_ns; /* we were stopped: skip ticks */
-		if (pw_tracker__read(t, w.cur) || pw_tracker__drops(t, w.drops)) {
+		if (reconcile_ns && now >= next_reconcile) {
+			next_reconcile = now + reconcile_ns;
+			if (pw_tracker__reconcile(t, w.prev)) {
+				err = -EIO;
+				break;
+			}
+		}
+		if (pw_tracker__read(t, w.cur) || pw_tracker__drops(t, w.drops) ||
+		    pw_tracker__health(t, w.fixes, &w.missed)) {
 			err = -EIO;
 			break;
 		}

@@ -74,8 +74,10 @@ static int seed(struct pw_tracker *t)
 	pw_snap_free(&snap);
 	err = write_listening(t, l->bits);
 	free(l);
+	t->skel->bss->pw_seeding = true;
 	if (!err)
-		err = pw_run_iter(t->skel->progs.seed, 0, NULL, &n);
+		err = pw_run_iter(t->skel->progs.sync, 0, NULL, &n);
+	t->skel->bss->pw_seeding = false;
 	if (!err)
 		err = pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
 	return err;
@@ -127,12 +129,15 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 	t->skel->rodata->pw_eph_lo = eph.lo;
 	t->skel->rodata->pw_eph_hi = eph.hi;
 	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
+	if (getenv("PORTWATCH_TEST_SKIP_EVERY"))
+		t->skel->rodata->pw_test_skip_every =
+			(__u32)strtoul(getenv("PORTWATCH_TEST_SKIP_EVERY"), NULL, 10);
 	if (opts && opts->ringbuf_bytes &&
 	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes)) {
 		err = libbpf_err("size ring buffer");
 		goto fail;
 	}
-	bpf_program__set_autoattach(t->skel->progs.seed, false);
+	bpf_program__set_autoattach(t->skel->progs.sync, false);
 	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
 	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
 	if (track_bpf__load(t->skel)) {
@@ -197,15 +202,12 @@ static int read_stats(struct pw_tracker *t, struct pw_live *l)
 	return 0;
 }
 
-/* Minisockets: empty the count map, run the counting pass, add the counts. */
-static int read_mini(struct pw_tracker *t, struct pw_live *l)
+/* The passes that classify need the listening ports: the gauges know them. */
+static int listening_from_rows(struct pw_tracker *t, const struct pw_live *l)
 {
-	int fd = bpf_map__fd(t->skel->maps.mini), err;
-	struct pw_mini_key key, next;
 	struct pw_listening *bits;
-	struct pw_live_row *row;
-	size_t i, n;
-	__u64 cnt;
+	size_t i;
+	int err;
 
 	bits = calloc(1, sizeof(*bits));
 	if (!bits)
@@ -219,6 +221,19 @@ static int read_mini(struct pw_tracker *t, struct pw_live *l)
 	}
 	err = write_listening(t, bits->bits);
 	free(bits);
+	return err;
+}
+
+/* Minisockets: empty the count map, run the counting pass, add the counts. */
+static int read_mini(struct pw_tracker *t, struct pw_live *l)
+{
+	int fd = bpf_map__fd(t->skel->maps.mini), err;
+	struct pw_mini_key key, next;
+	struct pw_live_row *row;
+	size_t n;
+	__u64 cnt;
+
+	err = listening_from_rows(t, l);
 	if (err)
 		return err;
 	while (!bpf_map_get_next_key(fd, NULL, &next))
@@ -289,19 +304,73 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	return err;
 }
 
-int pw_tracker__drops(struct pw_tracker *t, __u64 drops[PW_DROP_MAX])
+static int sum_percpu_array(struct pw_tracker *t, struct bpf_map *map, __u64 *out, __u32 n)
 {
-	int fd = bpf_map__fd(t->skel->maps.drops), c;
+	int fd = bpf_map__fd(map), c;
 	__u64 *v = t->percpu; /* big enough: ncpus x sizeof(pw_stats) */
 	__u32 r;
 
-	for (r = 0; r < PW_DROP_MAX; r++) {
-		drops[r] = 0;
+	for (r = 0; r < n; r++) {
+		out[r] = 0;
 		if (bpf_map_lookup_elem(fd, &r, v))
 			return -errno;
 		for (c = 0; c < t->ncpus; c++)
-			drops[r] += v[c];
+			out[r] += v[c];
 	}
+	return 0;
+}
+
+int pw_tracker__drops(struct pw_tracker *t, __u64 drops[PW_DROP_MAX])
+{
+	return sum_percpu_array(t, t->skel->maps.drops, drops, PW_DROP_MAX);
+}
+
+int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *missed)
+{
+	struct bpf_prog_info info;
+	struct bpf_program *prog;
+	__u32 len;
+	int err;
+
+	*missed = 0;
+	bpf_object__for_each_program(prog, t->skel->obj)
+	{
+		if (!bpf_program__autoattach(prog))
+			continue; /* iterators never nest */
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			return -errno;
+		*missed += info.recursion_misses;
+	}
+	err = sum_percpu_array(t, t->skel->maps.health, fixes, PW_FIX_MAX);
+	return err;
+}
+
+int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l)
+{
+	size_t n;
+	int err;
+
+	err = listening_from_rows(t, l);
+	if (!err)
+		err = pw_run_iter(t->skel->progs.sync, 0, NULL, &n);
+	if (err)
+		pw_err("reconcile gauges: %s", strerror(-err));
+	return err;
+}
+
+int pw_tracker__resolve_owner(struct pw_tracker *t, __u64 cookie, __u32 *pid, char *comm)
+{
+	struct pw_cw_sock c;
+	size_t n;
+
+	if (pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n) ||
+	    bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.close_wait), &cookie, &c) || !c.pid)
+		return -ENOENT;
+	*pid = c.pid;
+	memcpy(comm, c.comm, PW_COMM_LEN);
+	comm[PW_COMM_LEN - 1] = '\0';
 	return 0;
 }
 

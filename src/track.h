@@ -20,7 +20,17 @@ void pw_tracker__free(struct pw_tracker *t);
 int pw_tracker__read(struct pw_tracker *t, struct pw_live *l);
 /* Drop counters summed over CPUs. */
 int pw_tracker__drops(struct pw_tracker *t, __u64 drops[PW_DROP_MAX]);
+/* Repairs made, and program runs the kernel skipped (a tracing program
+ * does not nest on one CPU: those state changes were missed). */
+int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *missed);
+/* Runs the sync pass: every full socket counted in its actual state. l is
+ * a recent read (for the listening ports). */
+int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l);
 __u32 pw_tracker__netns(const struct pw_tracker *t);
+
+/* Owner of a socket still in CLOSE_WAIT, looked up in the processes' file
+ * tables when no task had touched it when it got there. 0 or -ENOENT. */
+int pw_tracker__resolve_owner(struct pw_tracker *t, __u64 cookie, __u32 *pid, char *comm);
 
 typedef int (*pw_event_fn)(void *ctx, const struct pw_event *e);
 /* Delivers pending events to fn, waiting up to timeout_ms for the first.

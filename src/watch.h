@@ -17,6 +17,8 @@ struct pw_watch {
 	const struct pw_portset *ports;
 	struct pw_live *prev, *cur;
 	__u64 drops[PW_DROP_MAX];
+	__u64 fixes[PW_FIX_MAX];
+	__u64 missed; /* tracepoint runs the kernel skipped */
 	__u32 netns;
 	double interval_s;
 	double wall; /* seconds since the epoch at the read */

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -142,6 +143,104 @@ void cmd_free(struct cmd *c)
 	free(c->out);
 	free(c->err);
 	memset(c, 0, sizeof(*c));
+}
+
+int bg_portwatch(struct bg *b, ...)
+{
+	const char *args[32];
+	va_list ap;
+	int n = 0;
+
+	va_start(ap, b);
+	while (n < 31 && (args[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	return bg_portwatch_env(b, NULL, args);
+}
+
+int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *args)
+{
+	const char *argv[32];
+	const char *bin = getenv("PORTWATCH");
+	int n = 0, i;
+
+	argv[n++] = bin ? bin : "build/portwatch";
+	for (i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	b->out = memfd_create("bg-out", MFD_CLOEXEC);
+	b->err = memfd_create("bg-err", MFD_CLOEXEC);
+	if (b->out < 0 || b->err < 0)
+		return -errno;
+	b->pid = fork();
+	if (b->pid < 0)
+		return -errno;
+	if (b->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(b->out, 1);
+		dup2(b->err, 2);
+		close_range(3, ~0U, 0);
+		for (i = 0; env && env[i]; i++)
+			putenv((char *)env[i]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return 0;
+}
+
+static char *read_all_at(int fd)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+
+	if (fstat(fd, &st))
+		return NULL;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return NULL;
+	n = pread(fd, buf, (size_t)st.st_size, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+void bg_free(struct bg *b)
+{
+	if (b->pid > 0 && waitpid(b->pid, NULL, WNOHANG) == 0) {
+		kill(b->pid, SIGKILL);
+		waitpid(b->pid, NULL, 0);
+	}
+	close(b->out);
+	close(b->err);
+	b->pid = 0;
+}
+
+char *bg_output(const struct bg *b)
+{
+	return read_all_at(b->out);
+}
+
+char *bg_errors(const struct bg *b)
+{
+	return read_all_at(b->err);
+}
+
+int bg_stop(struct bg *b, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int status = 0;
+
+	kill(b->pid, SIGTERM);
+	while (waitpid(b->pid, &status, WNOHANG) == 0) {
+		if (now_ms() > deadline) {
+			kill(b->pid, SIGKILL);
+			waitpid(b->pid, &status, 0);
+			break;
+		}
+		usleep(5000);
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int portwatch(struct cmd *c, ...)
@@ -382,6 +481,27 @@ int ss_wait_count(const char *state, int lport, int rport, size_t want, int time
 	}
 }
 
+int ss_wait_recvq(int lport, size_t want, unsigned int recvq, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	struct ss_sock *s;
+	size_t n, i, got;
+
+	for (;;) {
+		if (ss_read(&s, &n))
+			return -EIO;
+		for (i = 0, got = 0; i < n; i++)
+			got += !strcmp(s[i].state, "ESTAB") && s[i].lport == lport &&
+			       s[i].recvq == recvq;
+		free(s);
+		if (got == want)
+			return 0;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+}
+
 static const char *const state_map[][2] = {
 	{ "ESTABLISHED", "ESTAB" },    { "SYN_SENT", "SYN-SENT" },     { "SYN_RECV", "SYN-RECV" },
 	{ "FIN_WAIT1", "FIN-WAIT-1" }, { "FIN_WAIT2", "FIN-WAIT-2" },  { "TIME_WAIT", "TIME-WAIT" },
@@ -571,4 +691,110 @@ long row_state(json_t *rows, int port, const char *dir, const char *state)
 	if (!row)
 		return 0;
 	return (long)json_integer_value(json_object_get(json_object_get(row, "states"), state));
+}
+
+double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	char *out, *line, *save;
+	json_t *batch, *obj;
+
+	for (;;) {
+		out = bg_output(b);
+		batch = json_array();
+		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			obj = json_loads(line, 0, NULL);
+			if (!obj)
+				continue; /* a line still being written */
+			if (!json_object_get(obj, "drops")) {
+				json_array_append_new(batch, obj);
+				continue;
+			}
+			if (json_real_value(json_object_get(obj, "timestamp")) > after) {
+				free(out);
+				if (status)
+					*status = obj;
+				else
+					json_decref(obj);
+				return batch;
+			}
+			json_decref(obj);
+			json_array_clear(batch);
+		}
+		free(out);
+		json_decref(batch);
+		if (now_ms() > deadline)
+			return NULL;
+		usleep(20000);
+	}
+}
+
+json_t *watch_checked(const struct bg *b, json_t **status)
+{
+	struct ss_sock *before, *after;
+	size_t nb, na, i, k;
+	json_t *rows, *row;
+	long total, want;
+	double t;
+	int tries;
+
+	for (tries = 0; tries < 10; tries++) {
+		assert_int_equal(ss_read(&before, &nb), 0);
+		t = wall_now();
+		rows = watch_rows_after(b, t, status, 10000);
+		assert_non_null(rows);
+		assert_int_equal(ss_read(&after, &na), 0);
+		if (ss_same(before, nb, after, na))
+			break;
+		free(before);
+		free(after);
+		json_decref(rows);
+		if (status)
+			json_decref(*status);
+		rows = NULL;
+	}
+	if (!rows)
+		fail_msg("the namespace never held still for watch");
+	for (k = 0; k < sizeof(state_map) / sizeof(state_map[0]); k++) {
+		total = 0;
+		json_array_foreach (rows, i, row)
+			total += json_integer_value(
+				json_object_get(json_object_get(row, "states"), state_map[k][0]));
+		want = (long)ss_count(after, na, state_map[k][1], -1, -1);
+		if (total != want)
+			fail_msg("watch counts %ld %s sockets, ss %ld", total, state_map[k][0],
+				 want);
+	}
+	free(before);
+	free(after);
+	return rows;
+}
+
+int bpf_prog_count(const char *prefix)
+{
+	static const char *const argv[] = { "bpftool", "-j", "prog", "show", NULL };
+	json_t *doc, *p;
+	struct cmd c;
+	size_t i;
+	int n = 0;
+
+	if (cmd_run(&c, argv, NULL, 30000) || c.status)
+		return -1;
+	doc = json_loads(c.out, 0, NULL);
+	cmd_free(&c);
+	json_array_foreach (doc, i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+
+		n += name && !strncmp(name, prefix, strlen(prefix));
+	}
+	json_decref(doc);
+	return n;
 }

@@ -28,6 +28,25 @@ struct cmd {
  * capturing output; kills it after timeout_ms. 0 or -errno. */
 int cmd_run(struct cmd *c, const char *const *argv, const char *const *env, int timeout_ms);
 void cmd_free(struct cmd *c);
+/* A command running in the background with its output in memory files. */
+struct bg {
+	pid_t pid;
+	int out, err;
+};
+
+/* Starts $PORTWATCH with these arguments (NULL-terminated). */
+int bg_portwatch(struct bg *b, ...) __attribute__((sentinel));
+/* The same with extra "NAME=value" environment entries. */
+int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *args);
+/* Everything it has written to stdout so far (caller frees). */
+char *bg_output(const struct bg *b);
+char *bg_errors(const struct bg *b);
+/* SIGTERM, then waits up to timeout_ms (SIGKILL after): its exit status.
+ * Its output stays readable until bg_free(). */
+int bg_stop(struct bg *b, int timeout_ms);
+/* Kills it if still running and releases its output. */
+void bg_free(struct bg *b);
+
 /* Runs $PORTWATCH with the given arguments (NULL-terminated). */
 int portwatch(struct cmd *c, ...) __attribute__((sentinel));
 /* Number of lines in s. */
@@ -63,6 +82,8 @@ int ss_read(struct ss_sock **socks, size_t *n);
 size_t ss_count(const struct ss_sock *s, size_t n, const char *state, int lport, int rport);
 /* Polls ss until that count equals want; 0 or -ETIMEDOUT. */
 int ss_wait_count(const char *state, int lport, int rport, size_t want, int timeout_ms);
+/* Polls ss until want ESTAB sockets on local port lport have Recv-Q recvq. */
+int ss_wait_recvq(int lport, size_t want, unsigned int recvq, int timeout_ms);
 /* ss's state name for a kernel name: "CLOSE_WAIT" -> "CLOSE-WAIT". */
 const char *ss_state_of(const char *kernel_name);
 
@@ -72,6 +93,18 @@ json_t *states_checked(void);
 /* Runs `portwatch closewait --json` and checks each entry against ss: same
  * sockets, same owners (pid and fd). Returns the document. */
 json_t *closewait_checked(void);
+/* Wall-clock seconds. */
+double wall_now(void);
+/* The rows of the first complete `watch --json` interval stamped after
+ * `after` (wall seconds), waiting up to timeout_ms; *status gets that
+ * interval's status object. NULL on timeout. */
+json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int timeout_ms);
+/* Waits for the namespace to hold still, then checks that the next watch
+ * interval's per-state totals equal ss's. Returns that interval's rows. */
+json_t *watch_checked(const struct bg *b, json_t **status);
+/* Number of loaded BPF programs whose name starts with prefix. */
+int bpf_prog_count(const char *prefix);
+
 /* The states row for (port, direction), or NULL. */
 json_t *find_row(json_t *rows, int port, const char *dir);
 long row_state(json_t *rows, int port, const char *dir, const char *state);

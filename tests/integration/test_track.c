@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `watch` and `events` against ss while real sockets churn, each test in its
+ * own network namespace. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "helpers.h"
+
+#define WAIT_MS 10000
+
+static int setup(void **state)
+{
+	(void)state;
+	return netns_enter();
+}
+
+/* Background portwatch processes of the running test, freed in teardown
+ * even when the test fails halfway. */
+static struct bg *bgs[4];
+static int nbgs;
+
+static struct bg *track_bg(struct bg *b)
+{
+	bgs[nbgs++] = b;
+	return b;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	while (nbgs > 0)
+		bg_free(bgs[--nbgs]);
+	reap_children();
+	netns_leave();
+	return 0;
+}
+
+/* A server under the test's control. It accepts everything; connection i is
+ * kept when i % keep_every == 0 (it leaks into CLOSE_WAIT once the client
+ * closes), else closed at once. With read_first it reads one byte from each
+ * kept socket first, so it touches it in process context. On a byte 'c'
+ * from the control pipe it closes half of what it keeps, oldest first. */
+struct server {
+	uint16_t port;
+	int keep_every;
+	bool read_first;
+	int ctl; /* read end of the control pipe */
+};
+
+static void serve(void *arg, int ready)
+{
+	struct server *s = arg;
+	int lfd, fd, kept[8192], nkept = 0, first = 0, i = 0, k;
+	struct pollfd p[2];
+	char b;
+
+	lfd = tcp_listen(AF_INET, s->port, 4096);
+	if (lfd < 0 || write(ready, "l", 1) != 1)
+		_exit(1);
+	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = s->ctl, .events = POLLIN };
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents) {
+			if (read(s->ctl, &b, 1) != 1)
+				_exit(0);
+			for (k = (nkept - first) / 2; k > 0; k--)
+				close(kept[first++]);
+			if (write(ready, "c", 1) != 1)
+				_exit(1);
+		}
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (i++ % s->keep_every || nkept == 8192) {
+			close(fd);
+			continue;
+		}
+		if (s->read_first && read(fd, &b, 1) != 1)
+			_exit(1);
+		kept[nkept++] = fd;
+	}
+}
+
+static pid_t start_server(struct server *s, int *ctl_write)
+{
+	int p[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	s->ctl = p[0];
+	pid = spawn(serve, s);
+	assert_true(pid > 0);
+	close(p[0]);
+	*ctl_write = p[1];
+	assert_int_equal(wait_child(pid, WAIT_MS), 0);
+	return pid;
+}
+
+/* n connections to port, each closed by us at once (after one byte when
+ * send_byte): the kept ones land in CLOSE_WAIT on the server. */
+static void churn(uint16_t port, int n, bool send_byte)
+{
+	int i, fd;
+
+	for (i = 0; i < n; i++) {
+		fd = tcp_connect(AF_INET, port);
+		assert_true(fd >= 0);
+		if (send_byte)
+			assert_int_equal(write(fd, "x", 1), 1);
+		close(fd);
+	}
+}
+
+static long row_val(json_t *rows, int port, const char *dir, const char *state)
+{
+	return row_state(rows, port, dir, state);
+}
+
+static json_t *row_field(json_t *rows, int port, const char *dir, const char *field)
+{
+	json_t *row = find_row(rows, port, dir);
+
+	return row ? json_object_get(row, field) : NULL;
+}
+
+static void start_watch(struct bg *w, const char *interval, const char *ringbuf)
+{
+	track_bg(w);
+	if (ringbuf)
+		assert_int_equal(bg_portwatch(w, "watch", "--json", "--interval", interval,
+					      "--ringbuf-size", ringbuf, NULL),
+				 0);
+	else
+		assert_int_equal(bg_portwatch(w, "watch", "--json", "--interval", interval, NULL),
+				 0);
+	/* Ready once it prints its first interval. */
+	json_t *rows = watch_rows_after(w, 0, NULL, WAIT_MS);
+	if (!rows) {
+		char *err = bg_errors(w);
+
+		fail_msg("watch printed nothing: %s", err);
+	}
+	json_decref(rows);
+}
+
+/* Sockets that exist before portwatch starts are counted from its first
+ * interval, with their owners and ages; new ones join them. */
+static void test_seeded_then_live(void **state)
+{
+	struct server old = { 3001, 1, false, -1 }, new = { 3002, 1, true, -1 };
+	int ctl_old, ctl_new;
+	pid_t pid_old, pid_new;
+	json_t *rows, *owner;
+	struct bg w;
+
+	(void)state;
+	pid_old = start_server(&old, &ctl_old);
+	churn(3001, 5, false);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 5, WAIT_MS), 0);
+	usleep(600 * 1000);
+
+	start_watch(&w, "100ms", NULL);
+	rows = watch_checked(&w, NULL);
+	assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), 5);
+	assert_true(json_real_value(
+			    row_field(rows, 3001, "inbound", "close_wait_oldest_seconds")) >= 0.5);
+	owner = row_field(rows, 3001, "inbound", "close_wait_oldest_owner");
+	assert_int_equal(json_integer_value(json_object_get(owner, "pid")), pid_old);
+	json_decref(rows);
+
+	pid_new = start_server(&new, &ctl_new);
+	churn(3002, 7, true);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3002, -1, 7, WAIT_MS), 0);
+	rows = watch_checked(&w, NULL);
+	assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), 5);
+	assert_int_equal(row_val(rows, 3002, "inbound", "CLOSE_WAIT"), 7);
+	assert_int_equal(row_val(rows, 3002, "listen", "LISTEN"), 1);
+	owner = row_field(rows, 3002, "inbound", "close_wait_oldest_owner");
+	assert_int_equal(json_integer_value(json_object_get(owner, "pid")), pid_new);
+	json_decref(rows);
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	close(ctl_old);
+	close(ctl_new);
+}
+
+/* Thousands of connections, every 7th leaked into CLOSE_WAIT, leaks closed
+ * in between: the gauges equal ss at every checkpoint. */
+static void test_churn(void **state)
+{
+	struct server s = { 3001, 7, false, -1 };
+	const int rounds = 4, per_round = 700;
+	long leaked = 0, opened = 0;
+	json_t *rows, *status;
+	struct bg w;
+	int ctl, r;
+
+	(void)state;
+	start_watch(&w, "100ms", NULL);
+	start_server(&s, &ctl);
+	for (r = 0; r < rounds; r++) {
+		churn(3001, per_round, false);
+		leaked += per_round / 7;
+		assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, (size_t)leaked, WAIT_MS), 0);
+		rows = watch_checked(&w, &status);
+		assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), leaked);
+		json_decref(rows);
+		json_decref(status);
+
+		/* Close half of the leaks, interleaved with the next round. */
+		assert_int_equal(write(ctl, "c", 1), 1);
+		leaked -= leaked / 2;
+		assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, (size_t)leaked, WAIT_MS), 0);
+		rows = watch_checked(&w, &status);
+		assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), leaked);
+		assert_int_equal(json_integer_value(json_object_get(
+					 json_object_get(status, "drops"), "stats")),
+				 0);
+		if (r == rounds - 1) {
+			char *txt = json_dumps(status, 0);
+
+			fprintf(stderr, "# churn status: %s\n", txt);
+			free(txt);
+		}
+		json_decref(rows);
+		json_decref(status);
+	}
+	/* Every connection was counted opened once, on each side. */
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	char *out = bg_output(&w);
+	char *line, *save;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		if (o && json_integer_value(json_object_get(o, "port")) == 3001 &&
+		    !strcmp(json_string_value(json_object_get(o, "direction")), "inbound"))
+			opened += json_integer_value(json_object_get(o, "opened"));
+		json_decref(o);
+	}
+	free(out);
+	assert_int_equal(opened, rounds * per_round);
+	close(ctl);
+}
+
+/* On loopback the client's FIN is processed in the client's own system call:
+ * the task running when the socket enters CLOSE_WAIT is the client. The
+ * owner must still be the server that holds it. */
+static void test_owner_not_softirq_task(void **state)
+{
+	struct server touched = { 3001, 1, true, -1 }, untouched = { 3002, 1, false, -1 };
+	pid_t pid_t1, pid_t2;
+	json_t *rows, *owner;
+	int c1, c2;
+	struct bg w, ev;
+	char *out;
+
+	(void)state;
+	start_watch(&w, "100ms", NULL);
+	assert_int_equal(bg_portwatch(track_bg(&ev), "events", "--json", NULL), 0);
+	usleep(800 * 1000);
+	pid_t1 = start_server(&touched, &c1);
+	pid_t2 = start_server(&untouched, &c2);
+	/* The server reads each request before the client closes. */
+	int fds[3], i;
+	for (i = 0; i < 3; i++) {
+		fds[i] = tcp_connect(AF_INET, 3001);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(write(fds[i], "x", 1), 1);
+	}
+	assert_int_equal(ss_wait_recvq(3001, 3, 0, WAIT_MS), 0);
+	for (i = 0; i < 3; i++)
+		close(fds[i]);
+	churn(3002, 3, false);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", -1, -1, 6, WAIT_MS), 0);
+	rows = watch_checked(&w, NULL);
+	owner = row_field(rows, 3001, "inbound", "close_wait_oldest_owner");
+	assert_int_equal(json_integer_value(json_object_get(owner, "pid")), pid_t1);
+	/* Never touched by its owner: found in its file table. */
+	owner = row_field(rows, 3002, "inbound", "close_wait_oldest_owner");
+	assert_int_equal(json_integer_value(json_object_get(owner, "pid")), pid_t2);
+	json_decref(rows);
+
+	/* The events name the server too, never the client (us). */
+	usleep(300 * 1000);
+	assert_int_equal(bg_stop(&ev, 5000), 0);
+	out = bg_output(&ev);
+	char *line, *save;
+	int enters = 0;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		assert_non_null(o);
+		if (!strcmp(json_string_value(json_object_get(o, "type")), "close_wait_enter") &&
+		    json_integer_value(json_object_get(o, "port")) == 3001) {
+			assert_int_equal(json_integer_value(json_object_get(o, "pid")), pid_t1);
+			enters++;
+		}
+		json_decref(o);
+	}
+	free(out);
+	assert_int_equal(enters, 3);
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	close(c1);
+	close(c2);
+}
+
+/* A tiny ring buffer drained once a second overflows on a burst: the loss is
+ * counted, and the gauges, which never depend on events, stay exact. */
+static void test_ringbuf_overflow(void **state)
+{
+	struct server s = { 3001, 1, false, -1 };
+	json_t *rows, *status;
+	struct bg w;
+	int ctl;
+
+	(void)state;
+	start_watch(&w, "1s", "4096");
+	start_server(&s, &ctl);
+	churn(3001, 300, false);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 300, WAIT_MS), 0);
+	rows = watch_checked(&w, &status);
+	assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), 300);
+	assert_true(json_integer_value(
+			    json_object_get(json_object_get(status, "drops"), "ringbuf")) > 0);
+	json_decref(rows);
+	json_decref(status);
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	close(ctl);
+}
+
+/* Events: time spent in CLOSE_WAIT, owners, and refused connects. */
+static void test_events(void **state)
+{
+	struct server s = { 3001, 1, true, -1 };
+	int ctl, fd, leaves = 0, refused = 0;
+	char *out, *line, *save;
+	struct bg ev;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(bg_portwatch(track_bg(&ev), "events", "--json", NULL), 0);
+	usleep(800 * 1000);
+	pid = start_server(&s, &ctl);
+	churn(3001, 2, true);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 2, WAIT_MS), 0);
+	usleep(1000 * 1000);
+	assert_int_equal(write(ctl, "c", 1), 1); /* closes 1 of 2 */
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 1, WAIT_MS), 0);
+	fd = tcp_connect(AF_INET, 3999);
+	assert_int_equal(fd, -ECONNREFUSED);
+	usleep(300 * 1000);
+	assert_int_equal(bg_stop(&ev, 5000), 0);
+
+	out = bg_output(&ev);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *type = json_string_value(json_object_get(o, "type"));
+
+		assert_non_null(o);
+		if (!strcmp(type, "close_wait_leave")) {
+			double in = json_real_value(json_object_get(o, "time_in_state_seconds"));
+
+			if (in < 0.9 || in > 2.0)
+				fail_msg("left CLOSE_WAIT after %.3fs, want about 1s", in);
+			assert_int_equal(json_integer_value(json_object_get(o, "pid")), pid);
+			assert_string_equal(json_string_value(json_object_get(o, "old_state")),
+					    "CLOSE_WAIT");
+			leaves++;
+		}
+		if (!strcmp(type, "connect_refused")) {
+			assert_int_equal(json_integer_value(json_object_get(o, "port")), 3999);
+			assert_string_equal(json_string_value(json_object_get(o, "direction")),
+					    "outbound");
+			assert_int_equal(json_integer_value(json_object_get(o, "pid")), getpid());
+			refused++;
+		}
+		json_decref(o);
+	}
+	free(out);
+	assert_int_equal(leaves, 1);
+	assert_int_equal(refused, 1);
+	close(ctl);
+}
+
+/* Missed state changes (injected: every 5th is ignored) leave the gauges
+ * wrong until the sync pass repairs them, counting each repair. */
+static void test_reconcile_repairs(void **state)
+{
+	static const char *const env[] = { "PORTWATCH_TEST_SKIP_EVERY=5", NULL };
+	static const char *const args[] = { "watch",	   "--json", "--interval", "100ms",
+					    "--reconcile", "300ms",  NULL };
+	struct server s = { 3001, 3, false, -1 };
+	json_t *rows, *status;
+	struct bg w;
+	int ctl;
+
+	(void)state;
+	assert_int_equal(bg_portwatch_env(track_bg(&w), env, args), 0);
+	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
+	start_server(&s, &ctl);
+	churn(3001, 300, false);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 100, WAIT_MS), 0);
+	usleep(700 * 1000); /* at least one sync pass */
+	rows = watch_checked(&w, &status);
+	assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), 100);
+	assert_true(json_integer_value(
+			    json_object_get(json_object_get(status, "repairs"), "reconcile")) > 0);
+	json_decref(rows);
+	json_decref(status);
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	close(ctl);
+}
+
+/* SIGTERM and SIGINT detach everything. */
+static void test_detach(void **state)
+{
+	int before;
+	struct bg w, ev;
+
+	(void)state;
+	/* Programs of earlier tests' processes may still be on their way out. */
+	for (int i = 0; i < 100 && (bpf_prog_count("on_state") || bpf_prog_count("count_mini"));
+	     i++)
+		usleep(100 * 1000);
+	before = bpf_prog_count("on_state");
+	assert_true(before >= 0);
+	start_watch(&w, "100ms", NULL);
+	assert_int_equal(bg_portwatch(track_bg(&ev), "events", NULL), 0);
+	usleep(800 * 1000);
+	if (bpf_prog_count("on_state") != before + 2) {
+		fprintf(stderr, "# before %d\n", before);
+		system("bpftool prog show | grep -A2 on_state >&2; ps -eo pid,ppid,stat,cmd | grep "
+		       "portwatch >&2");
+	}
+	assert_int_equal(bpf_prog_count("on_state"), before + 2);
+	assert_true(bpf_prog_count("count_mini") >= 1);
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	kill(ev.pid, SIGINT);
+	assert_int_equal(bg_stop(&ev, 5000), 0);
+	/* The kernel frees a detached program after a grace period. */
+	for (int i = 0; i < 100 && (bpf_prog_count("on_state") > before ||
+				    bpf_prog_count("count_mini") || bpf_prog_count("on_send"));
+	     i++)
+		usleep(100 * 1000);
+	assert_int_equal(bpf_prog_count("on_state"), before);
+	assert_int_equal(bpf_prog_count("count_mini"), 0);
+	assert_int_equal(bpf_prog_count("on_send"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_seeded_then_live, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_not_softirq_task, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ringbuf_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_repairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests need root\n");
+		return 1;
+	}
+	return cmocka_run_group_tests_name("track", tests, NULL, NULL);
+}
