@@ -4,10 +4,13 @@
 #   make deps      apt-get install what building and testing need (if missing)
 #   make run       deps, build, start the main view
 #   make test      deps, build, run every test
+#   make bench     throughput with and without portwatch (BENCHMARKS.md)
 #   make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
 #   V=1            show every command
 
 VERSION := 0.1.0
+BENCH_TRIALS ?= 7
+BENCH_SECONDS ?= 2
 OUTPUT ?= build
 ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CLANG ?= clang
@@ -114,6 +117,14 @@ $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 $(INTEG_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(INTEG_HELPERS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_CMOCKA) -lm -o $@
+
+$(OUTPUT)/loadgen: bench/loadgen.c | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -pthread $< -o $@
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory $(APP) $(OUTPUT)/loadgen
+	bench/run.sh $(APP) $(OUTPUT)/loadgen $(BENCH_TRIALS) $(BENCH_SECONDS)
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h.tmp

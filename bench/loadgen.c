@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Loopback load for `make bench`, bounded in count and time.
+ *   loadgen churn SECONDS MAX     connect/accept/close as fast as possible
+ *   loadgen pingpong SECONDS MAX  1-byte request/response on one connection
+ * Prints operations per second. Run it in a network namespace of its own. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PORT 3001
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = __builtin_bswap16(PORT) };
+
+static int listener(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) || listen(fd, 4096)) {
+		perror("listen");
+		exit(1);
+	}
+	return fd;
+}
+
+static void *churn_server(void *arg)
+{
+	int lfd = *(int *)arg, fd;
+
+	while ((fd = accept(lfd, NULL, NULL)) >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void *echo_server(void *arg)
+{
+	int lfd = *(int *)arg, fd, one = 1;
+	char b;
+
+	fd = accept(lfd, NULL, NULL);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	while (read(fd, &b, 1) == 1 && write(fd, &b, 1) == 1)
+		;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	double secs, start, end;
+	long max, n = 0;
+	pthread_t th;
+	int lfd, fd, one = 1;
+	char b = 'x';
+
+	if (argc != 4 || (strcmp(argv[1], "churn") && strcmp(argv[1], "pingpong"))) {
+		fprintf(stderr, "usage: loadgen churn|pingpong SECONDS MAX\n");
+		return 2;
+	}
+	secs = atof(argv[2]);
+	max = atol(argv[3]);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = listener();
+	start = now();
+	end = start + secs;
+	if (!strcmp(argv[1], "churn")) {
+		pthread_create(&th, NULL, churn_server, &lfd);
+		/* Check the clock every 64 connections: cheap and bounded. */
+		for (; n < max && ((n & 63) || now() < end); n++) {
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+				perror("connect");
+				return 1;
+			}
+			close(fd);
+		}
+	} else {
+		pthread_create(&th, NULL, echo_server, &lfd);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+			perror("connect");
+			return 1;
+		}
+		for (; n < max && ((n & 255) || now() < end); n++)
+			if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1) {
+				perror("pingpong");
+				return 1;
+			}
+	}
+	printf("%.0f\n", n / (now() - start));
+	return 0;
+}

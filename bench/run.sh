@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# make bench: loopback churn and ping-pong, without a tracer and with
+# `portwatch watch` running, alternating, each trial in a fresh network
+# namespace. Prints medians, and the ratio as the median of the ratios of
+# each adjacent (baseline, portwatch) pair: this VM's throughput drifts by
+# tens of percent within minutes, and pairing cancels the drift.
+# Usage: bench/run.sh PORTWATCH LOADGEN [TRIALS] [SECONDS]
+set -euo pipefail
+PW=$(realpath "$1")
+LOADGEN=$(realpath "$2")
+TRIALS=${3:-5}
+SECS=${4:-2}
+
+# One trial in a new netns: "base" or "traced", workload, seconds.
+trial() {
+	unshare -n bash -s "$1" "$2" "$SECS" "$PW" "$LOADGEN" <<'EOS'
+set -eu
+mode=$1 work=$2 secs=$3 pw=$4 loadgen=$5
+ip link set lo up
+if [ "$mode" = traced ]; then
+	out=$(mktemp)
+	"$pw" watch --json --interval 1s >"$out" 2>&1 &
+	pid=$!
+	# Ready once the first interval is printed (attached and seeded).
+	for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
+fi
+"$loadgen" "$work" "$secs" 100000000
+if [ "$mode" = traced ]; then
+	kill -TERM "$pid"; wait "$pid" || true
+	rm -f "$out"
+fi
+EOS
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "trials:  $TRIALS x ${SECS}s per configuration, alternating"
+echo
+printf '%-10s %14s %14s %8s %8s\n' workload baseline/s portwatch/s ratio loss
+for work in churn pingpong; do
+	base=() traced=()
+	for _ in $(seq "$TRIALS"); do
+		base+=("$(trial base "$work")")
+		traced+=("$(trial traced "$work")")
+	done
+	b=$(printf '%s\n' "${base[@]}" | median)
+	t=$(printf '%s\n' "${traced[@]}" | median)
+	r=$(for i in "${!base[@]}"; do awk -v b="${base[$i]}" -v t="${traced[$i]}" \
+		'BEGIN {printf "%.4f\n", t/b}'; done | median)
+	awk -v w="$work" -v b="$b" -v t="$t" -v r="$r" \
+		'BEGIN {printf "%-10s %14.0f %14.0f %8.3f %7.1f%%\n", w, b, t, r, (1-r)*100}'
+	echo "  baseline runs: ${base[*]}"
+	echo "  portwatch runs: ${traced[*]}"
+done
