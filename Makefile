@@ -2,7 +2,7 @@
 # portwatch: one Makefile for the BPF objects, skeletons, binary and tests.
 #   make           build $(OUTPUT)/portwatch
 #   make deps      apt-get install what building and testing need (if missing)
-#   make run       deps, build, start the main view
+#   make run       deps, build, start the main view (portwatch watch)
 #   make test      deps, build, run every test
 #   make bench     throughput with and without portwatch (BENCHMARKS.md)
 #   make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
@@ -72,7 +72,7 @@ deps:
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(OUTPUT)/portwatch states
+	$(OUTPUT)/portwatch watch
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory check

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "log.h"
 #include "snapshot.h"
@@ -83,6 +84,71 @@ static int seed(struct pw_tracker *t)
 	return err;
 }
 
+/* Optional hooks: each tracepoint, and what is lost without it. */
+static const struct {
+	const char *tp;
+	const char *lost;
+} hooks[] = {
+	{ "sock_send_length", "owners on first send or receive (Linux 6.3+); owners come from "
+			      "file tables instead" },
+	{ "sock_recv_length", "owners on first send or receive (Linux 6.3+); owners come from "
+			      "file tables instead" },
+	{ "tcp_send_reset", "counting resets sent" },
+	{ "tcp_receive_reset", "counting resets received" },
+	{ "tcp_destroy_sock", "repairing missed closes at once; the sync pass still does" },
+};
+
+/* Tests name hooks to treat as missing: "sock_send_length,tcp_send_reset". */
+static bool hook_present(const struct btf *vmlinux, const char *tp)
+{
+	const char *fake = getenv("PORTWATCH_TEST_NO_HOOKS");
+	char name[64];
+
+	if (fake && strstr(fake, tp))
+		return false;
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	return btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
+}
+
+/* Leaves out the programs whose tracepoint this kernel lacks, saying once
+ * what each loss costs. The state hook itself is required. */
+static int choose_hooks(struct pw_tracker *t)
+{
+	const char *last = NULL;
+	struct bpf_program *prog;
+	struct btf *vmlinux;
+	size_t i;
+	int err = 0;
+
+	vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return libbpf_err("read kernel BTF");
+	if (!hook_present(vmlinux, "inet_sock_set_state")) {
+		pw_err("kernel lacks the tracepoint sock:inet_sock_set_state (Linux 4.16+)");
+		err = -ENOTSUP;
+		goto out;
+	}
+	bpf_object__for_each_program(prog, t->skel->obj)
+	{
+		const char *sec = bpf_program__section_name(prog);
+
+		if (strncmp(sec, "tp_btf/", 7))
+			continue;
+		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+			if (strcmp(sec + 7, hooks[i].tp) || hook_present(vmlinux, hooks[i].tp))
+				continue;
+			bpf_program__set_autoload(prog, false);
+			if (!last || strcmp(last, hooks[i].lost))
+				pw_warn("kernel lacks the tracepoint %s: no %s", hooks[i].tp,
+					hooks[i].lost);
+			last = hooks[i].lost;
+		}
+	}
+out:
+	btf__free(vmlinux);
+	return err;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct pw_tracker *t = ctx;
@@ -137,6 +203,9 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 		err = libbpf_err("size ring buffer");
 		goto fail;
 	}
+	err = choose_hooks(t);
+	if (err)
+		goto fail;
 	bpf_program__set_autoattach(t->skel->progs.sync, false);
 	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
 	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
@@ -335,8 +404,8 @@ int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *mis
 	*missed = 0;
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
-		if (!bpf_program__autoattach(prog))
-			continue; /* iterators never nest */
+		if (!bpf_program__autoattach(prog) || bpf_program__fd(prog) < 0)
+			continue; /* iterators never nest; a missing hook never ran */
 		memset(&info, 0, sizeof(info));
 		len = sizeof(info);
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
