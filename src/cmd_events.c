@@ -96,10 +96,18 @@ static int print_event(void *arg, const struct pw_event *ev)
 		localtime_r(&secs, &tm);
 		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 		pw_format_age(in, sizeof(in), (double)e->time_in_state_ns / 1e9);
-		printf("%s.%03d %-5u %-8s %-16s %-24s %-24s %s->%s %8s %s[%u]\n", clock,
+		char change[32];
+
+		/* A reset happens in one state; a state event moves between two. */
+		if (e->old_state == e->new_state)
+			snprintf(change, sizeof(change), "%s", pw_state_label(e->old_state) ?: "?");
+		else
+			snprintf(change, sizeof(change), "%s->%s",
+				 pw_state_label(e->old_state) ?: "?",
+				 pw_state_label(e->new_state) ?: "?");
+		printf("%s.%03d %-5u %-8s %-16s %-24s %-24s %-22s %8s %s[%u]\n", clock,
 		       (int)((wall - (double)secs) * 1000), e->key.port, pw_dir_name(e->key.dir),
-		       event_name(e), local, remote, pw_state_label(e->old_state) ?: "?",
-		       pw_state_label(e->new_state) ?: "?", in, e->pid ? e->comm : "-", e->pid);
+		       event_name(e), local, remote, change, in, e->pid ? e->comm : "-", e->pid);
 	}
 	if (fflush(stdout))
 		ctx->err = -EIO;
@@ -169,7 +177,7 @@ int cmd_events(int argc, char **argv)
 	ctx.mono_to_wall =
 		(double)(wall.tv_sec - mono.tv_sec) + (double)(wall.tv_nsec - mono.tv_nsec) / 1e9;
 	if (!ctx.json)
-		printf("%-12s %-5s %-8s %-16s %-24s %-24s %s %8s %s\n", "TIME", "PORT", "DIR",
+		printf("%-12s %-5s %-8s %-16s %-24s %-24s %-22s %8s %s\n", "TIME", "PORT", "DIR",
 		       "EVENT", "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
 	while (!pw_stopping() && !ctx.err) {
 		n = pw_tracker__poll(t, 500, print_event, &ctx);
