@@ -82,6 +82,9 @@ struct {
 /* Set by userspace while the first sync pass runs: sockets it finds are
  * new to us then, not drift. */
 volatile bool pw_seeding;
+/* Set for a sync pass over listeners only: they need no classification,
+ * and the ports they give classify everything else in the next pass. */
+volatile bool pw_sync_listeners;
 
 /* Listening ports of the seeded namespace, written by userspace before each
  * iterator pass that classifies. */
@@ -477,7 +480,8 @@ int sync(struct bpf_iter__tcp *ctx)
 	if (!tp || !l)
 		return 0;
 	state = skc->skc_state;
-	if (state == PW_TCP_CLOSE || state > PW_TCP_STATE_MAX)
+	if (state == PW_TCP_CLOSE || state > PW_TCP_STATE_MAX ||
+	    (pw_sync_listeners && state != PW_TCP_LISTEN))
 		return 0;
 	st = bpf_sk_storage_get(&sk_info, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st) {

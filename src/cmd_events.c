@@ -13,24 +13,26 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: portwatch events [--port P]... [--json] [--ringbuf-size BYTES] [-v]\n\n"
-		"Print each notable TCP event as it happens: a socket entering or leaving\n"
-		"CLOSE_WAIT (with how long it stayed), a reset sent or received, a connect\n"
-		"that failed (refused or timed out). Owners are the process that connected,\n"
-		"listened, or first sent or received on the socket: never the task that\n"
-		"happened to run when the packet arrived.\n\n"
-		"Events lost to a full ring buffer are counted and reported on stderr.\n\n"
-		"Options:\n"
-		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
-		"  -j, --json                one JSON object per event\n"
-		"      --ringbuf-size BYTES  ring buffer size (power of two, default 256K)\n"
-		"  -v, --verbose             show libbpf's log\n"
-		"  -h, --help                this text\n\n"
-		"Examples:\n"
-		"  portwatch events\n"
-		"  portwatch events --port 3001 --json | jq 'select(.type == "
-		"\"close_wait_enter\")'\n");
+	fprintf(out, "Usage: portwatch events [--port P]... [--all-netns] [--json] [--ringbuf-size "
+		     "BYTES]\n"
+		     "                        [-v]\n\n"
+		     "Print each notable TCP event as it happens: a socket entering or leaving\n"
+		     "CLOSE_WAIT (with how long it stayed), a reset sent or received, a connect\n"
+		     "that failed (refused or timed out). Owners are the process that connected,\n"
+		     "listened, or first sent or received on the socket: never the task that\n"
+		     "happened to run when the packet arrived.\n\n"
+		     "Events lost to a full ring buffer are counted and reported on stderr.\n\n"
+		     "Options:\n"
+		     "  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
+		     "  -A, --all-netns           every network namespace (JSON adds \"netns\")\n"
+		     "  -j, --json                one JSON object per event\n"
+		     "      --ringbuf-size BYTES  ring buffer size (power of two, default 256K)\n"
+		     "  -v, --verbose             show libbpf's log\n"
+		     "  -h, --help                this text\n\n"
+		     "Examples:\n"
+		     "  portwatch events\n"
+		     "  portwatch events --port 3001 --json | jq 'select(.type == "
+		     "\"close_wait_enter\")'\n");
 }
 
 struct events_ctx {
@@ -68,7 +70,8 @@ static int print_event(void *arg, const struct pw_event *ev)
 	time_t secs;
 	struct tm tm;
 
-	if (ev->key.netns != ctx->netns || !pw_portset_match(ctx->ports, ev->key.port))
+	if ((ctx->netns && ev->key.netns != ctx->netns) ||
+	    !pw_portset_match(ctx->ports, ev->key.port))
 		return 0;
 	copy = *ev;
 	/* Entered CLOSE_WAIT before any task touched it (still queued for
@@ -90,6 +93,8 @@ static int print_event(void *arg, const struct pw_event *ev)
 			"time_in_state_seconds", pw_json_seconds((double)e->time_in_state_ns / 1e9),
 			"pid", e->pid, "comm", e->pid ? e->comm : "", "error", e->err);
 
+		if (doc && !ctx->netns)
+			json_object_set_new(doc, "netns", json_integer(e->key.netns));
 		ctx->err = pw_json_print(stdout, doc);
 		json_decref(doc);
 	} else {
@@ -119,6 +124,7 @@ int cmd_events(int argc, char **argv)
 	enum { OPT_RINGBUF = 0x100 };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
+		{ "all-netns", no_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -135,7 +141,7 @@ int cmd_events(int argc, char **argv)
 	int c, n;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:Ajvh", opts, NULL)) != -1) {
 		switch (pw_common_option("events", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -145,6 +151,9 @@ int cmd_events(int argc, char **argv)
 		switch (c) {
 		case 'j':
 			ctx.json = true;
+			break;
+		case 'A':
+			topts.all_netns = true;
 			break;
 		case OPT_RINGBUF:
 			if (pw_parse_count(optarg, &topts.ringbuf_bytes, &why) ||

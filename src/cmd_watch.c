@@ -45,8 +45,10 @@ bool pw_stopping(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: portwatch watch [--port P]... [--interval DURATION] [--count N] [--json]\n"
-		"                       [--reconcile DURATION] [--ringbuf-size BYTES] [-v]\n\n"
+		"Usage: portwatch watch [--port P]... [--all-netns] [--interval DURATION] [--count "
+		"N]\n"
+		"                       [--json] [--reconcile DURATION] [--ringbuf-size BYTES] "
+		"[-v]\n\n"
 		"Follow every TCP state change in the kernel and show, per service port and\n"
 		"direction: ESTABLISHED and CLOSE_WAIT sockets, the oldest CLOSE_WAIT socket\n"
 		"and its owner, TIME_WAIT, and connections opened, closed, reset and failed\n"
@@ -57,6 +59,8 @@ static void usage(FILE *out)
 		"per row per interval and one status object with the drop counters.\n\n"
 		"Options:\n"
 		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
+		"  -A, --all-netns           every network namespace, each row with its inode\n"
+		"                            (default: the namespace portwatch runs in)\n"
 		"  -i, --interval DURATION   refresh interval (default 1s, at least 10ms)\n"
 		"  -n, --count N             stop after N intervals\n"
 		"  -j, --json                JSON objects, one per line\n"
@@ -130,6 +134,8 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 			"connect_failures", (json_int_t)failures_delta(w, r));
 	if (!obj)
 		return NULL;
+	if (!w->netns)
+		json_object_set_new(obj, "netns", json_integer(r->key.netns));
 	json_object_set_new(obj, "close_wait_oldest_seconds",
 			    r->cw_oldest_since_ns ? pw_json_seconds(oldest_age(w, r))
 						  : json_null());
@@ -160,10 +166,12 @@ static void owner_text(char *buf, size_t len, const struct pw_live_row *r)
 		snprintf(buf, len, "%s[%u]", r->cw_oldest_comm, r->cw_oldest_pid);
 }
 
-static void print_header(FILE *out, bool clock)
+static void print_header(FILE *out, bool clock, bool netns)
 {
 	if (clock)
 		fprintf(out, "%-8s ", "TIME");
+	if (netns)
+		fprintf(out, "%-10s ", "NETNS");
 	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s\n", "PORT", "DIR", "ESTAB",
 		"CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s", "RST/s",
 		"FAIL/s");
@@ -179,6 +187,8 @@ static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_
 	owner_text(owner, sizeof(owner), r);
 	if (clock)
 		fprintf(out, "%-8s ", clock);
+	if (!w->netns)
+		fprintf(out, "%-10u ", r->key.netns);
 	fprintf(out, "%-5u %-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f\n",
 		r->key.port, pw_dir_name(r->key.dir), (long long)r->states[PW_TCP_ESTABLISHED],
 		(long long)r->states[PW_TCP_CLOSE_WAIT], age, owner,
@@ -226,7 +236,8 @@ static int show(FILE *out, const struct pw_watch *w, enum pw_watch_mode mode)
 	if (!shown)
 		return -ENOMEM;
 	for (i = 0; i < w->cur->n; i++)
-		if (w->cur->rows[i].key.netns == w->netns && row_shown(w, &w->cur->rows[i]))
+		if ((!w->netns || w->cur->rows[i].key.netns == w->netns) &&
+		    row_shown(w, &w->cur->rows[i]))
 			shown[n++] = &w->cur->rows[i];
 	switch (mode) {
 	case PW_WATCH_JSON:
@@ -256,7 +267,7 @@ static int show(FILE *out, const struct pw_watch *w, enum pw_watch_mode mode)
 		/* Home, clear: redraw in place. */
 		fprintf(out, "\033[H\033[2Jportwatch %s  every %.3gs  (q quits)\n\n", clock,
 			w->interval_s);
-		print_header(out, false);
+		print_header(out, false, !w->netns);
 		for (i = 0; i < n; i++)
 			print_row(out, w, shown[i], NULL);
 		fputc('\n', out);
@@ -289,6 +300,7 @@ int cmd_watch(int argc, char **argv)
 	enum { OPT_RINGBUF = 0x100 };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
+		{ "all-netns", no_argument, NULL, 'A' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "reconcile", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
@@ -313,7 +325,7 @@ int cmd_watch(int argc, char **argv)
 	int c, err = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:i:r:n:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:Ai:r:n:jvh", opts, NULL)) != -1) {
 		switch (pw_common_option("watch", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -346,6 +358,9 @@ int cmd_watch(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'A':
+			topts.all_netns = true;
 			break;
 		case OPT_RINGBUF:
 			if (pw_parse_count(optarg, &topts.ringbuf_bytes, &why) ||
@@ -388,7 +403,7 @@ int cmd_watch(int argc, char **argv)
 		raw = !tcsetattr(STDIN_FILENO, TCSANOW, &rawt);
 	}
 	if (mode == PW_WATCH_LINES)
-		print_header(stdout, true);
+		print_header(stdout, true, !w.netns);
 	deadline = w.prev->ts_ns + interval_ns;
 	next_reconcile = w.prev->ts_ns + reconcile_ns;
 	while (!pw_stopping()) {

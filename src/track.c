@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Loads bpf/track.bpf.c, seeds it from the sockets that already exist, and
  * reads its maps into live rows. */
+#define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +27,7 @@ struct pw_tracker {
 	void *fn_ctx;
 	int ncpus;
 	__u32 netns;
+	bool all_netns;
 	void *percpu; /* lookup buffer: ncpus stats values */
 };
 
@@ -53,31 +59,112 @@ static int write_listening(struct pw_tracker *t, const __u64 *bits)
 	return 0;
 }
 
+/* The passes that classify need the listening ports of the namespace they
+ * walk: the gauges know them. */
+static int listening_from_rows(struct pw_tracker *t, const struct pw_live *l, __u32 netns)
+{
+	struct pw_listening *bits;
+	size_t i;
+	int err;
+
+	bits = calloc(1, sizeof(*bits));
+	if (!bits)
+		return -ENOMEM;
+	for (i = 0; i < l->n; i++) {
+		const struct pw_live_row *r = &l->rows[i];
+
+		if (r->key.dir == PW_DIR_LISTEN && r->key.netns == netns &&
+		    r->states[PW_TCP_LISTEN] > 0)
+			bits->bits[r->key.port / 64] |= 1ULL << (r->key.port % 64);
+	}
+	err = write_listening(t, bits->bits);
+	free(bits);
+	return err;
+}
+
+static int read_stats(struct pw_tracker *t, struct pw_live *l);
+
+/* Runs fn in every namespace tracked: the caller's, or with all_netns each
+ * one a process or /run/netns holds. iter/tcp walks only the namespace of
+ * the task that reads it, hence setns(). */
+static int for_each_netns(struct pw_tracker *t, int (*fn)(struct pw_tracker *, __u32, void *),
+			  void *arg)
+{
+	__u32 seen[1024];
+	size_t nseen = 0, i;
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	int self, fd, err = 0, pass;
+	DIR *d;
+
+	if (!t->all_netns)
+		return fn(t, t->netns, arg);
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return -errno;
+	for (pass = 0; pass < 2 && !err; pass++) {
+		d = opendir(pass ? "/run/netns" : "/proc");
+		if (!d)
+			continue;
+		while (!err && (de = readdir(d))) {
+			if (pass == 0 && (de->d_name[0] < '0' || de->d_name[0] > '9'))
+				continue;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), pass ? "/run/netns/%s" : "/proc/%s/ns/net",
+				 de->d_name);
+			if (stat(path, &st))
+				continue; /* gone meanwhile */
+			for (i = 0; i < nseen && seen[i] != (__u32)st.st_ino; i++)
+				;
+			if (i < nseen || nseen == sizeof(seen) / sizeof(seen[0]))
+				continue;
+			seen[nseen++] = (__u32)st.st_ino;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			if (!setns(fd, CLONE_NEWNET))
+				err = fn(t, (__u32)st.st_ino, arg);
+			close(fd);
+		}
+		closedir(d);
+	}
+	if (setns(self, CLONE_NEWNET) && !err)
+		err = -errno;
+	close(self);
+	return err;
+}
+
+/* Sync one namespace: listeners first, then the rest classified by them. */
+static int sync_netns(struct pw_tracker *t, __u32 netns, void *arg)
+{
+	struct pw_live l = {};
+	size_t n;
+	int err;
+
+	(void)arg;
+	t->skel->bss->pw_sync_listeners = true;
+	err = pw_run_iter(t->skel->progs.sync, 0, NULL, &n);
+	t->skel->bss->pw_sync_listeners = false;
+	if (!err)
+		err = read_stats(t, &l);
+	if (!err)
+		err = listening_from_rows(t, &l, netns);
+	if (!err)
+		err = pw_run_iter(t->skel->progs.sync, 0, NULL, &n);
+	pw_live_free(&l);
+	return err;
+}
+
 /* Gives every existing socket its storage, place in the gauges and owner. */
 static int seed(struct pw_tracker *t)
 {
-	struct pw_listening *l;
-	struct pw_snap snap;
-	size_t i, n;
+	size_t n;
 	int err;
 
-	err = pw_snapshot_take(&snap);
-	if (err)
-		return err;
-	l = calloc(1, sizeof(*l));
-	if (!l) {
-		pw_snap_free(&snap);
-		return -ENOMEM;
-	}
-	for (i = 0; i < snap.nsocks; i++)
-		if (snap.socks[i].state == PW_TCP_LISTEN)
-			l->bits[snap.socks[i].sport / 64] |= 1ULL << (snap.socks[i].sport % 64);
-	pw_snap_free(&snap);
-	err = write_listening(t, l->bits);
-	free(l);
 	t->skel->bss->pw_seeding = true;
-	if (!err)
-		err = pw_run_iter(t->skel->progs.sync, 0, NULL, &n);
+	err = for_each_netns(t, sync_netns, NULL);
 	t->skel->bss->pw_seeding = false;
 	if (!err)
 		err = pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
@@ -178,6 +265,7 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 		goto fail;
 	}
 	t->netns = (__u32)st.st_ino;
+	t->all_netns = opts && opts->all_netns;
 	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_stats));
 	if (!t->percpu) {
 		err = -ENOMEM;
@@ -191,7 +279,7 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 	if (pw_read_port_range(&eph))
 		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
 	hz = pw_kernel_hz();
-	t->skel->rodata->pw_netns = t->netns;
+	t->skel->rodata->pw_netns = t->all_netns ? 0 : t->netns;
 	t->skel->rodata->pw_eph_lo = eph.lo;
 	t->skel->rodata->pw_eph_hi = eph.hi;
 	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
@@ -248,11 +336,12 @@ void pw_tracker__free(struct pw_tracker *t)
 
 __u32 pw_tracker__netns(const struct pw_tracker *t)
 {
-	return t->netns;
+	return t->all_netns ? 0 : t->netns;
 }
 
 static int read_stats(struct pw_tracker *t, struct pw_live *l)
 {
+	/* Every CPU's copy, summed. */
 	struct pw_key key, next, *prev = NULL;
 	const struct pw_stats *s = t->percpu;
 	int fd = bpf_map__fd(t->skel->maps.stats), c, err;
@@ -271,38 +360,18 @@ static int read_stats(struct pw_tracker *t, struct pw_live *l)
 	return 0;
 }
 
-/* The passes that classify need the listening ports: the gauges know them. */
-static int listening_from_rows(struct pw_tracker *t, const struct pw_live *l)
-{
-	struct pw_listening *bits;
-	size_t i;
-	int err;
-
-	bits = calloc(1, sizeof(*bits));
-	if (!bits)
-		return -ENOMEM;
-	for (i = 0; i < l->n; i++) {
-		const struct pw_live_row *r = &l->rows[i];
-
-		if (r->key.dir == PW_DIR_LISTEN && r->key.netns == t->netns &&
-		    r->states[PW_TCP_LISTEN] > 0)
-			bits->bits[r->key.port / 64] |= 1ULL << (r->key.port % 64);
-	}
-	err = write_listening(t, bits->bits);
-	free(bits);
-	return err;
-}
-
-/* Minisockets: empty the count map, run the counting pass, add the counts. */
-static int read_mini(struct pw_tracker *t, struct pw_live *l)
+/* Minisockets of one namespace: empty the count map, run the counting pass,
+ * add the counts. */
+static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 {
 	int fd = bpf_map__fd(t->skel->maps.mini), err;
 	struct pw_mini_key key, next;
+	struct pw_live *l = arg;
 	struct pw_live_row *row;
 	size_t n;
 	__u64 cnt;
 
-	err = listening_from_rows(t, l);
+	err = listening_from_rows(t, l, netns);
 	if (err)
 		return err;
 	while (!bpf_map_get_next_key(fd, NULL, &next))
@@ -353,7 +422,7 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	l->ts_ns = now_ns();
 	err = read_stats(t, l);
 	if (!err)
-		err = read_mini(t, l);
+		err = for_each_netns(t, mini_netns, l);
 	if (!err)
 		err = read_close_wait(t, l, &ownerless);
 	if (!err && ownerless) {
@@ -416,14 +485,21 @@ int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *mis
 	return err;
 }
 
-int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l)
+static int reconcile_netns(struct pw_tracker *t, __u32 netns, void *arg)
 {
 	size_t n;
 	int err;
 
-	err = listening_from_rows(t, l);
+	err = listening_from_rows(t, arg, netns);
 	if (!err)
 		err = pw_run_iter(t->skel->progs.sync, 0, NULL, &n);
+	return err;
+}
+
+int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l)
+{
+	int err = for_each_netns(t, reconcile_netns, (void *)l);
+
 	if (err)
 		pw_err("reconcile gauges: %s", strerror(-err));
 	return err;

@@ -26,14 +26,19 @@ static int orig_netns = -1;
 
 int netns_enter(void)
 {
-	struct ifreq ifr = {};
-	int fd, err = 0;
-
 	orig_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (orig_netns < 0)
 		return -errno;
 	if (unshare(CLONE_NEWNET))
 		return -errno;
+	return lo_up();
+}
+
+int lo_up(void)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -408,13 +413,22 @@ static void parse_users(struct ss_sock *s, const char *p)
 
 int ss_read(struct ss_sock **socks, size_t *n)
 {
-	static const char *const argv[] = { "ss", "-tanpH", NULL };
+	return ss_read_in(0, socks, n);
+}
+
+int ss_read_in(pid_t pid, struct ss_sock **socks, size_t *n)
+{
+	char target[16];
+	const char *in_ns[] = { "nsenter", "-t", target, "-n", "ss", "-tanpH", NULL };
+	const char *here[] = { "ss", "-tanpH", NULL };
+	const char *const *argv = pid ? in_ns : here;
 	struct ss_sock *out = NULL, *tmp, *s;
 	size_t cnt = 0, cap = 0;
 	char *line, *save = NULL;
 	struct cmd c;
 	int err;
 
+	snprintf(target, sizeof(target), "%d", (int)pid);
 	err = cmd_run(&c, argv, NULL, 30000);
 	if (err || c.status) {
 		fprintf(stderr, "# ss failed: %s\n", c.err ? c.err : "");
@@ -737,12 +751,32 @@ json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int 
 	}
 }
 
+void assert_rows_match_ss(json_t *rows, long long netns, const struct ss_sock *ss, size_t n)
+{
+	long total, want;
+	json_t *row;
+	size_t i, k;
+
+	for (k = 0; k < sizeof(state_map) / sizeof(state_map[0]); k++) {
+		total = 0;
+		json_array_foreach (rows, i, row) {
+			if (netns && json_integer_value(json_object_get(row, "netns")) != netns)
+				continue;
+			total += json_integer_value(
+				json_object_get(json_object_get(row, "states"), state_map[k][0]));
+		}
+		want = (long)ss_count(ss, n, state_map[k][1], -1, -1);
+		if (total != want)
+			fail_msg("watch counts %ld %s sockets in netns %lld, ss %ld", total,
+				 state_map[k][0], netns, want);
+	}
+}
+
 json_t *watch_checked(const struct bg *b, json_t **status)
 {
 	struct ss_sock *before, *after;
-	size_t nb, na, i, k;
-	json_t *rows, *row;
-	long total, want;
+	size_t nb, na;
+	json_t *rows;
 	double t;
 	int tries;
 
@@ -763,16 +797,7 @@ json_t *watch_checked(const struct bg *b, json_t **status)
 	}
 	if (!rows)
 		fail_msg("the namespace never held still for watch");
-	for (k = 0; k < sizeof(state_map) / sizeof(state_map[0]); k++) {
-		total = 0;
-		json_array_foreach (rows, i, row)
-			total += json_integer_value(
-				json_object_get(json_object_get(row, "states"), state_map[k][0]));
-		want = (long)ss_count(after, na, state_map[k][1], -1, -1);
-		if (total != want)
-			fail_msg("watch counts %ld %s sockets, ss %ld", total, state_map[k][0],
-				 want);
-	}
+	assert_rows_match_ss(rows, 0, after, na);
 	free(before);
 	free(after);
 	return rows;

@@ -78,6 +78,13 @@ struct ss_sock {
 };
 
 int ss_read(struct ss_sock **socks, size_t *n);
+/* The same inside the network namespace of process pid. */
+int ss_read_in(pid_t pid, struct ss_sock **socks, size_t *n);
+/* Brings lo up in the current namespace. */
+int lo_up(void);
+/* Fails unless the rows of namespace netns (every row when 0) count, per
+ * state, what ss counted. */
+void assert_rows_match_ss(json_t *rows, long long netns, const struct ss_sock *ss, size_t n);
 /* Sockets in state (NULL: any) with these ports (-1: any). */
 size_t ss_count(const struct ss_sock *s, size_t n, const char *state, int lport, int rport);
 /* Polls ss until that count equals want; 0 or -ETIMEDOUT. */

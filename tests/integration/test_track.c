@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "helpers.h"
 
@@ -458,6 +460,85 @@ static void test_missing_hooks(void **state)
 	close(ctl);
 }
 
+/* A second namespace of its own, leaking n sockets into CLOSE_WAIT on 3001. */
+static void leak_in_new_netns(void *arg, int ready)
+{
+	int n = *(int *)arg, lfd, i, c, a;
+
+	if (unshare(CLONE_NEWNET) || lo_up())
+		_exit(1);
+	lfd = tcp_listen(AF_INET, 3001, 64);
+	for (i = 0; i < n; i++) {
+		c = tcp_connect(AF_INET, 3001);
+		a = accept(lfd, NULL, NULL);
+		if (c < 0 || a < 0)
+			_exit(1);
+		close(c);
+	}
+	if (write(ready, "n", 1) != 1)
+		_exit(1);
+}
+
+/* --all-netns: rows per namespace, each equal to ss inside it. */
+static void test_all_netns(void **state)
+{
+	static const char *const args[] = { "watch",	  "--all-netns", "--json",
+					    "--interval", "100ms",	 NULL };
+	struct server s = { 3001, 1, false, -1 };
+	struct ss_sock *here, *there;
+	size_t nhere, nthere;
+	char path[64];
+	struct stat st;
+	json_t *rows, *row;
+	long long ino_here, ino_there;
+	int n = 6, ctl, found = 0;
+	struct bg w;
+	pid_t other;
+	size_t i;
+
+	(void)state;
+	start_server(&s, &ctl);
+	churn(3001, 3, false);
+	other = spawn(leak_in_new_netns, &n);
+	assert_true(other > 0);
+	assert_int_equal(wait_child(other, WAIT_MS), 0);
+	assert_int_equal(stat("/proc/self/ns/net", &st), 0);
+	ino_here = (long long)st.st_ino;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", other);
+	assert_int_equal(stat(path, &st), 0);
+	ino_there = (long long)st.st_ino;
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 3, WAIT_MS), 0);
+
+	assert_int_equal(bg_portwatch_env(track_bg(&w), NULL, args), 0);
+	rows = watch_rows_after(&w, wall_now() + 0.3, NULL, WAIT_MS);
+	assert_non_null(rows);
+	assert_int_equal(ss_read(&here, &nhere), 0);
+	assert_int_equal(ss_read_in(other, &there, &nthere), 0);
+	assert_int_equal(ss_count(there, nthere, "CLOSE-WAIT", 3001, -1), 6);
+	assert_rows_match_ss(rows, ino_here, here, nhere);
+	assert_rows_match_ss(rows, ino_there, there, nthere);
+	json_array_foreach (rows, i, row) {
+		if (json_integer_value(json_object_get(row, "netns")) == ino_there &&
+		    json_integer_value(json_object_get(row, "port")) == 3001 &&
+		    !strcmp(json_string_value(json_object_get(row, "direction")), "inbound")) {
+			assert_int_equal(json_integer_value(json_object_get(
+						 json_object_get(row, "states"), "CLOSE_WAIT")),
+					 6);
+			assert_int_equal(
+				json_integer_value(json_object_get(
+					json_object_get(row, "close_wait_oldest_owner"), "pid")),
+				other);
+			found = 1;
+		}
+	}
+	assert_true(found);
+	free(here);
+	free(there);
+	json_decref(rows);
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	close(ctl);
+}
+
 /* SIGTERM and SIGINT detach everything. */
 static void test_detach(void **state)
 {
@@ -504,6 +585,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_repairs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
 	};
 
