@@ -28,7 +28,7 @@ endif
 
 # Debian 12 packages for building and testing.
 DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-	libjansson-dev libcmocka-dev iproute2 util-linux procps
+	libjansson-dev libcmocka-dev iproute2 util-linux bsdutils procps
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Ivmlinux/$(ARCH) -MMD -MP

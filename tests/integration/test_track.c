@@ -539,6 +539,65 @@ static void test_all_netns(void **state)
 	close(ctl);
 }
 
+/* On a terminal: redrawn in place, and q quits with status 0. */
+static void test_terminal_view(void **state)
+{
+	char cmdline[512];
+	const char *argv[] = { "sh", "-c", cmdline, NULL };
+	struct server s = { 3001, 1, false, -1 };
+	struct cmd c;
+	int ctl;
+
+	(void)state;
+	start_server(&s, &ctl);
+	churn(3001, 2, false);
+	snprintf(cmdline, sizeof(cmdline),
+		 "(sleep 1.5; printf q) | script -qfec '%s watch --interval 200ms' /dev/null",
+		 getenv("PORTWATCH"));
+	assert_int_equal(cmd_run(&c, argv, NULL, 15000), 0);
+	if (c.status != 0)
+		fail_msg("watch on a terminal exited %d: %s%s", c.status, c.out, c.err);
+	assert_non_null(strstr(c.out, "\033[H\033[2Jportwatch "));
+	assert_non_null(strstr(c.out, "PORT  DIR        ESTAB CLOSE-WAIT"));
+	assert_non_null(strstr(c.out, "3001  inbound        0          2"));
+	assert_non_null(strstr(c.out, "drops: ringbuf=0"));
+	cmd_free(&c);
+	close(ctl);
+}
+
+/* events as text, filtered by port. */
+static void test_events_text(void **state)
+{
+	struct server a = { 3001, 1, true, -1 }, b = { 3002, 1, true, -1 };
+	int c1, c2, lines = 0;
+	char *out, *line, *save;
+	struct bg ev;
+
+	(void)state;
+	assert_int_equal(bg_portwatch(track_bg(&ev), "events", "--port", "3002", NULL), 0);
+	usleep(800 * 1000);
+	start_server(&a, &c1);
+	start_server(&b, &c2);
+	churn(3001, 2, true);
+	churn(3002, 3, true);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", -1, -1, 5, WAIT_MS), 0);
+	usleep(300 * 1000);
+	assert_int_equal(bg_stop(&ev, 5000), 0);
+	out = bg_output(&ev);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (lines++ == 0) {
+			assert_memory_equal(line, "TIME ", 5);
+			continue;
+		}
+		assert_non_null(strstr(line, " 3002  inbound  close_wait_enter "));
+		assert_non_null(strstr(line, "ESTAB->CLOSE-WAIT"));
+	}
+	free(out);
+	assert_int_equal(lines, 4); /* header + 3 on port 3002, none on 3001 */
+	close(c1);
+	close(c2);
+}
+
 /* SIGTERM and SIGINT detach everything. */
 static void test_detach(void **state)
 {
@@ -586,6 +645,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_repairs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_netns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminal_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
 	};
 
