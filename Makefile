@@ -51,6 +51,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(OUTPUT)/tests/%,\
 	$(wildcard tests/integration/test_*.c))
 INTEG_HELPERS := $(OUTPUT)/tests/helpers.o
+# The tracking tests again, with the BTF-less fallback hook forced.
+INTEG_WRAPPERS := $(OUTPUT)/tests/test_track_raw
 
 .PHONY: all deps run test check bench vmlinux format format-check clean
 .DELETE_ON_ERROR:
@@ -77,8 +79,8 @@ run: deps
 test: deps
 	$(Q)$(MAKE) --no-print-directory check
 
-check: $(APP) $(UNIT_TESTS) $(INTEG_TESTS)
-	$(Q)tests/run.sh $(APP) $(UNIT_TESTS) $(INTEG_TESTS)
+check: $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+	$(Q)tests/run.sh $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -125,6 +127,10 @@ $(OUTPUT)/loadgen: bench/loadgen.c | $(OUTPUT)
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(APP) $(OUTPUT)/loadgen
 	bench/run.sh $(APP) $(OUTPUT)/loadgen $(BENCH_TRIALS) $(BENCH_SECONDS)
+
+$(INTEG_WRAPPERS): | $(OUTPUT)/tests
+	$(Q)printf '#!/bin/sh\nPORTWATCH_TEST_NO_HOOKS=inet_sock_set_state exec "$$(dirname "$$0")/test_track" "$$@"\n' > $@
+	$(Q)chmod +x $@
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h.tmp

@@ -56,7 +56,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 65536);
-	__type(key, __u64); /* socket cookie */
+	__type(key, __u64); /* socket address */
 	__type(value, struct pw_cw_sock);
 } close_wait SEC(".maps");
 
@@ -102,7 +102,22 @@ struct {
 	__type(value, __u64);
 } mini SEC(".maps");
 
+/* Per-socket state when socket storage cannot be used (the BTF-less
+ * fallback hooks get a bare socket address): keyed by that address,
+ * removed when the socket closes or dies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 262144);
+	__type(key, __u64);
+	__type(value, struct pw_sk);
+} sk_hash SEC(".maps");
+
+/* Which of the two holds per-socket state; fixed at load. */
+const volatile bool pw_sk_hash = false;
+
 static const struct pw_stats zero_stats;
+static const struct pw_sk zero_sk;
 static const struct pw_cw_hist zero_hist;
 
 static void drop(__u32 reason)
@@ -134,6 +149,31 @@ static struct pw_stats *stats_get(const struct pw_key *key)
 	return s;
 }
 
+/* A socket's identity in maps and events: its address, the one thing both
+ * kinds of hook know. */
+static __u64 sk_id(const struct sock *sk)
+{
+	return (__u64)sk;
+}
+
+static struct pw_sk *sk_hash_get(__u64 id, bool create)
+{
+	struct pw_sk *st = bpf_map_lookup_elem(&sk_hash, &id);
+
+	if (st || !create)
+		return st;
+	bpf_map_update_elem(&sk_hash, &id, &zero_sk, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&sk_hash, &id);
+}
+
+/* Per-socket state of a BTF socket pointer. */
+static struct pw_sk *sk_get(struct sock *sk, bool create)
+{
+	if (pw_sk_hash)
+		return sk_hash_get(sk_id(sk), create);
+	return bpf_sk_storage_get(&sk_info, sk, NULL, create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+}
+
 static __u32 netns_of(const struct sock *sk)
 {
 	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
@@ -141,9 +181,11 @@ static __u32 netns_of(const struct sock *sk)
 
 static bool is_tcp(const struct sock *sk)
 {
-	__u16 family = sk->__sk_common.skc_family;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
-	return sk->sk_protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6);
+	/* sk_protocol was a bitfield before 5.6; the probed read handles both. */
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP &&
+	       (family == AF_INET || family == AF_INET6);
 }
 
 static bool wanted(const struct sock *sk)
@@ -159,7 +201,7 @@ static void set_owner(struct pw_sk *st)
 
 static void read_addrs(const struct sock *sk, __u16 *family, __u8 *saddr, __u8 *daddr)
 {
-	*family = sk->__sk_common.skc_family;
+	*family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (*family == AF_INET6) {
 		BPF_CORE_READ_INTO((struct in6_addr *)saddr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO((struct in6_addr *)daddr, sk, __sk_common.skc_v6_daddr);
@@ -183,14 +225,14 @@ static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 trans
 		return;
 	}
 	e->ts_ns = now;
-	e->cookie = bpf_get_socket_cookie(sk);
+	e->cookie = sk_id(sk);
 	e->time_in_state_ns =
 		st->state_since_ns && now > st->state_since_ns ? now - st->state_since_ns : 0;
 	e->key = st->key;
 	e->pid = st->pid;
 	e->err = err;
-	e->sport = sk->__sk_common.skc_num;
-	e->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	e->type = type;
 	e->old_state = transition >> 8;
 	e->new_state = transition & 0xff;
@@ -206,13 +248,13 @@ static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 trans
 static void cw_enter(struct sock *sk, const struct pw_sk *st)
 {
 	struct pw_cw_sock c = {};
-	__u64 cookie = bpf_get_socket_cookie(sk);
+	__u64 cookie = sk_id(sk);
 
 	c.key = st->key;
 	c.since_ns = st->state_since_ns;
 	c.pid = st->pid;
-	c.sport = sk->__sk_common.skc_num;
-	c.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	c.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	read_addrs(sk, &c.family, c.saddr, c.daddr);
 	__builtin_memcpy(c.comm, st->comm, sizeof(c.comm));
 	if (bpf_map_update_elem(&close_wait, &cookie, &c, BPF_ANY))
@@ -221,7 +263,7 @@ static void cw_enter(struct sock *sk, const struct pw_sk *st)
 
 static void cw_leave(struct sock *sk, const struct pw_sk *st, __u64 now)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
+	__u64 cookie = sk_id(sk);
 	__u64 dur = now > st->state_since_ns ? now - st->state_since_ns : 0;
 	struct pw_cw_hist *h;
 	__u32 b;
@@ -249,7 +291,8 @@ static void cw_leave(struct sock *sk, const struct pw_sk *st, __u64 now)
  * missed) is classified like the snapshot does. */
 static void classify_new(struct pw_sk *st, const struct sock *sk, int old, int new, __u64 now)
 {
-	__u16 sport = sk->__sk_common.skc_num, dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	const struct pw_listening *l;
 	__u32 zero = 0;
 
@@ -297,7 +340,7 @@ static void count_transition(struct pw_stats *s, struct sock *sk, int old, int n
 		break;
 	case PW_TCP_SYN_SENT:
 		/* tcp_reset() and tcp_write_err() set sk_err before tcp_done(). */
-		err = sk->sk_err;
+		err = BPF_CORE_READ(sk, sk_err);
 		if (err == ECONNREFUSED)
 			s->counter[PW_C_CONNECT_REFUSED]++;
 		else if (err == ETIMEDOUT)
@@ -308,31 +351,25 @@ static void count_transition(struct pw_stats *s, struct sock *sk, int old, int n
 	}
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_state, struct sock *sk, int old, int new)
+/* One state change, whichever hook saw it. sk is read only through CO-RE
+ * probe reads, so a bare address from the fallback hook works too. */
+static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 {
 	struct pw_stats *s;
-	struct pw_sk *st;
-	__u64 now;
+	__u64 now = bpf_ktime_get_ns();
 	__u8 counted;
+	int err;
 
-	if ((unsigned int)new > PW_TCP_STATE_MAX || (unsigned int)old > PW_TCP_STATE_MAX ||
-	    !wanted(sk))
-		return 0;
-	if (pw_test_skip_every && __sync_fetch_and_add(&pw_test_calls, 1) % pw_test_skip_every == 0)
-		return 0;
-	now = bpf_ktime_get_ns();
-	st = bpf_sk_storage_get(&sk_info, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st) {
-		drop(PW_DROP_SK_STORAGE);
-		return 0;
-	}
 	if (!st->key.netns || old == PW_TCP_CLOSE)
 		classify_new(st, sk, old, new, now);
 	/* Owners are taken in process context only: connect() and listen()
 	 * run in the owning task; a FIN or RST arrives in softirq, whatever
 	 * task the CPU happened to be running. */
 	if (old == PW_TCP_CLOSE && (new == PW_TCP_SYN_SENT || new == PW_TCP_LISTEN))
+		set_owner(st);
+	/* Only close() and shutdown() lead to FIN_WAIT1 and LAST_ACK, in the
+	 * holder's own system call. */
+	if (!st->pid && (new == PW_TCP_FIN_WAIT1 || new == PW_TCP_LAST_ACK))
 		set_owner(st);
 
 	counted = st->state;
@@ -352,12 +389,64 @@ out:
 		cw_leave(sk, st, now);
 		emit(sk, st, PW_EV_STATE, TRANSITION(old, new), 0);
 	}
-	if (old == PW_TCP_SYN_SENT && new == PW_TCP_CLOSE && sk->sk_err)
-		emit(sk, st, PW_EV_CONNECT_FAILED, TRANSITION(old, new), sk->sk_err);
+	if (old == PW_TCP_SYN_SENT && new == PW_TCP_CLOSE) {
+		err = BPF_CORE_READ(sk, sk_err);
+		if (err)
+			emit(sk, st, PW_EV_CONNECT_FAILED, TRANSITION(old, new), err);
+	}
 	st->state_since_ns = now;
 	if (new == PW_TCP_CLOSE_WAIT) {
 		cw_enter(sk, st);
 		emit(sk, st, PW_EV_STATE, TRANSITION(old, new), 0);
+	}
+}
+
+static bool skip(int old, int new)
+{
+	if ((unsigned int)new > PW_TCP_STATE_MAX || (unsigned int)old > PW_TCP_STATE_MAX)
+		return true;
+	return pw_test_skip_every &&
+	       __sync_fetch_and_add(&pw_test_calls, 1) % pw_test_skip_every == 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, struct sock *sk, int old, int new)
+{
+	struct pw_sk *st;
+
+	if (!wanted(sk) || skip(old, new))
+		return 0;
+	st = bpf_sk_storage_get(&sk_info, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		drop(PW_DROP_SK_STORAGE);
+		return 0;
+	}
+	on_transition(sk, st, old, new);
+	return 0;
+}
+
+/* Fallback for kernels that refuse the BTF hook: the same tracepoint, raw
+ * (untyped arguments, no BTF, no tracefs). State goes to sk_hash. */
+SEC("raw_tracepoint/inet_sock_set_state")
+int on_state_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->args[0];
+	int old = (int)ctx->args[1], new = (int)ctx->args[2];
+	struct pw_sk *st;
+
+	if (!wanted(sk) || skip(old, new))
+		return 0;
+	st = sk_hash_get(sk_id(sk), true);
+	if (!st) {
+		drop(PW_DROP_SK_STORAGE);
+		return 0;
+	}
+	on_transition(sk, st, old, new);
+	/* Closed: nothing to keep; a reused socket starts afresh. */
+	if (new == PW_TCP_CLOSE) {
+		__u64 id = sk_id(sk);
+
+		bpf_map_delete_elem(&sk_hash, &id);
 	}
 	return 0;
 }
@@ -369,13 +458,13 @@ static void claim(struct sock *sk)
 	struct pw_sk *st;
 	__u64 cookie;
 
-	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	st = sk_get(sk, false);
 	if (!st || st->pid)
 		return;
 	set_owner(st);
 	if (st->state != PW_TCP_CLOSE_WAIT)
 		return;
-	cookie = bpf_get_socket_cookie(sk);
+	cookie = sk_id(sk);
 	c = bpf_map_lookup_elem(&close_wait, &cookie);
 	if (c) {
 		c->pid = st->pid;
@@ -406,7 +495,7 @@ static void count_reset(struct sock *sk, const struct pw_key *key, __u32 counter
 		s->counter[counter]++;
 	if (!sk)
 		return;
-	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	st = sk_get(sk, false);
 	if (st)
 		emit(sk, st, type, TRANSITION(st->state, st->state), 0);
 }
@@ -418,7 +507,7 @@ int BPF_PROG(on_reset_received, struct sock *sk)
 
 	if (!wanted(sk))
 		return 0;
-	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	st = sk_get(sk, false);
 	if (st && st->key.netns)
 		count_reset(sk, &st->key, PW_C_RESETS_RECEIVED, PW_EV_RESET_RECEIVED);
 	return 0;
@@ -435,7 +524,7 @@ int BPF_PROG(on_reset_sent, struct sock *sk, struct sk_buff *skb)
 		/* Full sockets only: storage refuses the others. */
 		if (!wanted(sk))
 			return 0;
-		st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+		st = sk_get(sk, false);
 		if (st && st->key.netns)
 			count_reset(sk, &st->key, PW_C_RESETS_SENT, PW_EV_RESET_SENT);
 		return 0;
@@ -483,7 +572,7 @@ int sync(struct bpf_iter__tcp *ctx)
 	if (state == PW_TCP_CLOSE || state > PW_TCP_STATE_MAX ||
 	    (pw_sync_listeners && state != PW_TCP_LISTEN))
 		return 0;
-	st = bpf_sk_storage_get(&sk_info, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	st = sk_get((struct sock *)tp, true);
 	if (!st) {
 		drop(PW_DROP_SK_STORAGE);
 		return 0;
@@ -523,15 +612,12 @@ int sync(struct bpf_iter__tcp *ctx)
 }
 
 /* A socket dies: if it is still counted, its last transition was missed. */
-SEC("tp_btf/tcp_destroy_sock")
-int BPF_PROG(on_destroy, struct sock *sk)
+static void uncount_dead(struct sock *sk, struct pw_sk *st)
 {
 	struct pw_stats *s;
-	struct pw_sk *st;
 
-	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
 	if (!st || !st->state)
-		return 0;
+		return;
 	fixed(PW_FIX_DESTROYED);
 	s = bpf_map_lookup_elem(&stats, &st->key);
 	if (s)
@@ -539,6 +625,23 @@ int BPF_PROG(on_destroy, struct sock *sk)
 	if (st->state == PW_TCP_CLOSE_WAIT)
 		cw_leave(sk, st, bpf_ktime_get_ns());
 	st->state = 0;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	uncount_dead(sk, sk_get(sk, false));
+	return 0;
+}
+
+SEC("raw_tracepoint/tcp_destroy_sock")
+int on_destroy_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->args[0];
+	__u64 id = sk_id(sk);
+
+	uncount_dead(sk, sk_hash_get(id, false));
+	bpf_map_delete_elem(&sk_hash, &id);
 	return 0;
 }
 
@@ -562,14 +665,14 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 	sk = sock->sk;
 	if (!sk)
 		return 0;
-	st = bpf_sk_storage_get(&sk_info, sk, NULL, 0);
+	st = sk_get(sk, false);
 	if (!st || st->pid)
 		return 0;
 	st->pid = task->tgid;
 	BPF_CORE_READ_STR_INTO(&st->comm, task, comm);
 	if (st->state != PW_TCP_CLOSE_WAIT)
 		return 0;
-	cookie = bpf_get_socket_cookie(sk);
+	cookie = sk_id(sk);
 	c = bpf_map_lookup_elem(&close_wait, &cookie);
 	if (c) {
 		c->pid = st->pid;

@@ -197,30 +197,34 @@ static bool hook_present(const struct btf *vmlinux, const char *tp)
 	return btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
 }
 
-/* Leaves out the programs whose tracepoint this kernel lacks, saying once
- * what each loss costs. The state hook itself is required. */
-static int choose_hooks(struct pw_tracker *t)
+/* Picks the programs to load. raw: use the BTF-less fallback for the state
+ * hook (and with it no other BTF hook). Leaves out the programs whose
+ * tracepoint this kernel lacks, saying once what each loss costs. */
+static int choose_hooks(struct pw_tracker *t, bool raw)
 {
 	const char *last = NULL;
 	struct bpf_program *prog;
 	struct btf *vmlinux;
 	size_t i;
-	int err = 0;
 
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		return libbpf_err("read kernel BTF");
-	if (!hook_present(vmlinux, "inet_sock_set_state")) {
-		pw_err("kernel lacks the tracepoint sock:inet_sock_set_state (Linux 4.16+)");
-		err = -ENOTSUP;
-		goto out;
-	}
+	t->skel->rodata->pw_sk_hash = raw;
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		const char *sec = bpf_program__section_name(prog);
 
+		if (!strncmp(sec, "raw_tracepoint/", 15)) {
+			bpf_program__set_autoload(prog, raw);
+			continue;
+		}
 		if (strncmp(sec, "tp_btf/", 7))
 			continue;
+		if (raw) {
+			bpf_program__set_autoload(prog, false);
+			continue;
+		}
 		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
 			if (strcmp(sec + 7, hooks[i].tp) || hook_present(vmlinux, hooks[i].tp))
 				continue;
@@ -231,9 +235,17 @@ static int choose_hooks(struct pw_tracker *t)
 			last = hooks[i].lost;
 		}
 	}
-out:
 	btf__free(vmlinux);
-	return err;
+	return 0;
+}
+
+static bool btf_state_hook(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool ok = vmlinux && hook_present(vmlinux, "inet_sock_set_state");
+
+	btf__free(vmlinux);
+	return ok;
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -245,12 +257,53 @@ static int on_event(void *ctx, void *data, size_t len)
 	return t->fn(t->fn_ctx, data);
 }
 
-struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
+/* Opens, configures, loads and attaches the tracepoint programs. */
+static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opts, bool raw)
 {
 	struct pw_port_range eph = { 32768, 60999 };
+	__u32 hz;
+	int err;
+
+	t->skel = track_bpf__open();
+	if (!t->skel)
+		return libbpf_err("open BPF tracker");
+	if (pw_read_port_range(&eph))
+		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
+	hz = pw_kernel_hz();
+	t->skel->rodata->pw_netns = t->all_netns ? 0 : t->netns;
+	t->skel->rodata->pw_eph_lo = eph.lo;
+	t->skel->rodata->pw_eph_hi = eph.hi;
+	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
+	if (getenv("PORTWATCH_TEST_SKIP_EVERY"))
+		t->skel->rodata->pw_test_skip_every =
+			(__u32)strtoul(getenv("PORTWATCH_TEST_SKIP_EVERY"), NULL, 10);
+	if (opts && opts->ringbuf_bytes &&
+	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes))
+		return libbpf_err("size ring buffer");
+	err = choose_hooks(t, raw);
+	if (err)
+		return err;
+	bpf_program__set_autoattach(t->skel->progs.sync, false);
+	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
+	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
+	if (track_bpf__load(t->skel))
+		return raw ? libbpf_err(pw_verbose() ? "load BPF tracker"
+						     : "load BPF tracker (run with -v for the "
+						       "verifier log)")
+			   : -errno;
+	/* Attach before seeding: a socket that changes state in between is
+	 * seen by the tracepoint, and the seeding pass then leaves it alone. */
+	if (track_bpf__attach(t->skel))
+		return raw ? libbpf_err("attach tracepoints") : -errno;
+	return 0;
+}
+
+struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
+{
 	struct pw_tracker *t;
 	struct stat st;
-	__u32 hz;
+	char why[128];
+	bool raw;
 	int err;
 
 	t = calloc(1, sizeof(*t));
@@ -271,43 +324,25 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 		err = -ENOMEM;
 		goto fail;
 	}
-	t->skel = track_bpf__open();
-	if (!t->skel) {
-		err = libbpf_err("open BPF tracker");
-		goto fail;
-	}
-	if (pw_read_port_range(&eph))
-		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
-	hz = pw_kernel_hz();
-	t->skel->rodata->pw_netns = t->all_netns ? 0 : t->netns;
-	t->skel->rodata->pw_eph_lo = eph.lo;
-	t->skel->rodata->pw_eph_hi = eph.hi;
-	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
-	if (getenv("PORTWATCH_TEST_SKIP_EVERY"))
-		t->skel->rodata->pw_test_skip_every =
-			(__u32)strtoul(getenv("PORTWATCH_TEST_SKIP_EVERY"), NULL, 10);
-	if (opts && opts->ringbuf_bytes &&
-	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes)) {
-		err = libbpf_err("size ring buffer");
-		goto fail;
-	}
-	err = choose_hooks(t);
-	if (err)
-		goto fail;
-	bpf_program__set_autoattach(t->skel->progs.sync, false);
-	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
-	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
-	if (track_bpf__load(t->skel)) {
-		err = libbpf_err(pw_verbose()
-					 ? "load BPF tracker"
-					 : "load BPF tracker (run with -v for the verifier log)");
-		goto fail;
-	}
-	/* Attach before seeding: a socket that changes state in between is
-	 * seen by the tracepoint, and the seeding pass then leaves it alone. */
-	if (track_bpf__attach(t->skel)) {
-		err = libbpf_err("attach tracepoints");
-		goto fail;
+	/* The BTF state hook first; if this kernel lacks or refuses it, the
+	 * same tracepoint raw. */
+	raw = !btf_state_hook();
+	if (raw)
+		pw_warn("kernel has no BTF tracepoint inet_sock_set_state: using it raw; no owners "
+			"on first send or receive, no reset counts");
+	for (;;) {
+		err = open_and_load(t, opts, raw);
+		if (!err)
+			break;
+		if (raw)
+			goto fail;
+		libbpf_strerror(err, why, sizeof(why));
+		pw_warn("BTF tracepoints refused (%s): using inet_sock_set_state raw; no owners "
+			"on first send or receive, no reset counts",
+			why);
+		track_bpf__destroy(t->skel);
+		t->skel = NULL;
+		raw = true;
 	}
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL);
 	if (!t->rb) {

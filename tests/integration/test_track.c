@@ -173,6 +173,18 @@ static void test_seeded_then_live(void **state)
 	usleep(600 * 1000);
 
 	start_watch(&w, "100ms", NULL);
+	/* The hook in use is the one asked for (test_track_raw forces the
+	 * BTF-less fallback), and the only thing said about it. */
+	char *err = bg_errors(&w);
+	const char *hooks = getenv("PORTWATCH_TEST_NO_HOOKS");
+	if (hooks && strstr(hooks, "inet_sock_set_state")) {
+		assert_non_null(strstr(err, "kernel has no BTF tracepoint inet_sock_set_state: "
+					    "using it raw"));
+		assert_int_equal(count_lines(err), 1);
+	} else {
+		assert_string_equal(err, "");
+	}
+	free(err);
 	rows = watch_checked(&w, NULL);
 	assert_int_equal(row_val(rows, 3001, "inbound", "CLOSE_WAIT"), 5);
 	assert_true(json_real_value(
