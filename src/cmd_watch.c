@@ -117,6 +117,27 @@ static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
 	return (double)(w->cur->ts_ns - r->cw_oldest_since_ns) / 1e9;
 }
 
+/* Cumulative since start, Prometheus-style: count, sum, and the non-empty
+ * buckets by upper bound. */
+static json_t *hist_json(const struct pw_cw_hist *h)
+{
+	json_t *buckets = json_array();
+	__u32 b;
+
+	for (b = 0; buckets && b < PW_HIST_BUCKETS; b++) {
+		json_t *le;
+
+		if (!h->bucket[b])
+			continue;
+		le = b == PW_HIST_BUCKETS - 1 ? json_string("+Inf")
+					      : json_real((double)pw_hist_upper_ns(b) / 1e9);
+		json_array_append_new(buckets, json_pack("{s:o, s:I}", "le_seconds", le, "count",
+							 (json_int_t)h->bucket[b]));
+	}
+	return json_pack("{s:I, s:f, s:o}", "count", (json_int_t)h->count, "sum_seconds",
+			 (double)h->sum_ns / 1e9, "buckets", buckets);
+}
+
 json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 {
 	json_t *obj, *owner = json_null();
@@ -136,6 +157,13 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 		return NULL;
 	if (!w->netns)
 		json_object_set_new(obj, "netns", json_integer(r->key.netns));
+	json_object_set_new(
+		obj, "close_wait_entered",
+		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_ENTERED)));
+	json_object_set_new(
+		obj, "close_wait_left",
+		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_LEFT)));
+	json_object_set_new(obj, "close_wait_duration", hist_json(&r->cw_hist));
 	json_object_set_new(obj, "close_wait_oldest_seconds",
 			    r->cw_oldest_since_ns ? pw_json_seconds(oldest_age(w, r))
 						  : json_null());

@@ -12,6 +12,7 @@ struct pw_live_row {
 	struct pw_key key;
 	__s64 states[PW_STATE_SLOTS]; /* current sockets per state */
 	__u64 counter[PW_C_MAX]; /* totals since portwatch started */
+	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT, since start */
 	__u64 cw_oldest_since_ns; /* 0: no CLOSE_WAIT socket */
 	__u32 cw_oldest_pid;
 	char cw_oldest_comm[PW_COMM_LEN];

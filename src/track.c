@@ -427,6 +427,24 @@ static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 	return 0;
 }
 
+static int read_cw_hist(struct pw_tracker *t, struct pw_live *l)
+{
+	int fd = bpf_map__fd(t->skel->maps.cw_hist);
+	struct pw_key key, next, *prev = NULL;
+	struct pw_live_row *row;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		row = pw_live_row(l, &key);
+		if (!row)
+			return -ENOMEM;
+		if (bpf_map_lookup_elem(fd, &key, &row->cw_hist))
+			memset(&row->cw_hist, 0, sizeof(row->cw_hist));
+	}
+	return 0;
+}
+
 static int read_close_wait(struct pw_tracker *t, struct pw_live *l, bool *ownerless)
 {
 	int fd = bpf_map__fd(t->skel->maps.close_wait), err;
@@ -458,6 +476,8 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	err = read_stats(t, l);
 	if (!err)
 		err = for_each_netns(t, mini_netns, l);
+	if (!err)
+		err = read_cw_hist(t, l);
 	if (!err)
 		err = read_close_wait(t, l, &ownerless);
 	if (!err && ownerless) {

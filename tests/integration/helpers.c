@@ -164,6 +164,28 @@ int bg_portwatch(struct bg *b, ...)
 	return bg_portwatch_env(b, NULL, args);
 }
 
+/* Every background command started, by value: teardown must not depend on
+ * a test's own variables, which are gone when it runs. */
+#define MAX_BG 16
+static struct bg started[MAX_BG];
+static bool reaped[MAX_BG];
+static int nstarted;
+
+void bg_reap_all(void)
+{
+	int i;
+
+	for (i = 0; i < nstarted; i++) {
+		if (!reaped[i]) {
+			kill(started[i].pid, SIGKILL);
+			waitpid(started[i].pid, NULL, 0);
+		}
+		close(started[i].out);
+		close(started[i].err);
+	}
+	nstarted = 0;
+}
+
 int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *args)
 {
 	const char *argv[32];
@@ -191,6 +213,10 @@ int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *ar
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	if (nstarted < MAX_BG) {
+		reaped[nstarted] = false;
+		started[nstarted++] = *b;
+	}
 	return 0;
 }
 
@@ -210,17 +236,6 @@ static char *read_all_at(int fd)
 	return buf;
 }
 
-void bg_free(struct bg *b)
-{
-	if (b->pid > 0 && waitpid(b->pid, NULL, WNOHANG) == 0) {
-		kill(b->pid, SIGKILL);
-		waitpid(b->pid, NULL, 0);
-	}
-	close(b->out);
-	close(b->err);
-	b->pid = 0;
-}
-
 char *bg_output(const struct bg *b)
 {
 	return read_all_at(b->out);
@@ -234,8 +249,11 @@ char *bg_errors(const struct bg *b)
 int bg_stop(struct bg *b, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;
-	int status = 0;
+	int status = 0, i;
 
+	for (i = 0; i < nstarted; i++)
+		if (started[i].pid == b->pid)
+			reaped[i] = true;
 	kill(b->pid, SIGTERM);
 	while (waitpid(b->pid, &status, WNOHANG) == 0) {
 		if (now_ms() > deadline) {

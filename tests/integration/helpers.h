@@ -44,8 +44,9 @@ char *bg_errors(const struct bg *b);
 /* SIGTERM, then waits up to timeout_ms (SIGKILL after): its exit status.
  * Its output stays readable until bg_free(). */
 int bg_stop(struct bg *b, int timeout_ms);
-/* Kills it if still running and releases its output. */
-void bg_free(struct bg *b);
+/* Kills every background command still running and releases all their
+ * output: for teardown, so a failed test leaves nothing behind. */
+void bg_reap_all(void);
 
 /* Runs $PORTWATCH with the given arguments (NULL-terminated). */
 int portwatch(struct cmd *c, ...) __attribute__((sentinel));

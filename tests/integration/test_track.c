@@ -23,22 +23,10 @@ static int setup(void **state)
 	return netns_enter();
 }
 
-/* Background portwatch processes of the running test, freed in teardown
- * even when the test fails halfway. */
-static struct bg *bgs[4];
-static int nbgs;
-
-static struct bg *track_bg(struct bg *b)
-{
-	bgs[nbgs++] = b;
-	return b;
-}
-
 static int teardown(void **state)
 {
 	(void)state;
-	while (nbgs > 0)
-		bg_free(bgs[--nbgs]);
+	bg_reap_all();
 	reap_children();
 	netns_leave();
 	return 0;
@@ -138,7 +126,6 @@ static json_t *row_field(json_t *rows, int port, const char *dir, const char *fi
 
 static void start_watch(struct bg *w, const char *interval, const char *ringbuf)
 {
-	track_bg(w);
 	if (ringbuf)
 		assert_int_equal(bg_portwatch(w, "watch", "--json", "--interval", interval,
 					      "--ringbuf-size", ringbuf, NULL),
@@ -249,7 +236,10 @@ static void test_churn(void **state)
 		json_decref(rows);
 		json_decref(status);
 	}
-	/* Every connection was counted opened once, on each side. */
+	/* Every connection counted opened once; every leak entered CLOSE_WAIT
+	 * once; every closed leak left it once, into the histogram. */
+	json_t *last = NULL;
+	long entered = 0, left = 0, closed_leaks = 0, total = 0;
 	assert_int_equal(bg_stop(&w, 5000), 0);
 	char *out = bg_output(&w);
 	char *line, *save;
@@ -257,12 +247,32 @@ static void test_churn(void **state)
 		json_t *o = json_loads(line, 0, NULL);
 
 		if (o && json_integer_value(json_object_get(o, "port")) == 3001 &&
-		    !strcmp(json_string_value(json_object_get(o, "direction")), "inbound"))
+		    !strcmp(json_string_value(json_object_get(o, "direction")), "inbound")) {
 			opened += json_integer_value(json_object_get(o, "opened"));
+			entered += json_integer_value(json_object_get(o, "close_wait_entered"));
+			left += json_integer_value(json_object_get(o, "close_wait_left"));
+			json_decref(last);
+			last = json_incref(o);
+		}
 		json_decref(o);
 	}
 	free(out);
+	for (r = 0; r < rounds; r++) {
+		total += per_round / 7;
+		closed_leaks += total / 2;
+		total -= total / 2;
+	}
+	/* A connection the server closes at once may pass through CLOSE_WAIT
+	 * too, when the client's FIN comes first: every one that entered
+	 * left, but the leaks still there. */
 	assert_int_equal(opened, rounds * per_round);
+	assert_true(entered >= rounds * (per_round / 7));
+	assert_int_equal(entered - left, total);
+	assert_true(left >= closed_leaks);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(last, "close_wait_duration"), "count")),
+			 left);
+	json_decref(last);
 	close(ctl);
 }
 
@@ -280,7 +290,7 @@ static void test_owner_not_softirq_task(void **state)
 
 	(void)state;
 	start_watch(&w, "100ms", NULL);
-	assert_int_equal(bg_portwatch(track_bg(&ev), "events", "--json", NULL), 0);
+	assert_int_equal(bg_portwatch(&ev, "events", "--json", NULL), 0);
 	usleep(800 * 1000);
 	pid_t1 = start_server(&touched, &c1);
 	pid_t2 = start_server(&untouched, &c2);
@@ -358,12 +368,12 @@ static void test_events(void **state)
 	struct server s = { 3001, 1, true, -1 };
 	int ctl, fd, leaves = 0, refused = 0;
 	char *out, *line, *save;
-	struct bg ev;
+	struct bg ev, w;
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(bg_portwatch(track_bg(&ev), "events", "--json", NULL), 0);
-	usleep(800 * 1000);
+	assert_int_equal(bg_portwatch(&ev, "events", "--json", NULL), 0);
+	start_watch(&w, "100ms", NULL);
 	pid = start_server(&s, &ctl);
 	churn(3001, 2, true);
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 2, WAIT_MS), 0);
@@ -374,6 +384,21 @@ static void test_events(void **state)
 	assert_int_equal(fd, -ECONNREFUSED);
 	usleep(300 * 1000);
 	assert_int_equal(bg_stop(&ev, 5000), 0);
+
+	/* The one socket that left CLOSE_WAIT, after about a second, sits in
+	 * one bucket whose bound is just above its time. */
+	json_t *rows = watch_checked(&w, NULL), *h, *b;
+	h = row_field(rows, 3001, "inbound", "close_wait_duration");
+	assert_int_equal(json_integer_value(json_object_get(h, "count")), 1);
+	assert_true(json_real_value(json_object_get(h, "sum_seconds")) >= 0.9);
+	assert_int_equal(json_array_size(json_object_get(h, "buckets")), 1);
+	b = json_array_get(json_object_get(h, "buckets"), 0);
+	assert_int_equal(json_integer_value(json_object_get(b, "count")), 1);
+	assert_true(json_real_value(json_object_get(b, "le_seconds")) >=
+		    json_real_value(json_object_get(h, "sum_seconds")));
+	assert_true(json_real_value(json_object_get(b, "le_seconds")) <=
+		    json_real_value(json_object_get(h, "sum_seconds")) * 1.125);
+	json_decref(rows);
 
 	out = bg_output(&ev);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -419,7 +444,7 @@ static void test_reconcile_repairs(void **state)
 	int ctl;
 
 	(void)state;
-	assert_int_equal(bg_portwatch_env(track_bg(&w), env, args), 0);
+	assert_int_equal(bg_portwatch_env(&w, env, args), 0);
 	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
 	start_server(&s, &ctl);
 	churn(3001, 300, false);
@@ -451,7 +476,7 @@ static void test_missing_hooks(void **state)
 	int ctl;
 
 	(void)state;
-	assert_int_equal(bg_portwatch_env(track_bg(&w), env, args), 0);
+	assert_int_equal(bg_portwatch_env(&w, env, args), 0);
 	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
 	err = bg_errors(&w);
 	assert_int_equal(count_lines(err), 2);
@@ -521,7 +546,7 @@ static void test_all_netns(void **state)
 	ino_there = (long long)st.st_ino;
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 3, WAIT_MS), 0);
 
-	assert_int_equal(bg_portwatch_env(track_bg(&w), NULL, args), 0);
+	assert_int_equal(bg_portwatch_env(&w, NULL, args), 0);
 	rows = watch_rows_after(&w, wall_now() + 0.3, NULL, WAIT_MS);
 	assert_non_null(rows);
 	assert_int_equal(ss_read(&here, &nhere), 0);
@@ -586,7 +611,7 @@ static void test_events_text(void **state)
 	struct bg ev;
 
 	(void)state;
-	assert_int_equal(bg_portwatch(track_bg(&ev), "events", "--port", "3002", NULL), 0);
+	assert_int_equal(bg_portwatch(&ev, "events", "--port", "3002", NULL), 0);
 	usleep(800 * 1000);
 	start_server(&a, &c1);
 	start_server(&b, &c2);
@@ -610,6 +635,61 @@ static void test_events_text(void **state)
 	close(c2);
 }
 
+static long sum_field(const struct bg *b, int port, const char *dir, const char *field)
+{
+	char *out = bg_output(b), *line, *save;
+	long sum = 0;
+
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		if (o && json_integer_value(json_object_get(o, "port")) == port &&
+		    json_object_get(o, "direction") &&
+		    !strcmp(json_string_value(json_object_get(o, "direction")), dir))
+			sum += json_integer_value(json_object_get(o, field));
+		json_decref(o);
+	}
+	free(out);
+	return sum;
+}
+
+/* Refused connects (RST in SYN_SENT) and one that times out: a listener
+ * whose accept queue is full drops the SYNs, and one SYN retry in this
+ * namespace ends the connect in about 3 s. All on loopback. */
+static void test_connect_failures(void **state)
+{
+	const char *hooks = getenv("PORTWATCH_TEST_NO_HOOKS");
+	bool resets = !(hooks && strstr(hooks, "inet_sock_set_state"));
+	int full, queued, i, fd;
+	struct bg w;
+	FILE *f;
+
+	(void)state;
+	f = fopen("/proc/sys/net/ipv4/tcp_syn_retries", "w");
+	assert_non_null(f);
+	fputs("1", f);
+	fclose(f);
+	start_watch(&w, "100ms", NULL);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(tcp_connect(AF_INET, 3999), -ECONNREFUSED);
+	full = tcp_listen(AF_INET, 3006, 0);
+	queued = tcp_connect(AF_INET, 3006);
+	assert_true(full >= 0 && queued >= 0);
+	fd = tcp_connect(AF_INET, 3006);
+	assert_int_equal(fd, -ETIMEDOUT);
+	json_decref(watch_rows_after(&w, wall_now() + 0.2, NULL, WAIT_MS));
+	assert_int_equal(bg_stop(&w, 5000), 0);
+
+	assert_int_equal(sum_field(&w, 3999, "outbound", "connect_failures"), 5);
+	assert_int_equal(sum_field(&w, 3006, "outbound", "connect_failures"), 1);
+	/* Without the reset hooks (the fallback) resets are not counted. */
+	assert_int_equal(sum_field(&w, 3999, "outbound", "resets_received"), resets ? 5 : 0);
+	assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), resets ? 5 : 0);
+	assert_int_equal(sum_field(&w, 3006, "outbound", "resets_received"), 0);
+	close(queued);
+	close(full);
+}
+
 /* SIGTERM and SIGINT detach everything. */
 static void test_detach(void **state)
 {
@@ -624,7 +704,7 @@ static void test_detach(void **state)
 	before = bpf_prog_count("on_state");
 	assert_true(before >= 0);
 	start_watch(&w, "100ms", NULL);
-	assert_int_equal(bg_portwatch(track_bg(&ev), "events", NULL), 0);
+	assert_int_equal(bg_portwatch(&ev, "events", NULL), 0);
 	usleep(800 * 1000);
 	if (bpf_prog_count("on_state") != before + 2) {
 		fprintf(stderr, "# before %d\n", before);
@@ -641,6 +721,9 @@ static void test_detach(void **state)
 				    bpf_prog_count("count_mini") || bpf_prog_count("on_send"));
 	     i++)
 		usleep(100 * 1000);
+	if (bpf_prog_count("count_mini"))
+		system("bpftool prog show | grep -A4 count_mini >&2; ps -ef | grep [p]ortwatch "
+		       ">&2");
 	assert_int_equal(bpf_prog_count("on_state"), before);
 	assert_int_equal(bpf_prog_count("count_mini"), 0);
 	assert_int_equal(bpf_prog_count("on_send"), 0);
@@ -655,6 +738,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ringbuf_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_repairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminal_view, setup, teardown),
