@@ -31,7 +31,7 @@ DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg
 	libjansson-dev libcmocka-dev iproute2 util-linux bsdutils procps
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
-	-Iinclude -Ivmlinux/$(ARCH) -MMD -MP
+	-Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 CFLAGS ?= -g -O2
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) -MMD -MP \
 	-DPW_VERSION='"$(VERSION)"'

@@ -10,10 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 #include "pw_track.h"
-
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
+#include "pw_sock.bpf.h"
 #define ECONNREFUSED 111
 #define ETIMEDOUT 110
 
@@ -652,17 +649,13 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct pw_cw_sock *c;
-	struct socket *sock;
 	struct pw_sk *st;
 	struct sock *sk;
 	__u64 cookie;
 
 	if (!task || !file)
 		return 0;
-	sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	sk = sock->sk;
+	sk = file_tcp_sock(file);
 	if (!sk)
 		return 0;
 	st = sk_get(sk, false);

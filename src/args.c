@@ -199,3 +199,17 @@ int pw_parse_count(const char *s, __u32 *n, const char **why)
 	*n = (__u32)v;
 	return 0;
 }
+
+int pw_parse_ringbuf_size(const char *s, __u32 *bytes, const char **why)
+{
+	__u32 n;
+
+	if (pw_parse_count(s, &n, why))
+		return -EINVAL;
+	if (n < 4096 || (n & (n - 1))) {
+		*why = "not a power of two of at least 4096";
+		return -EINVAL;
+	}
+	*bytes = n;
+	return 0;
+}

@@ -24,6 +24,8 @@ int pw_common_option(const char *cmd, int c, struct pw_portset *ports, char **ar
 
 /* Report getopt's '?' or ':' for the option at argv[optind - 1] in one line. */
 void pw_option_error(const char *cmd, int c, char **argv);
+/* After getopt: 0, or 1 after reporting an operand nobody asked for. */
+int pw_no_operands(const char *cmd, int argc, char **argv);
 /* Report a bad option value: "invalid --port 'abc': not a number". */
 void pw_value_error(const char *opt, const char *value, const char *why);
 

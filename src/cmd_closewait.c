@@ -120,10 +120,8 @@ int cmd_closewait(int argc, char **argv)
 			return PW_EXIT_OK;
 		}
 	}
-	if (optind < argc) {
-		pw_err("unexpected argument '%s' (see 'portwatch closewait --help')", argv[optind]);
+	if (pw_no_operands("closewait", argc, argv))
 		return unknown(check, usage_fail);
-	}
 	if (th.has_warn && th.has_crit && th.warn > th.crit) {
 		pw_err("invalid thresholds: --warn %u is above --crit %u", th.warn, th.crit);
 		return unknown(check, usage_fail);

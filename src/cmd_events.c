@@ -156,11 +156,8 @@ int cmd_events(int argc, char **argv)
 			topts.all_netns = true;
 			break;
 		case OPT_RINGBUF:
-			if (pw_parse_count(optarg, &topts.ringbuf_bytes, &why) ||
-			    topts.ringbuf_bytes < 4096 ||
-			    (topts.ringbuf_bytes & (topts.ringbuf_bytes - 1))) {
-				pw_value_error("--ringbuf-size", optarg,
-					       "not a power of two of at least 4096");
+			if (pw_parse_ringbuf_size(optarg, &topts.ringbuf_bytes, &why)) {
+				pw_value_error("--ringbuf-size", optarg, why);
 				return PW_EXIT_USAGE;
 			}
 			break;
@@ -169,10 +166,8 @@ int cmd_events(int argc, char **argv)
 			return PW_EXIT_OK;
 		}
 	}
-	if (optind < argc) {
-		pw_err("unexpected argument '%s' (see 'portwatch events --help')", argv[optind]);
+	if (pw_no_operands("events", argc, argv))
 		return PW_EXIT_USAGE;
-	}
 	if (pw_preflight())
 		return PW_EXIT_FAIL;
 	pw_install_stop_handlers();

@@ -60,10 +60,8 @@ int cmd_states(int argc, char **argv)
 			return PW_EXIT_OK;
 		}
 	}
-	if (optind < argc) {
-		pw_err("unexpected argument '%s' (see 'portwatch states --help')", argv[optind]);
+	if (pw_no_operands("states", argc, argv))
 		return PW_EXIT_USAGE;
-	}
 
 	if (pw_preflight() || pw_snapshot_take(&snap))
 		return PW_EXIT_FAIL;

@@ -391,11 +391,8 @@ int cmd_watch(int argc, char **argv)
 			topts.all_netns = true;
 			break;
 		case OPT_RINGBUF:
-			if (pw_parse_count(optarg, &topts.ringbuf_bytes, &why) ||
-			    topts.ringbuf_bytes < 4096 ||
-			    (topts.ringbuf_bytes & (topts.ringbuf_bytes - 1))) {
-				pw_value_error("--ringbuf-size", optarg,
-					       "not a power of two of at least 4096");
+			if (pw_parse_ringbuf_size(optarg, &topts.ringbuf_bytes, &why)) {
+				pw_value_error("--ringbuf-size", optarg, why);
 				return PW_EXIT_USAGE;
 			}
 			break;
@@ -404,10 +401,8 @@ int cmd_watch(int argc, char **argv)
 			return PW_EXIT_OK;
 		}
 	}
-	if (optind < argc) {
-		pw_err("unexpected argument '%s' (see 'portwatch watch --help')", argv[optind]);
+	if (pw_no_operands("watch", argc, argv))
 		return PW_EXIT_USAGE;
-	}
 	mode = json ? PW_WATCH_JSON : isatty(STDOUT_FILENO) ? PW_WATCH_TTY : PW_WATCH_LINES;
 
 	if (pw_preflight())

@@ -69,6 +69,14 @@ int pw_common_option(const char *cmd, int c, struct pw_portset *ports, char **ar
 	return 0;
 }
 
+int pw_no_operands(const char *cmd, int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	pw_err("unexpected argument '%s' (see 'portwatch %s --help')", argv[optind], cmd);
+	return 1;
+}
+
 void pw_value_error(const char *opt, const char *value, const char *why)
 {
 	pw_err("invalid %s '%s': %s", opt, value, why);

@@ -148,12 +148,32 @@ static void test_count(void **state)
 	assert_int_not_equal(pw_parse_count("", &n, &why), 0);
 }
 
+static void test_ringbuf_size(void **state)
+{
+	const char *why;
+	__u32 n = 0;
+
+	(void)state;
+	assert_int_equal(pw_parse_ringbuf_size("4096", &n, &why), 0);
+	assert_int_equal(n, 4096);
+	assert_int_equal(pw_parse_ringbuf_size("2147483648", &n, &why), 0);
+	assert_int_equal(n, 2147483648U);
+	assert_int_not_equal(pw_parse_ringbuf_size("2048", &n, &why), 0);
+	assert_string_equal(why, "not a power of two of at least 4096");
+	assert_int_not_equal(pw_parse_ringbuf_size("5000", &n, &why), 0);
+	assert_int_not_equal(pw_parse_ringbuf_size("0", &n, &why), 0);
+	assert_int_not_equal(pw_parse_ringbuf_size("4k", &n, &why), 0);
+	assert_string_equal(why, "not a non-negative integer");
+	assert_int_equal(n, 2147483648U);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_valid),	 cmocka_unit_test(test_port_invalid),
 		cmocka_unit_test(test_portset),		 cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid), cmocka_unit_test(test_count),
+		cmocka_unit_test(test_ringbuf_size),
 	};
 
 	return cmocka_run_group_tests_name("args", tests, NULL, NULL);
