@@ -42,9 +42,9 @@ LDLIBS_CMOCKA = $(shell $(PKG_CONFIG) --libs cmocka)
 BPF_NAMES := $(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c))
 SKELS := $(BPF_NAMES:%=$(OUTPUT)/%.skel.h)
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
-PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o)
+PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o latency.o)
 BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o)
-CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o)
+CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o cmd_latency.o)
 APP := $(OUTPUT)/portwatch
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))

@@ -24,6 +24,8 @@ const volatile __u64 pw_ns_per_jiffy = 4000000;
 /* Tests only: ignore every Nth state change, as the kernel does when a run
  * would nest, to prove the sync pass repairs the gauges. 0: off. */
 const volatile __u32 pw_test_skip_every = 0;
+/* Requests at least this slow become events; 0: none. */
+const volatile __u64 pw_slow_ns = 0;
 __u64 pw_test_calls;
 
 struct {
@@ -48,6 +50,14 @@ struct {
 	__type(key, struct pw_key);
 	__type(value, struct pw_cw_hist);
 } cw_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_key);
+	__type(value, struct pw_lat);
+} latency SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -114,6 +124,7 @@ struct {
 const volatile bool pw_sk_hash = false;
 
 static const struct pw_stats zero_stats;
+static const struct pw_lat zero_lat;
 static const struct pw_sk zero_sk;
 static const struct pw_cw_hist zero_hist;
 
@@ -448,38 +459,141 @@ int on_state_raw(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* Request latency. Inbound (a server's socket) a request begins when data
+ * arrives on a connection not already in a request, and ends at the first
+ * send after it. Outbound (a client's) the other way round: it begins with
+ * the first send after the last response began, and ends when the first
+ * byte of the answer arrives. Pipelined requests count from the first. */
+static void lat_begin(struct pw_sk *st)
+{
+	if (st->lat_phase == PW_LAT_REQUEST)
+		return;
+	st->lat_phase = PW_LAT_REQUEST;
+	st->req_start_ns = bpf_ktime_get_ns();
+}
+
+static void lat_end(struct sock *sk, struct pw_sk *st)
+{
+	__u64 now, d;
+	struct pw_lat *l;
+	__u32 b;
+
+	if (st->lat_phase != PW_LAT_REQUEST)
+		return;
+	st->lat_phase = PW_LAT_IDLE;
+	now = bpf_ktime_get_ns();
+	d = now > st->req_start_ns ? now - st->req_start_ns : 0;
+	l = bpf_map_lookup_elem(&latency, &st->key);
+	if (!l) {
+		bpf_map_update_elem(&latency, &st->key, &zero_lat, BPF_NOEXIST);
+		l = bpf_map_lookup_elem(&latency, &st->key);
+		if (!l) {
+			drop(PW_DROP_STATS);
+			return;
+		}
+	}
+	b = pw_hist_bucket(d);
+	if (b < PW_HIST_BUCKETS)
+		l->bucket[b]++;
+	l->count++;
+	l->sum_ns += d;
+	if (d > l->max_ns)
+		l->max_ns = d;
+	if (pw_slow_ns && d >= pw_slow_ns) {
+		/* The event's time-in-state is the request's duration. */
+		__u64 since = st->state_since_ns;
+
+		st->state_since_ns = st->req_start_ns;
+		emit(sk, st, PW_EV_SLOW, TRANSITION(st->state, st->state), 0);
+		st->state_since_ns = since;
+	}
+}
+
 /* The first task to send or receive on an accepted socket owns it. */
-static void claim(struct sock *sk)
+static void claim(struct sock *sk, struct pw_sk *st)
 {
 	struct pw_cw_sock *c;
-	struct pw_sk *st;
-	__u64 cookie;
+	__u64 id;
 
-	st = sk_get(sk, false);
-	if (!st || st->pid)
+	if (st->pid)
 		return;
 	set_owner(st);
 	if (st->state != PW_TCP_CLOSE_WAIT)
 		return;
-	cookie = sk_id(sk);
-	c = bpf_map_lookup_elem(&close_wait, &cookie);
+	id = sk_id(sk);
+	c = bpf_map_lookup_elem(&close_wait, &id);
 	if (c) {
 		c->pid = st->pid;
 		__builtin_memcpy(c->comm, st->comm, sizeof(c->comm));
 	}
 }
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(on_send, struct sock *sk)
+/* Data arrived: unread bytes beyond a FIN (a bare FIN is no request). */
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(on_data, struct sock *sk)
 {
-	claim(sk);
+	struct tcp_sock *tp;
+	struct pw_sk *st;
+	__s32 avail;
+
+	st = sk_get(sk, false);
+	if (!st || st->key.dir == PW_DIR_LISTEN)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	avail = (__s32)(tp->rcv_nxt - tp->copied_seq);
+	if (sk->sk_shutdown & 1 /* RCV_SHUTDOWN */)
+		avail--;
+	if (avail <= 0)
+		return 0;
+	if (st->key.dir == PW_DIR_INBOUND)
+		lat_begin(st);
+	else
+		lat_end(sk, st);
+	return 0;
+}
+
+/* A send on a connection: claims it, and begins (outbound) or ends
+ * (inbound) a request. */
+static void sent(struct sock *sk)
+{
+	struct pw_sk *st = sk_get(sk, false);
+
+	if (!st)
+		return;
+	claim(sk, st);
+	if (st->key.dir == PW_DIR_INBOUND)
+		lat_end(sk, st);
+	else if (st->key.dir == PW_DIR_OUTBOUND)
+		lat_begin(st);
+}
+
+/* Preferred: inside tcp_sendmsg, under the socket lock, before anything is
+ * transmitted, so a fast answer can never be seen before its request. */
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(on_send_locked, struct sock *sk)
+{
+	sent(sk);
+	return 0;
+}
+
+/* Before 6.8: after sendmsg() returns, outside the lock. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send, struct sock *sk, int ret)
+{
+	if (ret > 0)
+		sent(sk);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk)
 {
-	claim(sk);
+	struct pw_sk *st = sk_get(sk, false);
+
+	if (st)
+		claim(sk, st);
 	return 0;
 }
 

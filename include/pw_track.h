@@ -60,8 +60,25 @@ struct pw_sk {
 	__u32 pid; /* owner (tgid) seen in process context; 0: not yet */
 	__u8 state; /* the state counted in the gauges; 0: not counted */
 	__u8 flags; /* PW_SK_* */
-	__u8 pad[2];
+	__u8 lat_phase; /* PW_LAT_* */
+	__u8 pad;
 	char comm[PW_COMM_LEN];
+	__u64 req_start_ns; /* when the request in progress began */
+};
+
+/* Where a connection is in its request/response cycle. */
+enum pw_lat_phase {
+	PW_LAT_IDLE, /* nothing yet, or a response under way */
+	PW_LAT_REQUEST, /* a request began: waiting for the answer's first byte */
+};
+
+/* Request latency per row: inbound, request arrival to response start;
+ * outbound, request sent to response's first byte. Per CPU. */
+struct pw_lat {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+	__u64 bucket[PW_HIST_BUCKETS];
 };
 
 #define PW_SK_SEEDED 0x1 /* found by the seeding pass, not seen from its start */
@@ -85,6 +102,7 @@ enum pw_event_type {
 	PW_EV_RESET_SENT,
 	PW_EV_RESET_RECEIVED,
 	PW_EV_CONNECT_FAILED,
+	PW_EV_SLOW, /* a request slower than the threshold; time_in_state_ns holds it */
 };
 
 struct pw_event {

@@ -16,6 +16,7 @@ int cmd_states(int argc, char **argv);
 int cmd_closewait(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_latency(int argc, char **argv);
 
 struct pw_portset;
 /* Options every command shares: -p/--port into ports, -v; and getopt's

@@ -91,6 +91,11 @@ json_t *pw_json_seconds(double seconds)
 	return json_real(round(seconds * 1000) / 1000);
 }
 
+json_t *pw_json_ns_as_seconds(double ns)
+{
+	return json_real(round(ns / 1e3) / 1e6);
+}
+
 int pw_json_print(FILE *out, json_t *doc)
 {
 	if (!doc || json_dumpf(doc, out, JSON_REAL_PRECISION(12)) < 0)

@@ -22,6 +22,8 @@ void pw_format_endpoint(char *buf, size_t len, __u16 family, const __u8 *addr, _
 void pw_format_age(char *buf, size_t len, double seconds);
 /* Seconds rounded to the millisecond, for JSON. */
 json_t *pw_json_seconds(double seconds);
+/* Nanoseconds as seconds rounded to the microsecond: latencies. */
+json_t *pw_json_ns_as_seconds(double ns);
 /* The one JSON writer: one document per line. 0 or -EIO. */
 int pw_json_print(FILE *out, json_t *doc);
 

@@ -120,3 +120,50 @@ __u64 pw_live_connect_failures(const __u64 *counter)
 	return counter[PW_C_CONNECT_REFUSED] + counter[PW_C_CONNECT_TIMEOUT] +
 	       counter[PW_C_CONNECT_ERROR];
 }
+
+void pw_lat_add(struct pw_lat *total, const struct pw_lat *one)
+{
+	__u32 b;
+
+	total->count += one->count;
+	total->sum_ns += one->sum_ns;
+	if (one->max_ns > total->max_ns)
+		total->max_ns = one->max_ns;
+	for (b = 0; b < PW_HIST_BUCKETS; b++)
+		total->bucket[b] += one->bucket[b];
+}
+
+void pw_lat_sub(struct pw_lat *out, const struct pw_lat *later, const struct pw_lat *earlier)
+{
+	__u32 b;
+
+	out->count = later->count - earlier->count;
+	out->sum_ns = later->sum_ns - earlier->sum_ns;
+	out->max_ns = later->max_ns;
+	for (b = 0; b < PW_HIST_BUCKETS; b++)
+		out->bucket[b] = later->bucket[b] - earlier->bucket[b];
+}
+
+double pw_lat_quantile_ns(const struct pw_lat *l, double q)
+{
+	double rank, lower, upper, v;
+	__u64 seen = 0;
+	__u32 b;
+
+	if (!l->count)
+		return 0;
+	rank = q * (double)l->count;
+	for (b = 0; b < PW_HIST_BUCKETS; b++) {
+		if (!l->bucket[b] || (double)(seen + l->bucket[b]) < rank) {
+			seen += l->bucket[b];
+			continue;
+		}
+		if (b == PW_HIST_BUCKETS - 1)
+			return (double)l->max_ns;
+		lower = b ? (double)(pw_hist_upper_ns(b - 1) + 1) : 0;
+		upper = (double)pw_hist_upper_ns(b);
+		v = lower + (upper - lower) * (rank - (double)seen) / (double)l->bucket[b];
+		return l->max_ns && v > (double)l->max_ns ? (double)l->max_ns : v;
+	}
+	return (double)l->max_ns;
+}

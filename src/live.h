@@ -13,6 +13,7 @@ struct pw_live_row {
 	__s64 states[PW_STATE_SLOTS]; /* current sockets per state */
 	__u64 counter[PW_C_MAX]; /* totals since portwatch started */
 	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT, since start */
+	struct pw_lat lat; /* request latency, since start */
 	__u64 cw_oldest_since_ns; /* 0: no CLOSE_WAIT socket */
 	__u32 cw_oldest_pid;
 	char cw_oldest_comm[PW_COMM_LEN];
@@ -37,6 +38,13 @@ void pw_live_free(struct pw_live *l);
 /* A row's counter growth since prev (0 if prev has no such row). */
 __u64 pw_live_delta(const struct pw_live *prev, const struct pw_live_row *row, enum pw_counter c);
 const struct pw_live_row *pw_live_find(const struct pw_live *l, const struct pw_key *key);
+/* Adds one CPU's latency histogram into a total. */
+void pw_lat_add(struct pw_lat *total, const struct pw_lat *one);
+/* What `later` holds that `earlier` did not (max: later's). */
+void pw_lat_sub(struct pw_lat *out, const struct pw_lat *later, const struct pw_lat *earlier);
+/* Quantile q (0..1) estimated from the buckets: linear within the bucket
+ * holding it, never above the largest value seen. 0 when empty. */
+double pw_lat_quantile_ns(const struct pw_lat *l, double q);
 /* Connect failures of any kind. */
 __u64 pw_live_connect_failures(const __u64 *counter);
 

@@ -20,6 +20,7 @@ static const struct {
 	  "CLOSE_WAIT sockets with owners and ages; Nagios-style check" },
 	{ "watch", cmd_watch, "live per-port gauges and rates from every state change" },
 	{ "events", cmd_events, "CLOSE_WAIT, reset and failed-connect events as they happen" },
+	{ "latency", cmd_latency, "request latency per port, inbound and outbound: percentiles" },
 };
 
 static void usage(FILE *out)

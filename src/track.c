@@ -28,6 +28,7 @@ struct pw_tracker {
 	int ncpus;
 	__u32 netns;
 	bool all_netns;
+	bool latency; /* request latency hooks loaded */
 	void *percpu; /* lookup buffer: ncpus stats values */
 };
 
@@ -171,15 +172,14 @@ static int seed(struct pw_tracker *t)
 	return err;
 }
 
-/* Optional hooks: each tracepoint, and what is lost without it. */
+/* Optional hooks: each tracepoint, and what is lost without it. The send
+ * hooks and sk_data_ready are chosen apart (latency needs both). */
 static const struct {
 	const char *tp;
 	const char *lost;
 } hooks[] = {
-	{ "sock_send_length", "owners on first send or receive (Linux 6.3+); owners come from "
-			      "file tables instead" },
-	{ "sock_recv_length", "owners on first send or receive (Linux 6.3+); owners come from "
-			      "file tables instead" },
+	{ "sock_recv_length", "owners on first receive (Linux 6.3+); owners come from file "
+			      "tables instead" },
 	{ "tcp_send_reset", "counting resets sent" },
 	{ "tcp_receive_reset", "counting resets received" },
 	{ "tcp_destroy_sock", "repairing missed closes at once; the sync pass still does" },
@@ -202,7 +202,7 @@ static bool hook_present(const struct btf *vmlinux, const char *tp)
  * tracepoint this kernel lacks, saying once what each loss costs. */
 static int choose_hooks(struct pw_tracker *t, bool raw)
 {
-	const char *last = NULL;
+	bool send_locked, send_length;
 	struct bpf_program *prog;
 	struct btf *vmlinux;
 	size_t i;
@@ -211,6 +211,15 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 	if (!vmlinux)
 		return libbpf_err("read kernel BTF");
 	t->skel->rodata->pw_sk_hash = raw;
+	send_locked = !raw && hook_present(vmlinux, "tcp_sendmsg_locked");
+	send_length = !raw && !send_locked && hook_present(vmlinux, "sock_send_length");
+	t->latency = (send_locked || send_length) && !raw && hook_present(vmlinux, "sk_data_ready");
+	bpf_program__set_autoload(t->skel->progs.on_send_locked, send_locked);
+	bpf_program__set_autoload(t->skel->progs.on_send, send_length);
+	bpf_program__set_autoload(t->skel->progs.on_data, t->latency);
+	if (!raw && !t->latency)
+		pw_warn("kernel lacks the tracepoints sk_data_ready and tcp_sendmsg_locked or "
+			"sock_send_length: no request latency (needs Linux 6.3+)");
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		const char *sec = bpf_program__section_name(prog);
@@ -229,10 +238,8 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 			if (strcmp(sec + 7, hooks[i].tp) || hook_present(vmlinux, hooks[i].tp))
 				continue;
 			bpf_program__set_autoload(prog, false);
-			if (!last || strcmp(last, hooks[i].lost))
-				pw_warn("kernel lacks the tracepoint %s: no %s", hooks[i].tp,
-					hooks[i].lost);
-			last = hooks[i].lost;
+			pw_warn("kernel lacks the tracepoint %s: no %s", hooks[i].tp,
+				hooks[i].lost);
 		}
 	}
 	btf__free(vmlinux);
@@ -274,6 +281,7 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	t->skel->rodata->pw_eph_lo = eph.lo;
 	t->skel->rodata->pw_eph_hi = eph.hi;
 	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
+	t->skel->rodata->pw_slow_ns = opts ? opts->slow_ns : 0;
 	if (getenv("PORTWATCH_TEST_SKIP_EVERY"))
 		t->skel->rodata->pw_test_skip_every =
 			(__u32)strtoul(getenv("PORTWATCH_TEST_SKIP_EVERY"), NULL, 10);
@@ -319,7 +327,8 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 	}
 	t->netns = (__u32)st.st_ino;
 	t->all_netns = opts && opts->all_netns;
-	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_stats));
+	/* Lookup buffer for per-CPU values: the biggest is pw_lat. */
+	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_lat));
 	if (!t->percpu) {
 		err = -ENOMEM;
 		goto fail;
@@ -367,6 +376,11 @@ void pw_tracker__free(struct pw_tracker *t)
 	track_bpf__destroy(t->skel);
 	free(t->percpu);
 	free(t);
+}
+
+bool pw_tracker__latency(const struct pw_tracker *t)
+{
+	return t->latency;
 }
 
 __u32 pw_tracker__netns(const struct pw_tracker *t)
@@ -427,6 +441,27 @@ static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 	return 0;
 }
 
+static int read_latency(struct pw_tracker *t, struct pw_live *l)
+{
+	int fd = bpf_map__fd(t->skel->maps.latency), c;
+	struct pw_key key, next, *prev = NULL;
+	const struct pw_lat *v = t->percpu;
+	struct pw_live_row *row;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, t->percpu))
+			continue;
+		row = pw_live_row(l, &key);
+		if (!row)
+			return -ENOMEM;
+		for (c = 0; c < t->ncpus; c++)
+			pw_lat_add(&row->lat, &v[c]);
+	}
+	return 0;
+}
+
 static int read_cw_hist(struct pw_tracker *t, struct pw_live *l)
 {
 	int fd = bpf_map__fd(t->skel->maps.cw_hist);
@@ -478,6 +513,8 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 		err = for_each_netns(t, mini_netns, l);
 	if (!err)
 		err = read_cw_hist(t, l);
+	if (!err)
+		err = read_latency(t, l);
 	if (!err)
 		err = read_close_wait(t, l, &ownerless);
 	if (!err && ownerless) {

@@ -49,6 +49,10 @@ static const struct bad_case bad_cases[] = {
 	{ { "events", "--ringbuf-size", "big" }, 2, "invalid --ringbuf-size 'big'" },
 	{ { "events", "--port", "" }, 2, "invalid --port ''" },
 	{ { "events", "--json=yes" }, 2, "unknown option '--json=yes'" },
+	{ { "latency", "--direction", "up" }, 2, "invalid --direction 'up': use in or out" },
+	{ { "latency", "--duration", "0" }, 2, "invalid --duration '0': must be above 0" },
+	{ { "latency", "--duration", "5 s" }, 2, "invalid --duration '5 s'" },
+	{ { "latency", "--port", "0" }, 2, "invalid --port '0'" },
 	/* A check reports even bad usage as UNKNOWN (3). */
 	{ { "closewait", "--warn", "abc" }, 3, "invalid --warn 'abc'" },
 	{ { "closewait", "--crit", "-5" }, 3, "invalid --crit '-5'" },
@@ -169,6 +173,14 @@ static void test_kernel_support(void **state)
 	env[0] = obj;
 	run_args(&c, states, env, NULL);
 	expect_one_line(&c, 1, "kernel lacks the BPF iterator tcp (needs Linux 5.9", "no iter");
+	cmd_free(&c);
+
+	/* Before 6.3: latency unavailable, said in one line. */
+	static const char *const latency[] = { "latency", "--duration", "1s", NULL };
+	env[0] = "PORTWATCH_TEST_NO_HOOKS=sk_data_ready";
+	run_args(&c, latency, env, NULL);
+	expect_one_line(&c, 1, "kernel lacks the tracepoints sk_data_ready", "no latency hooks");
+	assert_non_null(strstr(c.err, "no request latency (needs Linux 6.3+)"));
 	cmd_free(&c);
 
 	env[0] = "PORTWATCH_BTF=/etc/hostname";

@@ -460,12 +460,15 @@ static void test_reconcile_repairs(void **state)
 	close(ctl);
 }
 
-/* Without the send/receive hooks (kernels before 6.3) one line says what is
- * lost; owners then come from the file tables and everything else works. */
+/* Without the send/receive hooks (kernels before 6.3) one line per loss
+ * says what is lost; owners then come from the file tables and everything
+ * else works. */
 static void test_missing_hooks(void **state)
 {
 	static const char *const env[] = {
-		"PORTWATCH_TEST_NO_HOOKS=sock_send_length,sock_recv_length,tcp_send_reset", NULL
+		"PORTWATCH_TEST_NO_HOOKS=tcp_sendmsg_locked,sock_send_length,sock_recv_length,"
+		"tcp_send_reset",
+		NULL
 	};
 	static const char *const args[] = { "watch", "--json", "--interval", "100ms", NULL };
 	struct server s = { 3001, 1, true, -1 };
@@ -479,9 +482,12 @@ static void test_missing_hooks(void **state)
 	assert_int_equal(bg_portwatch_env(&w, env, args), 0);
 	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
 	err = bg_errors(&w);
-	assert_int_equal(count_lines(err), 2);
+	assert_int_equal(count_lines(err), 3);
+	assert_non_null(strstr(err, "portwatch: warning: kernel lacks the tracepoints "
+				    "sk_data_ready and tcp_sendmsg_locked or sock_send_length: no "
+				    "request latency"));
 	assert_non_null(strstr(err, "portwatch: warning: kernel lacks the tracepoint "
-				    "sock_send_length: no owners on first send or receive"));
+				    "sock_recv_length: no owners on first receive"));
 	assert_non_null(strstr(err, "kernel lacks the tracepoint tcp_send_reset: no counting "
 				    "resets sent"));
 	free(err);

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `portwatch latency` against what clients measure, in a namespace of its
+ * own: a server that answers after a known delay, keep-alive connections. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "helpers.h"
+
+#define WAIT_MS 10000
+#define CONNS 4
+#define PER_CONN 50
+#define N (CONNS * PER_CONN)
+
+static int setup(void **state)
+{
+	(void)state;
+	return netns_enter();
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bg_reap_all();
+	reap_children();
+	netns_leave();
+	return 0;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Request i of a connection is answered after 5 ms, or 80 ms for two in
+ * five: p50 falls among the fast ones, p95 among the slow. */
+static long delay_us(int i)
+{
+	return i % 5 < 3 ? 5000 : 80000;
+}
+
+/* Accepts CONNS connections, a process each, answering 1 byte per byte. */
+static void server(void *arg, int ready)
+{
+	int lfd = tcp_listen(AF_INET, 3001, 64), fd, i, k;
+	char b;
+
+	(void)arg;
+	if (lfd < 0 || write(ready, "l", 1) != 1)
+		_exit(1);
+	for (k = 0; k < CONNS; k++) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			_exit(1);
+		if (fork() == 0) {
+			for (i = 0; read(fd, &b, 1) == 1; i++) {
+				usleep((useconds_t)delay_us(i));
+				if (write(fd, &b, 1) != 1)
+					break;
+			}
+			_exit(0);
+		}
+		close(fd);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Runs the clients; their measured latencies, sorted, into lat[N]. */
+static void run_clients(double *lat)
+{
+	double *shared = mmap(NULL, N * sizeof(double), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t pids[CONNS];
+	int k, i, fd, status;
+	char b = 'q';
+
+	assert_true(shared != MAP_FAILED);
+	for (k = 0; k < CONNS; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0) {
+			fd = tcp_connect(AF_INET, 3001);
+			if (fd < 0)
+				_exit(1);
+			for (i = 0; i < PER_CONN; i++) {
+				double t = mono();
+
+				if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+					_exit(1);
+				shared[k * PER_CONN + i] = mono() - t;
+			}
+			close(fd);
+			_exit(0);
+		}
+	}
+	for (k = 0; k < CONNS; k++) {
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	memcpy(lat, shared, N * sizeof(double));
+	munmap(shared, N * sizeof(double));
+	qsort(lat, N, sizeof(double), cmp_double);
+}
+
+static json_t *find(json_t *doc, const char *dir)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach (doc, i, o)
+		if (json_integer_value(json_object_get(o, "port")) == 3001 &&
+		    !strcmp(json_string_value(json_object_get(o, "direction")), dir))
+			return o;
+	return NULL;
+}
+
+static void within(double got, double want, double tolerance, const char *what)
+{
+	fprintf(stderr, "# %s: portwatch %.4fs, clients %.4fs\n", what, got, want);
+	if (fabs(got - want) > want * tolerance)
+		fail_msg("%s: portwatch %.4fs, clients %.4fs (more than %.0f%% apart)", what, got,
+			 want, tolerance * 100);
+}
+
+/* Exact request counts; p50 and p95 within 10% of the clients' own, on the
+ * server's side (inbound) and the clients' (outbound) alike. */
+static void test_request_latency(void **state)
+{
+	static const char *const args[] = { "latency", "--json", NULL };
+	double lat[N], p50, p95;
+	json_t *doc, *o;
+	struct bg pw;
+	char *err, *out;
+	pid_t srv;
+	int tries;
+
+	(void)state;
+	srv = spawn(server, NULL);
+	assert_true(srv > 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	for (tries = 0; tries < 100; tries++) {
+		err = bg_errors(&pw);
+		if (strstr(err, "measuring"))
+			break;
+		free(err);
+		err = NULL;
+		usleep(50000);
+	}
+	assert_non_null(err);
+	free(err);
+
+	run_clients(lat);
+	p50 = lat[N / 2];
+	p95 = lat[(int)(N * 0.95)];
+	kill(pw.pid, SIGINT);
+	assert_int_equal(bg_stop(&pw, 10000), 0);
+	out = bg_output(&pw);
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	assert_non_null(doc);
+
+	o = find(doc, "inbound");
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "count")), N);
+	within(json_real_value(json_object_get(o, "p50_seconds")), p50, 0.10, "inbound p50");
+	within(json_real_value(json_object_get(o, "p95_seconds")), p95, 0.10, "inbound p95");
+	o = find(doc, "outbound");
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "count")), N);
+	within(json_real_value(json_object_get(o, "p50_seconds")), p50, 0.10, "outbound p50");
+	within(json_real_value(json_object_get(o, "p95_seconds")), p95, 0.10, "outbound p95");
+	/* The max is a real request, bounded by what the slowest client saw. */
+	assert_true(json_real_value(json_object_get(o, "max_seconds")) <= lat[N - 1] + 0.001);
+	json_decref(doc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_request_latency, setup, teardown),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration tests need root\n");
+		return 1;
+	}
+	return cmocka_run_group_tests_name("latency", tests, NULL, NULL);
+}
