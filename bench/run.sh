@@ -18,15 +18,19 @@ trial() {
 set -eu
 mode=$1 work=$2 secs=$3 pw=$4 loadgen=$5
 ip link set lo up
-if [ "$mode" = traced ]; then
+if [ "$mode" != base ]; then
 	out=$(mktemp)
-	"$pw" watch --json --interval 1s >"$out" 2>&1 &
+	if [ "$mode" = latency ]; then
+		"$pw" latency --json >"$out" 2>&1 &
+	else
+		"$pw" watch --json --interval 1s >"$out" 2>&1 &
+	fi
 	pid=$!
 	# Ready once the first interval is printed (attached and seeded).
 	for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
 fi
 "$loadgen" "$work" "$secs" 100000000
-if [ "$mode" = traced ]; then
+if [ "$mode" != base ]; then
 	kill -TERM "$pid"; wait "$pid" || true
 	rm -f "$out"
 fi
@@ -39,19 +43,21 @@ echo "machine: $(nproc) CPUs, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo
 echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "trials:  $TRIALS x ${SECS}s per configuration, alternating"
 echo
-printf '%-10s %14s %14s %8s %8s\n' workload baseline/s portwatch/s ratio loss
-for work in churn pingpong; do
+printf '%-19s %12s %12s %8s %8s\n' workload baseline/s traced/s ratio loss
+for run in churn:traced pingpong:traced churn:latency pingpong:latency; do
+	work=${run%:*} mode=${run#*:}
 	base=() traced=()
 	for _ in $(seq "$TRIALS"); do
 		base+=("$(trial base "$work")")
-		traced+=("$(trial traced "$work")")
+		traced+=("$(trial "$mode" "$work")")
 	done
 	b=$(printf '%s\n' "${base[@]}" | median)
 	t=$(printf '%s\n' "${traced[@]}" | median)
 	r=$(for i in "${!base[@]}"; do awk -v b="${base[$i]}" -v t="${traced[$i]}" \
 		'BEGIN {printf "%.4f\n", t/b}'; done | median)
-	awk -v w="$work" -v b="$b" -v t="$t" -v r="$r" \
-		'BEGIN {printf "%-10s %14.0f %14.0f %8.3f %7.1f%%\n", w, b, t, r, (1-r)*100}'
+	awk -v w="$work ($([ "$mode" = latency ] && echo latency || echo watch))" \
+		-v b="$b" -v t="$t" -v r="$r" \
+		'BEGIN {printf "%-19s %12.0f %12.0f %8.3f %7.1f%%\n", w, b, t, r, (1-r)*100}'
 	echo "  baseline runs: ${base[*]}"
-	echo "  portwatch runs: ${traced[*]}"
+	echo "  traced runs:   ${traced[*]}"
 done

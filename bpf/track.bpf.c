@@ -24,6 +24,8 @@ const volatile __u64 pw_ns_per_jiffy = 4000000;
 /* Tests only: ignore every Nth state change, as the kernel does when a run
  * would nest, to prove the sync pass repairs the gauges. 0: off. */
 const volatile __u32 pw_test_skip_every = 0;
+/* Measure request latency (the latency hooks are loaded only then). */
+const volatile bool pw_latency = false;
 /* Requests at least this slow become events; 0: none. */
 const volatile __u64 pw_slow_ns = 0;
 __u64 pw_test_calls;
@@ -539,6 +541,10 @@ int BPF_PROG(on_data, struct sock *sk)
 	st = sk_get(sk, false);
 	if (!st || st->key.dir == PW_DIR_LISTEN)
 		return 0;
+	/* Nothing to do for a request already under way (inbound) or an
+	 * answer nobody waits for (outbound): decide before reading more. */
+	if ((st->key.dir == PW_DIR_INBOUND) == (st->lat_phase == PW_LAT_REQUEST))
+		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
 		return 0;
@@ -563,6 +569,8 @@ static void sent(struct sock *sk)
 	if (!st)
 		return;
 	claim(sk, st);
+	if (!pw_latency)
+		return;
 	if (st->key.dir == PW_DIR_INBOUND)
 		lat_end(sk, st);
 	else if (st->key.dir == PW_DIR_OUTBOUND)
@@ -584,16 +592,6 @@ int BPF_PROG(on_send, struct sock *sk, int ret)
 {
 	if (ret > 0)
 		sent(sk);
-	return 0;
-}
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(on_recv, struct sock *sk)
-{
-	struct pw_sk *st = sk_get(sk, false);
-
-	if (st)
-		claim(sk, st);
 	return 0;
 }
 

@@ -110,6 +110,7 @@ int cmd_latency(int argc, char **argv)
 	if (pw_preflight())
 		return PW_EXIT_FAIL;
 	pw_install_stop_handlers();
+	topts.latency = true;
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;

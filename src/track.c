@@ -178,8 +178,6 @@ static const struct {
 	const char *tp;
 	const char *lost;
 } hooks[] = {
-	{ "sock_recv_length", "owners on first receive (Linux 6.3+); owners come from file "
-			      "tables instead" },
 	{ "tcp_send_reset", "counting resets sent" },
 	{ "tcp_receive_reset", "counting resets received" },
 	{ "tcp_destroy_sock", "repairing missed closes at once; the sync pass still does" },
@@ -200,7 +198,7 @@ static bool hook_present(const struct btf *vmlinux, const char *tp)
 /* Picks the programs to load. raw: use the BTF-less fallback for the state
  * hook (and with it no other BTF hook). Leaves out the programs whose
  * tracepoint this kernel lacks, saying once what each loss costs. */
-static int choose_hooks(struct pw_tracker *t, bool raw)
+static int choose_hooks(struct pw_tracker *t, bool raw, bool want_latency)
 {
 	bool send_locked, send_length;
 	struct bpf_program *prog;
@@ -216,8 +214,9 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 	t->latency = (send_locked || send_length) && !raw && hook_present(vmlinux, "sk_data_ready");
 	bpf_program__set_autoload(t->skel->progs.on_send_locked, send_locked);
 	bpf_program__set_autoload(t->skel->progs.on_send, send_length);
-	bpf_program__set_autoload(t->skel->progs.on_data, t->latency);
-	if (!raw && !t->latency)
+	bpf_program__set_autoload(t->skel->progs.on_data, t->latency && want_latency);
+	t->skel->rodata->pw_latency = t->latency && want_latency;
+	if (want_latency && !raw && !t->latency)
 		pw_warn("kernel lacks the tracepoints sk_data_ready and tcp_sendmsg_locked or "
 			"sock_send_length: no request latency (needs Linux 6.3+)");
 	bpf_object__for_each_program(prog, t->skel->obj)
@@ -288,7 +287,7 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	if (opts && opts->ringbuf_bytes &&
 	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes))
 		return libbpf_err("size ring buffer");
-	err = choose_hooks(t, raw);
+	err = choose_hooks(t, raw, opts && opts->latency);
 	if (err)
 		return err;
 	bpf_program__set_autoattach(t->skel->progs.sync, false);
@@ -380,7 +379,7 @@ void pw_tracker__free(struct pw_tracker *t)
 
 bool pw_tracker__latency(const struct pw_tracker *t)
 {
-	return t->latency;
+	return t->skel->rodata->pw_latency;
 }
 
 __u32 pw_tracker__netns(const struct pw_tracker *t)

@@ -9,6 +9,7 @@
 struct pw_tracker_opts {
 	__u32 ringbuf_bytes; /* 0: default; else a power of two >= page size */
 	bool all_netns; /* every network namespace, not only the caller's */
+	bool latency; /* measure request latency: two more hooks per request */
 	__u64 slow_ns; /* requests at least this slow become events; 0: none */
 };
 
@@ -28,7 +29,7 @@ int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *mis
 /* Runs the sync pass: every full socket counted in its actual state. l is
  * a recent read (for the listening ports). */
 int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l);
-/* Whether this kernel lets it measure request latency. */
+/* Whether it measures request latency (asked for, and the kernel can). */
 bool pw_tracker__latency(const struct pw_tracker *t);
 /* The caller's namespace inode; 0 when tracking every namespace. */
 __u32 pw_tracker__netns(const struct pw_tracker *t);
