@@ -53,6 +53,8 @@ static const char *event_name(const struct pw_event *e)
 		return "reset_sent";
 	case PW_EV_RESET_RECEIVED:
 		return "reset_received";
+	case PW_EV_SLOW:
+		return "slow_request";
 	case PW_EV_CONNECT_FAILED:
 		return e->err == 111   ? "connect_refused"
 		       : e->err == 110 ? "connect_timeout"
@@ -125,6 +127,7 @@ int cmd_events(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "all-netns", no_argument, NULL, 'A' },
+		{ "slow", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -141,7 +144,7 @@ int cmd_events(int argc, char **argv)
 	int c, n;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:Ajvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:As:jvh", opts, NULL)) != -1) {
 		switch (pw_common_option("events", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -154,6 +157,17 @@ int cmd_events(int argc, char **argv)
 			break;
 		case 'A':
 			topts.all_netns = true;
+			break;
+		case 's':
+			if (pw_parse_duration(optarg, &topts.slow_ns, &why)) {
+				pw_value_error("--slow", optarg, why);
+				return PW_EXIT_USAGE;
+			}
+			if (!topts.slow_ns) {
+				pw_value_error("--slow", optarg, "must be above 0");
+				return PW_EXIT_USAGE;
+			}
+			topts.latency = true;
 			break;
 		case OPT_RINGBUF:
 			if (pw_parse_ringbuf_size(optarg, &topts.ringbuf_bytes, &why)) {
@@ -176,6 +190,11 @@ int cmd_events(int argc, char **argv)
 		return PW_EXIT_FAIL;
 	ctx.t = t;
 	ctx.netns = pw_tracker__netns(t);
+	if (topts.slow_ns && !pw_tracker__latency(t)) {
+		/* The tracker has said which tracepoints are missing. */
+		pw_tracker__free(t);
+		return PW_EXIT_FAIL;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	ctx.mono_to_wall =

@@ -49,6 +49,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "events", "--ringbuf-size", "big" }, 2, "invalid --ringbuf-size 'big'" },
 	{ { "events", "--port", "" }, 2, "invalid --port ''" },
 	{ { "events", "--json=yes" }, 2, "unknown option '--json=yes'" },
+	{ { "events", "--slow", "0" }, 2, "invalid --slow '0': must be above 0" },
+	{ { "events", "--slow", "abc" }, 2, "invalid --slow 'abc': expected a number" },
 	{ { "latency", "--direction", "up" }, 2, "invalid --direction 'up': use in or out" },
 	{ { "latency", "--duration", "0" }, 2, "invalid --duration '0': must be above 0" },
 	{ { "latency", "--duration", "5 s" }, 2, "invalid --duration '5 s'" },

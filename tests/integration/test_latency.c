@@ -192,10 +192,62 @@ static void test_request_latency(void **state)
 	json_decref(doc);
 }
 
+/* events --slow: every request above the threshold, and only those, with
+ * its latency and an owner, on both sides. */
+static void test_slow_events(void **state)
+{
+	static const char *const args[] = { "events", "--slow", "50ms", "--json", NULL };
+	int in = 0, out_n = 0, k;
+	char *out, *line, *save, *err;
+	double lat[N];
+	struct bg pw;
+	pid_t srv;
+
+	(void)state;
+	srv = spawn(server, NULL);
+	assert_true(srv > 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	usleep(800 * 1000);
+	run_clients(lat);
+	usleep(200 * 1000);
+	assert_int_equal(bg_stop(&pw, 10000), 0);
+	err = bg_errors(&pw);
+	assert_string_equal(err, "");
+	free(err);
+	out = bg_output(&pw);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *dir;
+
+		assert_non_null(o);
+		if (strcmp(json_string_value(json_object_get(o, "type")), "slow_request")) {
+			json_decref(o);
+			continue;
+		}
+		assert_int_equal(json_integer_value(json_object_get(o, "port")), 3001);
+		assert_true(json_real_value(json_object_get(o, "time_in_state_seconds")) >= 0.05);
+		assert_true(json_real_value(json_object_get(o, "time_in_state_seconds")) < 0.5);
+		assert_true(json_integer_value(json_object_get(o, "pid")) > 0);
+		dir = json_string_value(json_object_get(o, "direction"));
+		in += !strcmp(dir, "inbound");
+		out_n += !strcmp(dir, "outbound");
+		json_decref(o);
+	}
+	free(out);
+	/* Two in five requests take 80 ms. */
+	for (k = 0; k < N && lat[k] < 0.05; k++)
+		;
+	assert_int_equal(N - k, N * 2 / 5);
+	assert_int_equal(in, N * 2 / 5);
+	assert_int_equal(out_n, N * 2 / 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_latency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_events, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
