@@ -61,6 +61,15 @@ struct {
 	__type(value, struct pw_lat);
 } latency SEC(".maps");
 
+/* Connect latency: SYN_SENT to ESTABLISHED, per outbound row. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_key);
+	__type(value, struct pw_lat);
+} connect_latency SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -361,6 +370,63 @@ static void count_transition(struct pw_stats *s, struct sock *sk, int old, int n
 	}
 }
 
+/* Request latency. Inbound (a server's socket) a request begins when data
+ * arrives on a connection not already in a request, and ends at the first
+ * send after it. Outbound (a client's) the other way round: it begins with
+ * the first send after the last response began, and ends when the first
+ * byte of the answer arrives. Pipelined requests count from the first. */
+static void lat_begin(struct pw_sk *st)
+{
+	if (st->lat_phase == PW_LAT_REQUEST)
+		return;
+	st->lat_phase = PW_LAT_REQUEST;
+	st->req_start_ns = bpf_ktime_get_ns();
+}
+
+/* One duration into a row's histogram. */
+static void observe(void *map, const struct pw_key *key, __u64 d)
+{
+	struct pw_lat *l;
+	__u32 b;
+
+	l = bpf_map_lookup_elem(map, key);
+	if (!l) {
+		bpf_map_update_elem(map, key, &zero_lat, BPF_NOEXIST);
+		l = bpf_map_lookup_elem(map, key);
+		if (!l) {
+			drop(PW_DROP_STATS);
+			return;
+		}
+	}
+	b = pw_hist_bucket(d);
+	if (b < PW_HIST_BUCKETS)
+		l->bucket[b]++;
+	l->count++;
+	l->sum_ns += d;
+	if (d > l->max_ns)
+		l->max_ns = d;
+}
+
+static void lat_end(struct sock *sk, struct pw_sk *st)
+{
+	__u64 now, d;
+
+	if (st->lat_phase != PW_LAT_REQUEST)
+		return;
+	st->lat_phase = PW_LAT_IDLE;
+	now = bpf_ktime_get_ns();
+	d = now > st->req_start_ns ? now - st->req_start_ns : 0;
+	observe(&latency, &st->key, d);
+	if (pw_slow_ns && d >= pw_slow_ns) {
+		/* The event's time-in-state is the request's duration. */
+		__u64 since = st->state_since_ns;
+
+		st->state_since_ns = st->req_start_ns;
+		emit(sk, st, PW_EV_SLOW, TRANSITION(st->state, st->state), 0);
+		st->state_since_ns = since;
+	}
+}
+
 /* One state change, whichever hook saw it. sk is read only through CO-RE
  * probe reads, so a bare address from the fallback hook works too. */
 static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
@@ -394,6 +460,9 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 		st->state = new;
 	}
 	count_transition(s, sk, old, new);
+	if (pw_latency && old == PW_TCP_SYN_SENT && new == PW_TCP_ESTABLISHED &&
+	    st->key.dir == PW_DIR_OUTBOUND &&now > st->state_since_ns)
+		observe(&connect_latency, &st->key, now - st->state_since_ns);
 out:
 	if (old == PW_TCP_CLOSE_WAIT) {
 		cw_leave(sk, st, now);
@@ -459,56 +528,6 @@ int on_state_raw(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_delete_elem(&sk_hash, &id);
 	}
 	return 0;
-}
-
-/* Request latency. Inbound (a server's socket) a request begins when data
- * arrives on a connection not already in a request, and ends at the first
- * send after it. Outbound (a client's) the other way round: it begins with
- * the first send after the last response began, and ends when the first
- * byte of the answer arrives. Pipelined requests count from the first. */
-static void lat_begin(struct pw_sk *st)
-{
-	if (st->lat_phase == PW_LAT_REQUEST)
-		return;
-	st->lat_phase = PW_LAT_REQUEST;
-	st->req_start_ns = bpf_ktime_get_ns();
-}
-
-static void lat_end(struct sock *sk, struct pw_sk *st)
-{
-	__u64 now, d;
-	struct pw_lat *l;
-	__u32 b;
-
-	if (st->lat_phase != PW_LAT_REQUEST)
-		return;
-	st->lat_phase = PW_LAT_IDLE;
-	now = bpf_ktime_get_ns();
-	d = now > st->req_start_ns ? now - st->req_start_ns : 0;
-	l = bpf_map_lookup_elem(&latency, &st->key);
-	if (!l) {
-		bpf_map_update_elem(&latency, &st->key, &zero_lat, BPF_NOEXIST);
-		l = bpf_map_lookup_elem(&latency, &st->key);
-		if (!l) {
-			drop(PW_DROP_STATS);
-			return;
-		}
-	}
-	b = pw_hist_bucket(d);
-	if (b < PW_HIST_BUCKETS)
-		l->bucket[b]++;
-	l->count++;
-	l->sum_ns += d;
-	if (d > l->max_ns)
-		l->max_ns = d;
-	if (pw_slow_ns && d >= pw_slow_ns) {
-		/* The event's time-in-state is the request's duration. */
-		__u64 since = st->state_since_ns;
-
-		st->state_since_ns = st->req_start_ns;
-		emit(sk, st, PW_EV_SLOW, TRANSITION(st->state, st->state), 0);
-		st->state_since_ns = since;
-	}
 }
 
 /* The first task to send or receive on an accepted socket owns it. */

@@ -136,13 +136,13 @@ int cmd_latency(int argc, char **argv)
 	for (i = 0; !err && i < l.n; i++) {
 		const struct pw_live_row *r = &l.rows[i];
 
-		if (!r->lat.count || (netns && r->key.netns != netns) ||
+		if (!pw_lat_row_has_data(r) || (netns && r->key.netns != netns) ||
 		    !pw_portset_match(&ports, r->key.port) || (dir >= 0 && r->key.dir != dir))
 			continue;
 		if (json)
-			json_array_append_new(doc, pw_lat_json(&r->key, &r->lat, !netns));
+			json_array_append_new(doc, pw_lat_json(r, !netns));
 		else
-			pw_lat_print(stdout, &r->key, &r->lat);
+			pw_lat_print(stdout, r);
 	}
 	if (json && !err)
 		err = pw_json_print(stdout, doc);

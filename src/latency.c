@@ -18,7 +18,42 @@ static void duration(char *buf, size_t len, double ns)
 		snprintf(buf, len, "%.2fs", ns / 1e9);
 }
 
-void pw_lat_print(FILE *out, const struct pw_key *key, const struct pw_lat *l)
+static void print_connects(FILE *out, const struct pw_live_row *r)
+{
+	const struct pw_lat *c = &r->connect;
+	char q[16];
+	size_t k;
+
+	fprintf(out, "  connects: %llu", (unsigned long long)c->count);
+	for (k = 0; c->count && k < sizeof(quantiles) / sizeof(quantiles[0]); k++) {
+		duration(q, sizeof(q), pw_lat_quantile_ns(c, quantiles[k]));
+		fprintf(out, "  p%.0f %s", quantiles[k] * 100, q);
+	}
+	if (c->count) {
+		duration(q, sizeof(q), (double)c->max_ns);
+		fprintf(out, "  max %s", q);
+	}
+	fprintf(out, "  failed: %llu refused, %llu timed out, %llu other\n",
+		(unsigned long long)r->counter[PW_C_CONNECT_REFUSED],
+		(unsigned long long)r->counter[PW_C_CONNECT_TIMEOUT],
+		(unsigned long long)r->counter[PW_C_CONNECT_ERROR]);
+}
+
+bool pw_lat_row_has_data(const struct pw_live_row *r)
+{
+	return r->lat.count || r->connect.count || pw_live_connect_failures(r->counter);
+}
+
+static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l);
+
+void pw_lat_print(FILE *out, const struct pw_live_row *r)
+{
+	print_hist(out, &r->key, &r->lat);
+	if (r->key.dir == PW_DIR_OUTBOUND)
+		print_connects(out, r);
+}
+
+static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l)
 {
 	__u64 octave[PW_HIST_BUCKETS / PW_HIST_SUB + 2] = {}, most = 0;
 	int first = -1, last = -1, o, i, width;
@@ -68,9 +103,21 @@ void pw_lat_print(FILE *out, const struct pw_key *key, const struct pw_lat *l)
 	}
 }
 
-json_t *pw_lat_json(const struct pw_key *key, const struct pw_lat *l, bool netns)
+static json_t *quantiles_json(const struct pw_lat *l)
 {
-	json_t *obj, *buckets = json_array();
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "count", (json_int_t)l->count,
+			 "p50_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.50)),
+			 "p90_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.90)),
+			 "p95_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.95)),
+			 "p99_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.99)),
+			 "max_seconds", pw_json_ns_as_seconds((double)l->max_ns));
+}
+
+json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
+{
+	const struct pw_key *key = &r->key;
+	const struct pw_lat *l = &r->lat;
+	json_t *obj, *buckets = json_array(), *connect;
 	__u32 b;
 
 	for (b = 0; buckets && b < PW_HIST_BUCKETS; b++) {
@@ -83,14 +130,26 @@ json_t *pw_lat_json(const struct pw_key *key, const struct pw_lat *l, bool netns
 		json_array_append_new(buckets, json_pack("{s:o, s:I}", "le_seconds", le, "count",
 							 (json_int_t)l->bucket[b]));
 	}
-	obj = json_pack("{s:i, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:o}", "port", key->port,
-			"direction", pw_dir_name(key->dir), "count", (json_int_t)l->count,
-			"p50_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.50)),
-			"p90_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.90)),
-			"p95_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.95)),
-			"p99_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.99)),
-			"max_seconds", pw_json_ns_as_seconds((double)l->max_ns), "buckets",
-			buckets);
+	obj = json_pack("{s:i, s:s}", "port", key->port, "direction", pw_dir_name(key->dir));
+	if (obj) {
+		json_t *q = quantiles_json(l);
+
+		json_object_update(obj, q);
+		json_decref(q);
+		json_object_set_new(obj, "buckets", buckets);
+	} else {
+		json_decref(buckets);
+	}
+	if (obj && key->dir == PW_DIR_OUTBOUND) {
+		connect = quantiles_json(&r->connect);
+		json_object_set_new(connect, "failures",
+				    json_pack("{s:I, s:I, s:I}", "refused",
+					      (json_int_t)r->counter[PW_C_CONNECT_REFUSED],
+					      "timed_out",
+					      (json_int_t)r->counter[PW_C_CONNECT_TIMEOUT], "other",
+					      (json_int_t)r->counter[PW_C_CONNECT_ERROR]));
+		json_object_set_new(obj, "connect", connect);
+	}
 	if (obj && netns)
 		json_object_set_new(obj, "netns", json_integer(key->netns));
 	return obj;

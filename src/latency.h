@@ -8,10 +8,15 @@
 #include "live.h"
 
 /* Text: a header line with count and percentiles, then one bar per power
- * of two from the first non-empty bucket to the last. */
-void pw_lat_print(FILE *out, const struct pw_key *key, const struct pw_lat *l);
+ * of two from the first non-empty bucket to the last; for outbound rows a
+ * line on connects. */
+void pw_lat_print(FILE *out, const struct pw_live_row *r);
 /* {"port", "direction", "count", "p50_seconds", ..., "max_seconds",
- *  "buckets": [{"le_seconds", "count"}]} with non-empty buckets only. */
-json_t *pw_lat_json(const struct pw_key *key, const struct pw_lat *l, bool netns);
+ *  "buckets": [{"le_seconds", "count"}]} with non-empty buckets only;
+ * outbound rows add "connect": {"count", "p50_seconds", ..., "max_seconds",
+ * "failures": {"refused", "timed_out", "other"}}. */
+json_t *pw_lat_json(const struct pw_live_row *r, bool netns);
+/* Worth a report: requests, connects or failed connects. */
+bool pw_lat_row_has_data(const struct pw_live_row *r);
 
 #endif

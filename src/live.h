@@ -14,6 +14,7 @@ struct pw_live_row {
 	__u64 counter[PW_C_MAX]; /* totals since portwatch started */
 	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT, since start */
 	struct pw_lat lat; /* request latency, since start */
+	struct pw_lat connect; /* connect latency (outbound), since start */
 	__u64 cw_oldest_since_ns; /* 0: no CLOSE_WAIT socket */
 	__u32 cw_oldest_pid;
 	char cw_oldest_comm[PW_COMM_LEN];

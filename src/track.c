@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -440,9 +441,10 @@ static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 	return 0;
 }
 
-static int read_latency(struct pw_tracker *t, struct pw_live *l)
+/* A per-CPU histogram map into one pw_lat per row, at offset field. */
+static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, size_t field, struct pw_live *l)
 {
-	int fd = bpf_map__fd(t->skel->maps.latency), c;
+	int fd = bpf_map__fd(map), c;
 	struct pw_key key, next, *prev = NULL;
 	const struct pw_lat *v = t->percpu;
 	struct pw_live_row *row;
@@ -456,7 +458,7 @@ static int read_latency(struct pw_tracker *t, struct pw_live *l)
 		if (!row)
 			return -ENOMEM;
 		for (c = 0; c < t->ncpus; c++)
-			pw_lat_add(&row->lat, &v[c]);
+			pw_lat_add((struct pw_lat *)((char *)row + field), &v[c]);
 	}
 	return 0;
 }
@@ -513,7 +515,10 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	if (!err)
 		err = read_cw_hist(t, l);
 	if (!err)
-		err = read_latency(t, l);
+		err = read_lat_map(t, t->skel->maps.latency, offsetof(struct pw_live_row, lat), l);
+	if (!err)
+		err = read_lat_map(t, t->skel->maps.connect_latency,
+				   offsetof(struct pw_live_row, connect), l);
 	if (!err)
 		err = read_close_wait(t, l, &ownerless);
 	if (!err && ownerless) {

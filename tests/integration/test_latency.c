@@ -119,16 +119,21 @@ static void run_clients(double *lat)
 	qsort(lat, N, sizeof(double), cmp_double);
 }
 
-static json_t *find(json_t *doc, const char *dir)
+static json_t *find_port(json_t *doc, int port, const char *dir)
 {
 	json_t *o;
 	size_t i;
 
 	json_array_foreach (doc, i, o)
-		if (json_integer_value(json_object_get(o, "port")) == 3001 &&
+		if (json_integer_value(json_object_get(o, "port")) == port &&
 		    !strcmp(json_string_value(json_object_get(o, "direction")), dir))
 			return o;
 	return NULL;
+}
+
+static json_t *find(json_t *doc, const char *dir)
+{
+	return find_port(doc, 3001, dir);
 }
 
 static void within(double got, double want, double tolerance, const char *what)
@@ -139,25 +144,13 @@ static void within(double got, double want, double tolerance, const char *what)
 			 want, tolerance * 100);
 }
 
-/* Exact request counts; p50 and p95 within 10% of the clients' own, on the
- * server's side (inbound) and the clients' (outbound) alike. */
-static void test_request_latency(void **state)
+static void wait_measuring(struct bg *pw)
 {
-	static const char *const args[] = { "latency", "--json", NULL };
-	double lat[N], p50, p95;
-	json_t *doc, *o;
-	struct bg pw;
-	char *err, *out;
-	pid_t srv;
+	char *err = NULL;
 	int tries;
 
-	(void)state;
-	srv = spawn(server, NULL);
-	assert_true(srv > 0);
-	assert_int_equal(wait_child(srv, WAIT_MS), 0);
-	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
 	for (tries = 0; tries < 100; tries++) {
-		err = bg_errors(&pw);
+		err = bg_errors(pw);
 		if (strstr(err, "measuring"))
 			break;
 		free(err);
@@ -166,6 +159,25 @@ static void test_request_latency(void **state)
 	}
 	assert_non_null(err);
 	free(err);
+}
+
+/* Exact request counts; p50 and p95 within 10% of the clients' own, on the
+ * server's side (inbound) and the clients' (outbound) alike. */
+static void test_request_latency(void **state)
+{
+	static const char *const args[] = { "latency", "--json", NULL };
+	double lat[N], p50, p95;
+	json_t *doc, *o;
+	struct bg pw;
+	char *out;
+	pid_t srv;
+
+	(void)state;
+	srv = spawn(server, NULL);
+	assert_true(srv > 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	wait_measuring(&pw);
 
 	run_clients(lat);
 	p50 = lat[N / 2];
@@ -243,11 +255,74 @@ static void test_slow_events(void **state)
 	assert_int_equal(out_n, N * 2 / 5);
 }
 
+/* Connect latency and failures by reason, outbound, all on loopback: a
+ * refused port, and a listener whose full accept queue drops SYNs with one
+ * SYN retry allowed in this namespace (a timeout in about 3 s). */
+static void test_connect_latency(void **state)
+{
+	static const char *const args[] = { "latency", "--json", NULL };
+	int lfd, full, queued, i, fd;
+	json_t *doc, *o, *c;
+	struct bg pw;
+	char *out;
+	FILE *f;
+
+	(void)state;
+	f = fopen("/proc/sys/net/ipv4/tcp_syn_retries", "w");
+	assert_non_null(f);
+	fputs("1", f);
+	fclose(f);
+	lfd = tcp_listen(AF_INET, 3001, 64);
+	full = tcp_listen(AF_INET, 3006, 0);
+	assert_true(lfd >= 0 && full >= 0);
+	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	wait_measuring(&pw);
+	for (i = 0; i < 10; i++) {
+		fd = tcp_connect(AF_INET, 3001);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	for (i = 0; i < 3; i++)
+		assert_int_equal(tcp_connect(AF_INET, 3999), -ECONNREFUSED);
+	queued = tcp_connect(AF_INET, 3006);
+	assert_true(queued >= 0);
+	assert_int_equal(tcp_connect(AF_INET, 3006), -ETIMEDOUT);
+	kill(pw.pid, SIGINT);
+	assert_int_equal(bg_stop(&pw, 10000), 0);
+	out = bg_output(&pw);
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	assert_non_null(doc);
+
+	c = json_object_get(find_port(doc, 3001, "outbound"), "connect");
+	assert_int_equal(json_integer_value(json_object_get(c, "count")), 10);
+	assert_true(json_real_value(json_object_get(c, "p99_seconds")) < 0.05);
+	assert_true(json_real_value(json_object_get(c, "max_seconds")) > 0);
+	o = find_port(doc, 3999, "outbound");
+	assert_non_null(o);
+	c = json_object_get(o, "connect");
+	assert_int_equal(json_integer_value(json_object_get(c, "count")), 0);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(c, "failures"), "refused")), 3);
+	c = json_object_get(find_port(doc, 3006, "outbound"), "connect");
+	assert_int_equal(json_integer_value(json_object_get(c, "count")), 1);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(c, "failures"), "timed_out")),
+		1);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(c, "failures"), "refused")), 0);
+	json_decref(doc);
+	close(queued);
+	close(full);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_latency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_latency, setup, teardown),
 	};
 
 	if (geteuid() != 0) {

@@ -85,18 +85,24 @@ static void test_add_sub(void **state)
 
 static void test_report(void **state)
 {
-	struct pw_lat *l = calloc(1, sizeof(*l));
-	struct pw_key key = { .port = 3001, .dir = PW_DIR_OUTBOUND };
-	json_t *doc, *b;
+	struct pw_live_row *r = calloc(1, sizeof(*r));
+	struct pw_lat *l = &r->lat;
+	json_t *doc, *b, *c;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
 	(void)state;
+	r->key.port = 3001;
+	r->key.dir = PW_DIR_OUTBOUND;
 	add(l, 5100000, 120);
 	add(l, 80300000, 80);
+	add(&r->connect, 60000, 4);
+	r->counter[PW_C_CONNECT_REFUSED] = 3;
+	r->counter[PW_C_CONNECT_TIMEOUT] = 1;
+	assert_true(pw_lat_row_has_data(r));
 	f = open_memstream(&buf, &len);
-	pw_lat_print(f, &key, l);
+	pw_lat_print(f, r);
 	fclose(f);
 	assert_non_null(strstr(buf, "port 3001 outbound: 200 requests  p50 "));
 	assert_non_null(strstr(buf, "max 80.3ms"));
@@ -104,9 +110,19 @@ static void test_report(void **state)
 	assert_non_null(strstr(buf, "4.2ms -> 8.4ms     : 120      |****"));
 	assert_non_null(strstr(buf, "67.1ms -> 134.2ms   : 80       |****"));
 	assert_non_null(strstr(buf, "8.4ms -> 16.8ms    : 0        |     "));
+	assert_non_null(strstr(buf, "  connects: 4  p50 "));
+	assert_non_null(strstr(buf, "failed: 3 refused, 1 timed out, 0 other\n"));
 	free(buf);
 
-	doc = pw_lat_json(&key, l, false);
+	doc = pw_lat_json(r, false);
+	c = json_object_get(doc, "connect");
+	assert_int_equal(json_integer_value(json_object_get(c, "count")), 4);
+	assert_float_equal(json_real_value(json_object_get(c, "max_seconds")), 0.00006, 1e-9);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(c, "failures"), "refused")), 3);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(c, "failures"), "timed_out")),
+		1);
 	assert_int_equal(json_integer_value(json_object_get(doc, "count")), 200);
 	assert_string_equal(json_string_value(json_object_get(doc, "direction")), "outbound");
 	assert_float_equal(json_real_value(json_object_get(doc, "max_seconds")), 0.0803, 1e-9);
@@ -117,7 +133,7 @@ static void test_report(void **state)
 	assert_true(json_real_value(json_object_get(b, "le_seconds")) >= 0.0051);
 	assert_true(json_real_value(json_object_get(b, "le_seconds")) <= 0.0051 * 1.125);
 	json_decref(doc);
-	free(l);
+	free(r);
 }
 
 int main(void)
