@@ -841,3 +841,18 @@ int bpf_prog_count(const char *prefix)
 	json_decref(doc);
 	return n;
 }
+
+int netns_setup(void **state)
+{
+	(void)state;
+	return netns_enter();
+}
+
+int netns_teardown(void **state)
+{
+	(void)state;
+	bg_reap_all();
+	reap_children();
+	netns_leave();
+	return 0;
+}

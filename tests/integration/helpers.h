@@ -17,6 +17,10 @@
  * test process dying) destroys it once its last socket and child are gone. */
 int netns_enter(void);
 void netns_leave(void);
+/* cmocka setup/teardown for a test in a namespace of its own; teardown
+ * also kills what the test left running. */
+int netns_setup(void **state);
+int netns_teardown(void **state);
 
 struct cmd {
 	int status; /* exit code, or 128 + signal */

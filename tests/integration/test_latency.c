@@ -20,21 +20,6 @@
 #define PER_CONN 50
 #define N (CONNS * PER_CONN)
 
-static int setup(void **state)
-{
-	(void)state;
-	return netns_enter();
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	bg_reap_all();
-	reap_children();
-	netns_leave();
-	return 0;
-}
-
 static double mono(void)
 {
 	struct timespec ts;
@@ -119,21 +104,9 @@ static void run_clients(double *lat)
 	qsort(lat, N, sizeof(double), cmp_double);
 }
 
-static json_t *find_port(json_t *doc, int port, const char *dir)
-{
-	json_t *o;
-	size_t i;
-
-	json_array_foreach (doc, i, o)
-		if (json_integer_value(json_object_get(o, "port")) == port &&
-		    !strcmp(json_string_value(json_object_get(o, "direction")), dir))
-			return o;
-	return NULL;
-}
-
 static json_t *find(json_t *doc, const char *dir)
 {
-	return find_port(doc, 3001, dir);
+	return find_row(doc, 3001, dir);
 }
 
 static void within(double got, double want, double tolerance, const char *what)
@@ -294,17 +267,17 @@ static void test_connect_latency(void **state)
 	free(out);
 	assert_non_null(doc);
 
-	c = json_object_get(find_port(doc, 3001, "outbound"), "connect");
+	c = json_object_get(find_row(doc, 3001, "outbound"), "connect");
 	assert_int_equal(json_integer_value(json_object_get(c, "count")), 10);
 	assert_true(json_real_value(json_object_get(c, "p99_seconds")) < 0.05);
 	assert_true(json_real_value(json_object_get(c, "max_seconds")) > 0);
-	o = find_port(doc, 3999, "outbound");
+	o = find_row(doc, 3999, "outbound");
 	assert_non_null(o);
 	c = json_object_get(o, "connect");
 	assert_int_equal(json_integer_value(json_object_get(c, "count")), 0);
 	assert_int_equal(
 		json_integer_value(json_object_get(json_object_get(c, "failures"), "refused")), 3);
-	c = json_object_get(find_port(doc, 3006, "outbound"), "connect");
+	c = json_object_get(find_row(doc, 3006, "outbound"), "connect");
 	assert_int_equal(json_integer_value(json_object_get(c, "count")), 1);
 	assert_int_equal(
 		json_integer_value(json_object_get(json_object_get(c, "failures"), "timed_out")),
@@ -320,9 +293,9 @@ static void test_connect_latency(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_request_latency, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slow_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_latency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_latency, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_slow_events, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_connect_latency, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {

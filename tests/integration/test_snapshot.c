@@ -63,20 +63,6 @@ static void client(void *arg, int ready)
 		_exit(1);
 }
 
-static int setup(void **state)
-{
-	(void)state;
-	return netns_enter();
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	reap_children();
-	netns_leave();
-	return 0;
-}
-
 /* N inbound leaks: a server that never closes what it accepts, its clients
  * gone. Returns the server's pid. The test process's client sockets are
  * orphaned into FIN_WAIT2. */
@@ -504,14 +490,15 @@ static void test_check_exit_codes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_leaks_ipv4, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leaks_ipv6, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shared_after_fork, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_accept_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_every_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_port_filter, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_check_exit_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leaks_ipv4, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_leaks_ipv6, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_shared_after_fork, netns_setup,
+						netns_teardown),
+		cmocka_unit_test_setup_teardown(test_accept_queue, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_every_state, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_port_filter, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_ages, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_check_exit_codes, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {

@@ -17,21 +17,6 @@
 
 #define WAIT_MS 10000
 
-static int setup(void **state)
-{
-	(void)state;
-	return netns_enter();
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	bg_reap_all();
-	reap_children();
-	netns_leave();
-	return 0;
-}
-
 /* A server under the test's control. It accepts everything; connection i is
  * kept when i % keep_every == 0 (it leaks into CLOSE_WAIT once the client
  * closes), else closed at once. With read_first it reads one byte from each
@@ -732,18 +717,20 @@ static void test_detach(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_seeded_then_live, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_churn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_owner_not_softirq_task, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ringbuf_overflow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconcile_repairs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_missing_hooks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_all_netns, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_terminal_view, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_events_text, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seeded_then_live, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_churn, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_owner_not_softirq_task, netns_setup,
+						netns_teardown),
+		cmocka_unit_test_setup_teardown(test_ringbuf_overflow, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_events, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_reconcile_repairs, netns_setup,
+						netns_teardown),
+		cmocka_unit_test_setup_teardown(test_connect_failures, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_missing_hooks, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_all_netns, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_terminal_view, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_events_text, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_detach, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {
