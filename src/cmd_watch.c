@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "format.h"
+#include "latency.h"
 #include "log.h"
 #include "report.h"
 #include "snapshot.h"
@@ -62,6 +63,8 @@ static void usage(FILE *out)
 		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
 		"  -A, --all-netns           every network namespace, each row with its inode\n"
 		"                            (default: the namespace portwatch runs in)\n"
+		"  -L, --latency             also requests/s and p50/p95/p99 request latency\n"
+		"                            over each interval (see 'portwatch latency')\n"
 		"  -i, --interval DURATION   refresh interval (default 1s, at least 10ms)\n"
 		"  -n, --count N             stop after N intervals\n"
 		"  -j, --json                JSON objects, one per line\n"
@@ -82,6 +85,16 @@ static const char *const drop_names[PW_DROP_MAX] = {
 	[PW_DROP_MINI] = "minisock",
 };
 
+/* Requests completed during the interval, as a histogram. */
+static void interval_latency(const struct pw_watch *w, const struct pw_live_row *r,
+			     struct pw_lat *out)
+{
+	const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
+	static const struct pw_lat none;
+
+	pw_lat_sub(out, &r->lat, p ? &p->lat : &none);
+}
+
 /* Rows worth showing: on a wanted port, in our netns, with sockets or
  * activity. */
 static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
@@ -96,6 +109,11 @@ static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
 	for (s = 0; s < PW_C_MAX; s++)
 		if (pw_live_delta(w->prev, r, s))
 			return true;
+	if (w->latency) {
+		const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
+
+		return r->lat.count != (p ? p->lat.count : 0);
+	}
 	return false;
 }
 
@@ -165,6 +183,21 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 		obj, "close_wait_left",
 		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_LEFT)));
 	json_object_set_new(obj, "close_wait_duration", hist_json(&r->cw_hist));
+	if (w->latency && r->key.dir != PW_DIR_LISTEN) {
+		struct pw_lat *l = calloc(1, sizeof(*l));
+
+		if (l) {
+			interval_latency(w, r, l);
+			json_object_set_new(obj, "requests", json_integer((json_int_t)l->count));
+			json_object_set_new(obj, "latency_p50_seconds",
+					    pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.50)));
+			json_object_set_new(obj, "latency_p95_seconds",
+					    pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.95)));
+			json_object_set_new(obj, "latency_p99_seconds",
+					    pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.99)));
+			free(l);
+		}
+	}
 	json_object_set_new(obj, "close_wait_oldest_seconds",
 			    r->cw_oldest_since_ns ? pw_json_seconds(oldest_age(w, r))
 						  : json_null());
@@ -195,12 +228,14 @@ static void owner_text(char *buf, size_t len, const struct pw_live_row *r)
 		snprintf(buf, len, "%s[%u]", r->cw_oldest_comm, r->cw_oldest_pid);
 }
 
-static void print_header(FILE *out, bool clock, bool netns)
+static void print_header(FILE *out, bool clock, bool netns, bool latency)
 {
 	if (clock)
 		fprintf(out, "%-8s ", "TIME");
 	if (netns)
 		fprintf(out, "%-10s ", "NETNS");
+	if (latency)
+		fprintf(out, "%8s %8s %8s %8s ", "REQ/s", "P50", "P95", "P99");
 	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s\n", "PORT", "DIR", "ESTAB",
 		"CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s", "RST/s",
 		"FAIL/s");
@@ -218,6 +253,23 @@ static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_
 		fprintf(out, "%-8s ", clock);
 	if (!w->netns)
 		fprintf(out, "%-10u ", r->key.netns);
+	if (w->latency) {
+		struct pw_lat *l = calloc(1, sizeof(*l));
+		char q[3][16] = { "-", "-", "-" };
+
+		if (l) {
+			interval_latency(w, r, l);
+			if (l->count) {
+				pw_format_duration(q[0], sizeof(q[0]), pw_lat_quantile_ns(l, 0.50));
+				pw_format_duration(q[1], sizeof(q[1]), pw_lat_quantile_ns(l, 0.95));
+				pw_format_duration(q[2], sizeof(q[2]), pw_lat_quantile_ns(l, 0.99));
+			}
+			fprintf(out, "%8.1f %8s %8s %8s ",
+				w->interval_s > 0 ? (double)l->count / w->interval_s : 0, q[0],
+				q[1], q[2]);
+			free(l);
+		}
+	}
 	fprintf(out, "%-5u %-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f\n",
 		r->key.port, pw_dir_name(r->key.dir), (long long)r->states[PW_TCP_ESTABLISHED],
 		(long long)r->states[PW_TCP_CLOSE_WAIT], age, owner,
@@ -296,7 +348,7 @@ static int show(FILE *out, const struct pw_watch *w, enum pw_watch_mode mode)
 		/* Home, clear: redraw in place. */
 		fprintf(out, "\033[H\033[2Jportwatch %s  every %.3gs  (q quits)\n\n", clock,
 			w->interval_s);
-		print_header(out, false, !w->netns);
+		print_header(out, false, !w->netns, w->latency);
 		for (i = 0; i < n; i++)
 			print_row(out, w, shown[i], NULL);
 		fputc('\n', out);
@@ -330,6 +382,7 @@ int cmd_watch(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "all-netns", no_argument, NULL, 'A' },
+		{ "latency", no_argument, NULL, 'L' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "reconcile", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
@@ -354,7 +407,7 @@ int cmd_watch(int argc, char **argv)
 	int c, err = 0;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:Ai:r:n:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:ALi:r:n:jvh", opts, NULL)) != -1) {
 		switch (pw_common_option("watch", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -391,6 +444,9 @@ int cmd_watch(int argc, char **argv)
 		case 'A':
 			topts.all_netns = true;
 			break;
+		case 'L':
+			topts.latency = true;
+			break;
 		case OPT_RINGBUF:
 			if (pw_parse_ringbuf_size(optarg, &topts.ringbuf_bytes, &why)) {
 				pw_value_error("--ringbuf-size", optarg, why);
@@ -413,6 +469,7 @@ int cmd_watch(int argc, char **argv)
 	if (!t)
 		return PW_EXIT_FAIL;
 	w.netns = pw_tracker__netns(t);
+	w.latency = pw_tracker__latency(t);
 	w.prev = &a;
 	w.cur = &b;
 	if (pw_tracker__read(t, w.prev)) {
@@ -427,7 +484,7 @@ int cmd_watch(int argc, char **argv)
 		raw = !tcsetattr(STDIN_FILENO, TCSANOW, &rawt);
 	}
 	if (mode == PW_WATCH_LINES)
-		print_header(stdout, true, !w.netns);
+		print_header(stdout, true, !w.netns, w.latency);
 	deadline = w.prev->ts_ns + interval_ns;
 	next_reconcile = w.prev->ts_ns + reconcile_ns;
 	while (!pw_stopping()) {

@@ -86,6 +86,18 @@ void pw_format_age(char *buf, size_t len, double seconds)
 		snprintf(buf, len, "%llud%02lluh", s / 86400, s % 86400 / 3600);
 }
 
+void pw_format_duration(char *buf, size_t len, double ns)
+{
+	if (ns < 1e3)
+		snprintf(buf, len, "%.0fns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, len, "%.1fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", ns / 1e9);
+}
+
 json_t *pw_json_seconds(double seconds)
 {
 	return json_real(round(seconds * 1000) / 1000);

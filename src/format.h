@@ -20,6 +20,8 @@ const char *pw_dir_name(unsigned int dir);
 void pw_format_endpoint(char *buf, size_t len, __u16 family, const __u8 *addr, __u16 port);
 /* "850ms", "12.5s", "3m12s", "2h05m", "3d04h". */
 void pw_format_age(char *buf, size_t len, double seconds);
+/* A latency: "850ns", "12.5us", "5.1ms", "1.25s". */
+void pw_format_duration(char *buf, size_t len, double ns);
 /* Seconds rounded to the millisecond, for JSON. */
 json_t *pw_json_seconds(double seconds);
 /* Nanoseconds as seconds rounded to the microsecond: latencies. */

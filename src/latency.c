@@ -6,18 +6,6 @@
 
 static const double quantiles[] = { 0.50, 0.90, 0.95, 0.99 };
 
-static void duration(char *buf, size_t len, double ns)
-{
-	if (ns < 1e3)
-		snprintf(buf, len, "%.0fns", ns);
-	else if (ns < 1e6)
-		snprintf(buf, len, "%.1fus", ns / 1e3);
-	else if (ns < 1e9)
-		snprintf(buf, len, "%.1fms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.2fs", ns / 1e9);
-}
-
 static void print_connects(FILE *out, const struct pw_live_row *r)
 {
 	const struct pw_lat *c = &r->connect;
@@ -26,11 +14,11 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 
 	fprintf(out, "  connects: %llu", (unsigned long long)c->count);
 	for (k = 0; c->count && k < sizeof(quantiles) / sizeof(quantiles[0]); k++) {
-		duration(q, sizeof(q), pw_lat_quantile_ns(c, quantiles[k]));
+		pw_format_duration(q, sizeof(q), pw_lat_quantile_ns(c, quantiles[k]));
 		fprintf(out, "  p%.0f %s", quantiles[k] * 100, q);
 	}
 	if (c->count) {
-		duration(q, sizeof(q), (double)c->max_ns);
+		pw_format_duration(q, sizeof(q), (double)c->max_ns);
 		fprintf(out, "  max %s", q);
 	}
 	fprintf(out, "  failed: %llu refused, %llu timed out, %llu other\n",
@@ -64,11 +52,11 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 	fprintf(out, "port %u %s: %llu requests", key->port, pw_dir_name(key->dir),
 		(unsigned long long)l->count);
 	for (k = 0; l->count && k < sizeof(quantiles) / sizeof(quantiles[0]); k++) {
-		duration(q, sizeof(q), pw_lat_quantile_ns(l, quantiles[k]));
+		pw_format_duration(q, sizeof(q), pw_lat_quantile_ns(l, quantiles[k]));
 		fprintf(out, "  p%.0f %s", quantiles[k] * 100, q);
 	}
 	if (l->count) {
-		duration(q, sizeof(q), (double)l->max_ns);
+		pw_format_duration(q, sizeof(q), (double)l->max_ns);
 		fprintf(out, "  max %s", q);
 	}
 	fputc('\n', out);
@@ -93,8 +81,8 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 		double from = o == 0 ? 0 : (double)(1ULL << (PW_HIST_MIN_SHIFT + o - 1));
 		double to = (double)(1ULL << (PW_HIST_MIN_SHIFT + o)) - 1;
 
-		duration(lo, sizeof(lo), from);
-		duration(hi, sizeof(hi), to);
+		pw_format_duration(lo, sizeof(lo), from);
+		pw_format_duration(hi, sizeof(hi), to);
 		width = most ? (int)(octave[o] * 40 / most) : 0;
 		fprintf(out, "  %9s -> %-9s : %-8llu |", lo, hi, (unsigned long long)octave[o]);
 		for (i = 0; i < 40; i++)

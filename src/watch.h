@@ -20,6 +20,7 @@ struct pw_watch {
 	__u64 fixes[PW_FIX_MAX];
 	__u64 missed; /* tracepoint runs the kernel skipped */
 	__u32 netns;
+	bool latency; /* rows show requests and latency over the interval */
 	double interval_s;
 	double wall; /* seconds since the epoch at the read */
 };

@@ -290,12 +290,56 @@ static void test_connect_latency(void **state)
 	close(lfd);
 }
 
+/* watch --latency: requests per interval add up to every request, and the
+ * slow class shows in the interval percentiles. */
+static void test_watch_latency(void **state)
+{
+	static const char *const args[] = { "watch",	  "--latency", "--json",
+					    "--interval", "200ms",     NULL };
+	long req_in = 0, req_out = 0;
+	double lat[N], p95_max = 0;
+	char *out, *line, *save;
+	struct bg w;
+	pid_t srv;
+
+	(void)state;
+	srv = spawn(server, NULL);
+	assert_true(srv > 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	assert_int_equal(bg_portwatch_env(&w, NULL, args), 0);
+	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
+	run_clients(lat);
+	json_decref(watch_rows_after(&w, wall_now() + 0.2, NULL, WAIT_MS));
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	out = bg_output(&w);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *dir = json_string_value(json_object_get(o, "direction"));
+		double p95 = json_real_value(json_object_get(o, "latency_p95_seconds"));
+
+		if (dir && json_integer_value(json_object_get(o, "port")) == 3001) {
+			if (!strcmp(dir, "inbound"))
+				req_in += json_integer_value(json_object_get(o, "requests"));
+			if (!strcmp(dir, "outbound"))
+				req_out += json_integer_value(json_object_get(o, "requests"));
+			if (p95 > p95_max)
+				p95_max = p95;
+		}
+		json_decref(o);
+	}
+	free(out);
+	assert_int_equal(req_in, N);
+	assert_int_equal(req_out, N);
+	within(p95_max, lat[N - 1], 0.10, "largest interval p95");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_latency, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_events, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_latency, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_watch_latency, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {
