@@ -28,7 +28,7 @@ endif
 
 # Debian 12 packages for building and testing.
 DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-	libjansson-dev libcmocka-dev iproute2 util-linux bsdutils procps
+	libjansson-dev libcmocka-dev iproute2 util-linux bsdutils procps nginx
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP

@@ -333,6 +333,146 @@ static void test_watch_latency(void **state)
 	within(p95_max, lat[N - 1], 0.10, "largest interval p95");
 }
 
+/* An HTTP backend: /slow answers after 80 ms, anything else after 5 ms;
+ * one request per connection, as nginx sends them by default. */
+static void http_backend(void *arg, int ready)
+{
+	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+				    "Connection: close\r\n\r\nok";
+	int lfd = tcp_listen(AF_INET, 3001, 64), fd;
+	char req[2048];
+	size_t len;
+	ssize_t n;
+
+	(void)arg;
+	if (lfd < 0 || write(ready, "l", 1) != 1)
+		_exit(1);
+	while ((fd = accept(lfd, NULL, NULL)) >= 0) {
+		if (fork() == 0) {
+			for (len = 0; len < sizeof(req) - 1; len += (size_t)n) {
+				n = read(fd, req + len, sizeof(req) - 1 - len);
+				if (n <= 0)
+					_exit(1);
+				req[len + (size_t)n] = '\0';
+				if (strstr(req, "\r\n\r\n"))
+					break;
+			}
+			usleep(strstr(req, "GET /slow") ? 80000 : 5000);
+			if (write(fd, reply, sizeof(reply) - 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(fd);
+	}
+}
+
+static char nginx_dir[64];
+
+static void run_nginx(void *arg, int ready)
+{
+	char conf[128];
+
+	(void)arg;
+	(void)ready;
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", nginx_dir);
+	execlp("nginx", "nginx", "-p", nginx_dir, "-c", conf, (char *)NULL);
+	_exit(127);
+}
+
+/* One request through nginx on a keep-alive connection: the whole reply. */
+static void http_get(int fd, const char *path)
+{
+	char req[128], buf[4096];
+	size_t len = 0;
+	ssize_t n;
+	char *body;
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", path);
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	for (;;) {
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		assert_true(n > 0);
+		len += (size_t)n;
+		buf[len] = '\0';
+		body = strstr(buf, "\r\n\r\n");
+		if (body && strlen(body + 4) >= 2)
+			return;
+	}
+}
+
+/* Through a real reverse proxy: portwatch's outbound latency for the
+ * backend port agrees with nginx's own $upstream_response_time within 10%
+ * at p50 and p95. */
+static void test_nginx_upstream(void **state)
+{
+	static const char *const args[] = { "latency", "--json", "--port", "3001", NULL };
+	double up[100], p50, p95;
+	char path[128], line[64];
+	int fd, i, n = 0;
+	struct bg pw;
+	json_t *doc, *o;
+	char *out;
+	FILE *f;
+
+	(void)state;
+	snprintf(nginx_dir, sizeof(nginx_dir), "/tmp/portwatch-nginx-XXXXXX");
+	assert_non_null(mkdtemp(nginx_dir));
+	snprintf(path, sizeof(path), "%s/nginx.conf", nginx_dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"daemon off; master_process off; worker_processes 1;\n"
+		"error_log %s/error.log; pid %s/nginx.pid;\n"
+		"events { worker_connections 64; }\n"
+		"http {\n"
+		"  log_format up '$upstream_response_time';\n"
+		"  access_log %s/access.log up;\n"
+		"  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
+		"  uwsgi_temp_path %s; scgi_temp_path %s;\n"
+		"  server { listen 127.0.0.1:8080;\n"
+		"    location / { proxy_pass http://127.0.0.1:3001; } }\n"
+		"}\n",
+		nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir,
+		nginx_dir);
+	fclose(f);
+	assert_true(spawn(http_backend, NULL) > 0);
+	assert_true(spawn(run_nginx, NULL) > 0);
+	for (i = 0; i < 100 && (fd = tcp_connect(AF_INET, 8080)) < 0; i++)
+		usleep(50000);
+	assert_true(fd >= 0);
+
+	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	wait_measuring(&pw);
+	for (i = 0; i < 100; i++)
+		http_get(fd, i % 5 < 3 ? "/fast" : "/slow");
+	close(fd);
+	kill(pw.pid, SIGINT);
+	assert_int_equal(bg_stop(&pw, 10000), 0);
+
+	snprintf(path, sizeof(path), "%s/access.log", nginx_dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (n < 100 && fgets(line, sizeof(line), f))
+		up[n++] = atof(line);
+	fclose(f);
+	assert_int_equal(n, 100);
+	qsort(up, (size_t)n, sizeof(double), cmp_double);
+	p50 = up[n / 2];
+	p95 = up[(int)(n * 0.95)];
+
+	out = bg_output(&pw);
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	o = find(doc, "outbound");
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "count")), 100);
+	within(json_real_value(json_object_get(o, "p50_seconds")), p50, 0.10, "nginx p50");
+	within(json_real_value(json_object_get(o, "p95_seconds")), p95, 0.10, "nginx p95");
+	json_decref(doc);
+	snprintf(path, sizeof(path), "rm -rf %s", nginx_dir);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +480,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_slow_events, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_latency, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_watch_latency, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_nginx_upstream, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {
