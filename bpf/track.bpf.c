@@ -375,12 +375,12 @@ static void count_transition(struct pw_stats *s, struct sock *sk, int old, int n
  * send after it. Outbound (a client's) the other way round: it begins with
  * the first send after the last response began, and ends when the first
  * byte of the answer arrives. Pipelined requests count from the first. */
-static void lat_begin(struct pw_sk *st)
+static void lat_begin(struct pw_sk *st, __u64 now)
 {
 	if (st->lat_phase == PW_LAT_REQUEST)
 		return;
 	st->lat_phase = PW_LAT_REQUEST;
-	st->req_start_ns = bpf_ktime_get_ns();
+	st->req_start_ns = now;
 }
 
 /* One duration into a row's histogram. */
@@ -407,14 +407,13 @@ static void observe(void *map, const struct pw_key *key, __u64 d)
 		l->max_ns = d;
 }
 
-static void lat_end(struct sock *sk, struct pw_sk *st)
+static void lat_end(struct sock *sk, struct pw_sk *st, __u64 now)
 {
-	__u64 now, d;
+	__u64 d;
 
 	if (st->lat_phase != PW_LAT_REQUEST)
 		return;
 	st->lat_phase = PW_LAT_IDLE;
-	now = bpf_ktime_get_ns();
 	d = now > st->req_start_ns ? now - st->req_start_ns : 0;
 	observe(&latency, &st->key, d);
 	if (pw_slow_ns && d >= pw_slow_ns) {
@@ -556,6 +555,7 @@ int BPF_PROG(on_data, struct sock *sk)
 	struct tcp_sock *tp;
 	struct pw_sk *st;
 	__s32 avail;
+	__u64 now;
 
 	st = sk_get(sk, false);
 	if (!st || st->key.dir == PW_DIR_LISTEN)
@@ -572,10 +572,16 @@ int BPF_PROG(on_data, struct sock *sk)
 		avail--;
 	if (avail <= 0)
 		return 0;
+	/* The receive path has just stamped this packet's processing with
+	 * the monotonic clock (tcp_mstamp_refresh): no clock read of our own,
+	 * which costs a kvm-clock read on a VM. */
+	now = bpf_core_field_exists(tp->tcp_clock_cache) ? tp->tcp_clock_cache : 0;
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (st->key.dir == PW_DIR_INBOUND)
-		lat_begin(st);
+		lat_begin(st, now);
 	else
-		lat_end(sk, st);
+		lat_end(sk, st, now);
 	return 0;
 }
 
@@ -591,9 +597,9 @@ static void sent(struct sock *sk)
 	if (!pw_latency)
 		return;
 	if (st->key.dir == PW_DIR_INBOUND)
-		lat_end(sk, st);
+		lat_end(sk, st, bpf_ktime_get_ns());
 	else if (st->key.dir == PW_DIR_OUTBOUND)
-		lat_begin(st);
+		lat_begin(st, bpf_ktime_get_ns());
 }
 
 /* Preferred: inside tcp_sendmsg, under the socket lock, before anything is
