@@ -13,26 +13,30 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: portwatch events [--port P]... [--all-netns] [--json] [--ringbuf-size "
-		     "BYTES]\n"
-		     "                        [-v]\n\n"
-		     "Print each notable TCP event as it happens: a socket entering or leaving\n"
-		     "CLOSE_WAIT (with how long it stayed), a reset sent or received, a connect\n"
-		     "that failed (refused or timed out). Owners are the process that connected,\n"
-		     "listened, or first sent or received on the socket: never the task that\n"
-		     "happened to run when the packet arrived.\n\n"
-		     "Events lost to a full ring buffer are counted and reported on stderr.\n\n"
-		     "Options:\n"
-		     "  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
-		     "  -A, --all-netns           every network namespace (JSON adds \"netns\")\n"
-		     "  -j, --json                one JSON object per event\n"
-		     "      --ringbuf-size BYTES  ring buffer size (power of two, default 256K)\n"
-		     "  -v, --verbose             show libbpf's log\n"
-		     "  -h, --help                this text\n\n"
-		     "Examples:\n"
-		     "  portwatch events\n"
-		     "  portwatch events --port 3001 --json | jq 'select(.type == "
-		     "\"close_wait_enter\")'\n");
+	fprintf(out,
+		"Usage: portwatch events [--port P]... [--slow DURATION] [--all-netns] [--json]\n"
+		"                        [--ringbuf-size BYTES] [-v]\n\n"
+		"Print each notable TCP event as it happens: a socket entering or leaving\n"
+		"CLOSE_WAIT (with how long it stayed), a reset sent or received, a connect\n"
+		"that failed (refused or timed out). Owners are the process that connected,\n"
+		"listened, first sent on the socket or closed it: never the task that\n"
+		"happened to run when the packet arrived.\n\n"
+		"With --slow, also every request at least that slow (see 'portwatch latency'\n"
+		"for what a request is); its latency is the IN-STATE column.\n\n"
+		"Events lost to a full ring buffer are counted and reported on stderr.\n\n"
+		"Options:\n"
+		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
+		"  -s, --slow DURATION       also requests at least this slow (e.g. 500ms)\n"
+		"  -A, --all-netns           every network namespace (JSON adds \"netns\")\n"
+		"  -j, --json                one JSON object per event\n"
+		"      --ringbuf-size BYTES  ring buffer size (power of two, default 256K)\n"
+		"  -v, --verbose             show libbpf's log\n"
+		"  -h, --help                this text\n\n"
+		"Examples:\n"
+		"  portwatch events\n"
+		"  portwatch events --port 3001 --json | jq 'select(.type == "
+		"\"close_wait_enter\")'\n"
+		"  portwatch events --slow 500ms --port 3001\n");
 }
 
 struct events_ctx {

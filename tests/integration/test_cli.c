@@ -218,6 +218,17 @@ static void test_help_and_version(void **state)
 	assert_non_null(strstr(c.out, "Examples:"));
 	assert_non_null(strstr(c.out, "--min-age"));
 	cmd_free(&c);
+	/* Every option a command takes is in its help. */
+	static const char *const ev_help[] = { "events", "--help", NULL };
+	run_args(&c, ev_help, NULL, NULL);
+	assert_non_null(strstr(c.out, "--slow DURATION"));
+	assert_non_null(strstr(c.out, "--all-netns"));
+	cmd_free(&c);
+	static const char *const w_help[] = { "watch", "--help", NULL };
+	run_args(&c, w_help, NULL, NULL);
+	assert_non_null(strstr(c.out, "--latency"));
+	assert_non_null(strstr(c.out, "--reconcile DURATION"));
+	cmd_free(&c);
 }
 
 int main(void)
