@@ -124,9 +124,11 @@ static double rate(const struct pw_watch *w, const struct pw_live_row *r, enum p
 
 static __u64 failures_delta(const struct pw_watch *w, const struct pw_live_row *r)
 {
-	return pw_live_delta(w->prev, r, PW_C_CONNECT_REFUSED) +
-	       pw_live_delta(w->prev, r, PW_C_CONNECT_TIMEOUT) +
-	       pw_live_delta(w->prev, r, PW_C_CONNECT_ERROR);
+	const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
+	__u64 now = pw_live_connect_failures(r->counter);
+	__u64 before = p ? pw_live_connect_failures(p->counter) : 0;
+
+	return now >= before ? now - before : 0;
 }
 
 static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
@@ -140,21 +142,8 @@ static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
  * buckets by upper bound. */
 static json_t *hist_json(const struct pw_cw_hist *h)
 {
-	json_t *buckets = json_array();
-	__u32 b;
-
-	for (b = 0; buckets && b < PW_HIST_BUCKETS; b++) {
-		json_t *le;
-
-		if (!h->bucket[b])
-			continue;
-		le = b == PW_HIST_BUCKETS - 1 ? json_string("+Inf")
-					      : json_real((double)pw_hist_upper_ns(b) / 1e9);
-		json_array_append_new(buckets, json_pack("{s:o, s:I}", "le_seconds", le, "count",
-							 (json_int_t)h->bucket[b]));
-	}
 	return json_pack("{s:I, s:f, s:o}", "count", (json_int_t)h->count, "sum_seconds",
-			 (double)h->sum_ns / 1e9, "buckets", buckets);
+			 (double)h->sum_ns / 1e9, "buckets", pw_json_buckets(h->bucket));
 }
 
 json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)

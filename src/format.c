@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "format.h"
+#include "pw_hist.h"
 
 static const char *const state_names[] = {
 	[PW_TCP_ESTABLISHED] = "ESTABLISHED",
@@ -106,6 +107,22 @@ json_t *pw_json_seconds(double seconds)
 json_t *pw_json_ns_as_seconds(double ns)
 {
 	return json_real(round(ns / 1e3) / 1e6);
+}
+
+json_t *pw_json_buckets(const __u64 *bucket)
+{
+	json_t *buckets = json_array(), *le;
+	__u32 b;
+
+	for (b = 0; buckets && b < PW_HIST_BUCKETS; b++) {
+		if (!bucket[b])
+			continue;
+		le = b == PW_HIST_BUCKETS - 1 ? json_string("+Inf")
+					      : json_real((double)pw_hist_upper_ns(b) / 1e9);
+		json_array_append_new(buckets, json_pack("{s:o, s:I}", "le_seconds", le, "count",
+							 (json_int_t)bucket[b]));
+	}
+	return buckets;
 }
 
 int pw_json_print(FILE *out, json_t *doc)

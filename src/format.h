@@ -26,6 +26,9 @@ void pw_format_duration(char *buf, size_t len, double ns);
 json_t *pw_json_seconds(double seconds);
 /* Nanoseconds as seconds rounded to the microsecond: latencies. */
 json_t *pw_json_ns_as_seconds(double ns);
+/* A log-linear histogram's non-empty buckets (PW_HIST_BUCKETS counts):
+ * [{"le_seconds": inclusive upper bound, or "+Inf", "count": n}, ...]. */
+json_t *pw_json_buckets(const __u64 *bucket);
 /* The one JSON writer: one document per line. 0 or -EIO. */
 int pw_json_print(FILE *out, json_t *doc);
 

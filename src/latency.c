@@ -105,28 +105,15 @@ json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 {
 	const struct pw_key *key = &r->key;
 	const struct pw_lat *l = &r->lat;
-	json_t *obj, *buckets = json_array(), *connect;
-	__u32 b;
+	json_t *obj, *connect;
 
-	for (b = 0; buckets && b < PW_HIST_BUCKETS; b++) {
-		json_t *le;
-
-		if (!l->bucket[b])
-			continue;
-		le = b == PW_HIST_BUCKETS - 1 ? json_string("+Inf")
-					      : json_real((double)pw_hist_upper_ns(b) / 1e9);
-		json_array_append_new(buckets, json_pack("{s:o, s:I}", "le_seconds", le, "count",
-							 (json_int_t)l->bucket[b]));
-	}
 	obj = json_pack("{s:i, s:s}", "port", key->port, "direction", pw_dir_name(key->dir));
 	if (obj) {
 		json_t *q = quantiles_json(l);
 
 		json_object_update(obj, q);
 		json_decref(q);
-		json_object_set_new(obj, "buckets", buckets);
-	} else {
-		json_decref(buckets);
+		json_object_set_new(obj, "buckets", pw_json_buckets(l->bucket));
 	}
 	if (obj && key->dir == PW_DIR_OUTBOUND) {
 		connect = quantiles_json(&r->connect);
