@@ -101,6 +101,10 @@ static int print_event(void *arg, const struct pw_event *ev)
 
 		if (doc && !ctx->netns)
 			json_object_set_new(doc, "netns", json_integer(e->key.netns));
+		/* A socket found at start: its time in state counts from the last
+		 * data received (ss's lastrcv), not from when it entered. */
+		if (doc && (e->flags & PW_SK_SEEDED))
+			json_object_set_new(doc, "seeded", json_true());
 		ctx->err = pw_json_print(stdout, doc);
 		json_decref(doc);
 	} else {

@@ -53,14 +53,3 @@ void pw_vdebug(const char *fmt, va_list ap)
 	if (verbose)
 		vfprintf(stderr, fmt, ap);
 }
-
-void pw_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!verbose)
-		return;
-	va_start(ap, fmt);
-	emit("", fmt, ap);
-	va_end(ap);
-}

@@ -399,6 +399,8 @@ static void test_events(void **state)
 			assert_int_equal(json_integer_value(json_object_get(o, "pid")), pid);
 			assert_string_equal(json_string_value(json_object_get(o, "old_state")),
 					    "CLOSE_WAIT");
+			/* Seen from its start, not found by the start-up pass. */
+			assert_null(json_object_get(o, "seeded"));
 			leaves++;
 		}
 		if (!strcmp(type, "connect_refused")) {
@@ -413,6 +415,45 @@ static void test_events(void **state)
 	free(out);
 	assert_int_equal(leaves, 1);
 	assert_int_equal(refused, 1);
+	close(ctl);
+}
+
+/* A socket stuck before events started: its exit from CLOSE_WAIT is marked
+ * seeded, with the time counted from ss's lastrcv. */
+static void test_events_seeded(void **state)
+{
+	static const char *const args[] = { "events", "--json", NULL };
+	struct server s = { 3001, 1, true, -1 };
+	char *out, *line, *save;
+	int ctl, seeded = 0;
+	struct bg ev;
+
+	(void)state;
+	start_server(&s, &ctl);
+	churn(3001, 2, true);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 2, WAIT_MS), 0);
+	usleep(700 * 1000);
+	assert_int_equal(bg_portwatch_env(&ev, NULL, args), 0);
+	usleep(800 * 1000);
+	assert_int_equal(write(ctl, "c", 1), 1); /* closes 1 of 2 */
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 1, WAIT_MS), 0);
+	usleep(300 * 1000);
+	assert_int_equal(bg_stop(&ev, 5000), 0);
+	out = bg_output(&ev);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		assert_non_null(o);
+		if (!strcmp(json_string_value(json_object_get(o, "type")), "close_wait_leave")) {
+			assert_true(json_is_true(json_object_get(o, "seeded")));
+			assert_true(json_real_value(json_object_get(o, "time_in_state_seconds")) >=
+				    1.4);
+			seeded++;
+		}
+		json_decref(o);
+	}
+	free(out);
+	assert_int_equal(seeded, 1);
 	close(ctl);
 }
 
@@ -723,6 +764,7 @@ int main(void)
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_ringbuf_overflow, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_events, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_events_seeded, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_repairs, netns_setup,
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_failures, netns_setup, netns_teardown),
