@@ -28,7 +28,8 @@ endif
 
 # Debian 12 packages for building and testing.
 DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-	libjansson-dev libcmocka-dev iproute2 util-linux bsdutils procps nginx
+	libjansson-dev libcmocka-dev libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev \
+	iproute2 util-linux bsdutils procps curl nginx prometheus prometheus-alertmanager
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
@@ -38,13 +39,19 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) 
 LDLIBS_BPF = $(shell $(PKG_CONFIG) --libs libbpf)
 LDLIBS_JSON = $(shell $(PKG_CONFIG) --libs jansson)
 LDLIBS_CMOCKA = $(shell $(PKG_CONFIG) --libs cmocka)
+LDLIBS_YAML = $(shell $(PKG_CONFIG) --libs yaml-0.1)
+LDLIBS_DAEMON = $(shell $(PKG_CONFIG) --libs libmicrohttpd libcurl) -pthread
 
 BPF_NAMES := $(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c))
 SKELS := $(BPF_NAMES:%=$(OUTPUT)/%.skel.h)
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
-PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o latency.o)
+PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o latency.o \
+	config.o alert.o metrics.o)
 BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o)
-CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o cmd_latency.o)
+# Threads and network clients: the daemon's exporter and notifiers.
+DAEMON_OBJS := $(addprefix $(OUTPUT)/,exporter.o notify.o)
+CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
+	cmd_latency.o cmd_daemon.o)
 APP := $(OUTPUT)/portwatch
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -100,9 +107,9 @@ $(OUTPUT)/%.o: src/%.c | $(OUTPUT)
 # Sources include the skeletons: generate them before compiling any.
 $(BPF_USER_OBJS) $(CLI_OBJS): $(SKELS)
 
-$(APP): $(CLI_OBJS) $(BPF_USER_OBJS) $(PURE_OBJS)
+$(APP): $(CLI_OBJS) $(BPF_USER_OBJS) $(DAEMON_OBJS) $(PURE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_JSON) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) -lm -o $@
 
 $(OUTPUT)/tests/%.o: tests/unit/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -112,9 +119,11 @@ $(OUTPUT)/tests/%.o: tests/integration/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/integration -c $< -o $@
 
+# test_notify also exercises the notifier threads.
+$(OUTPUT)/tests/test_notify: $(OUTPUT)/notify.o
 $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_CMOCKA) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
 
 $(INTEG_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(INTEG_HELPERS)
 	$(call msg,LINK,$@)

@@ -17,6 +17,8 @@ int cmd_closewait(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_latency(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 struct pw_portset;
 /* Options every command shares: -p/--port into ports, -v; and getopt's

@@ -21,6 +21,8 @@ static const struct {
 	{ "watch", cmd_watch, "live per-port gauges and rates from every state change" },
 	{ "events", cmd_events, "CLOSE_WAIT, reset and failed-connect events as they happen" },
 	{ "latency", cmd_latency, "request latency per port, inbound and outbound: percentiles" },
+	{ "daemon", cmd_daemon, "tracing service: Prometheus metrics, alert rules, notifiers" },
+	{ "check", cmd_check, "evaluate a config's rules once from a snapshot (Nagios codes)" },
 };
 
 static void usage(FILE *out)
