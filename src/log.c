@@ -17,11 +17,24 @@ bool pw_verbose(void)
 	return verbose;
 }
 
+/* One write per line: the daemon's threads log too. */
 static void emit(const char *prefix, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "portwatch: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char line[1024];
+	int n;
+
+	n = snprintf(line, sizeof(line), "portwatch: %s", prefix);
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+void pw_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("", fmt, ap);
+	va_end(ap);
 }
 
 void pw_err(const char *fmt, ...)

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The HTTP side of the daemon, on libmicrohttpd: /metrics serves the last
+ * published text, /healthz the tracer's health. Its own thread; a slow or
+ * broken client never reaches the tracing loop, which only swaps a buffer. */
+#ifndef PW_EXPORTER_H
+#define PW_EXPORTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+struct pw_exporter;
+
+/* Binds addr:port (numeric, IPv4 or IPv6) and starts serving at most
+ * max_conns clients at once. NULL with errno set, after printing why. */
+struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_conns);
+void pw_exporter__free(struct pw_exporter *e);
+/* Replaces the /metrics body (copied). */
+int pw_exporter__publish(struct pw_exporter *e, const char *text, size_t len);
+/* /healthz: 200 "ok", or 503 with why. */
+void pw_exporter__health(struct pw_exporter *e, bool ok, const char *why);
+
+#endif

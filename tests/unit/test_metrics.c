@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Prometheus text: histogram bounds on kernel buckets, the port cap, and
+ * the exact text for known rows. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include "metrics.h"
+
+static void test_le_exact_decimal(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	pw_bounds_le(buf, sizeof(buf), 0);
+	assert_string_equal(buf, "0.000001023");
+	/* 2^30 ns - 1, the top of the octave below 1.07 s. */
+	pw_bounds_le(buf, sizeof(buf), pw_hist_bucket((1ULL << 30) - 1));
+	assert_string_equal(buf, "1.073741823");
+	pw_bounds_le(buf, sizeof(buf), pw_hist_bucket(1ULL << 30));
+	assert_string_equal(buf, "1.207959551");
+}
+
+/* Each configured bound becomes the bound of the bucket holding it: never
+ * below it, at most 12.5% above; repeats collapse. */
+static void test_bounds_round_up(void **state)
+{
+	static const double secs[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+				       0.5,   1,      2.5,   5,    10,    30,   60 };
+	struct pw_bounds b;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(pw_bounds_init(&b, secs, 15), 0);
+	assert_int_equal(b.n, 15);
+	for (i = 0; i < b.n; i++) {
+		double le = pw_hist_upper_ns(b.bucket[i]) / 1e9;
+
+		assert_true(le >= secs[i]);
+		assert_true(le <= secs[i] * 1.125);
+		if (i)
+			assert_true(b.bucket[i] > b.bucket[i - 1]);
+	}
+	/* 1.000 s and 1.001 s share a bucket. */
+	assert_int_equal(pw_bounds_init(&b, (const double[]){ 1.0, 1.001 }, 2), 0);
+	assert_int_equal(b.n, 1);
+	/* An exact bucket bound maps to that bucket. */
+	assert_int_equal(pw_bounds_init(&b, (const double[]){ 1.073741823 }, 1), 0);
+	assert_int_equal(b.bucket[0], pw_hist_bucket((1ULL << 30) - 1));
+}
+
+static void test_bounds_reject(void **state)
+{
+	struct pw_bounds b;
+
+	(void)state;
+	assert_int_equal(pw_bounds_init(&b, (const double[]){ 0 }, 1), -EINVAL);
+	assert_int_equal(pw_bounds_init(&b, (const double[]){ -1 }, 1), -EINVAL);
+	assert_int_equal(pw_bounds_init(&b, (const double[]){ 2, 1 }, 2), -EINVAL);
+	assert_int_equal(pw_bounds_init(&b, (const double[]){ 1e6 }, 1), -EINVAL);
+}
+
+static void test_portcap(void **state)
+{
+	struct pw_portcap *c = malloc(sizeof(*c));
+	struct pw_live l = {};
+	struct pw_text t = {};
+	struct pw_bounds b;
+	struct pw_metrics_opts o = { .bounds = &b };
+	__u16 ports[] = { 443, 80, 8080 };
+	size_t i;
+
+	(void)state;
+	pw_bounds_init(&b, (const double[]){ 1 }, 1);
+	for (i = 0; i < 3; i++) {
+		struct pw_key k = { .netns = 1, .port = ports[i], .dir = PW_DIR_INBOUND };
+
+		pw_live_row(&l, &k)->states[PW_TCP_CLOSE_WAIT] = i + 1;
+	}
+	/* At most two ports: the third, and any later, under "other". */
+	pw_portcap_init(c, NULL, 0, 2);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_non_null(strstr(t.s, "portwatch_tcp_connections{port=\"443\",direction=\"inbound\","
+				    "state=\"close_wait\"} 1\n"));
+	assert_non_null(strstr(t.s, "{port=\"80\",direction=\"inbound\",state=\"close_wait\"} 2\n"));
+	assert_non_null(strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 3\n"));
+	/* Sticky: 8080 stays "other" even once it is alone. */
+	pw_live_reset(&l);
+	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 8080, .dir = PW_DIR_INBOUND })
+		->states[PW_TCP_CLOSE_WAIT] = 5;
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_non_null(strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 5\n"));
+	/* An allowlist: only its ports, nothing under "other". */
+	pw_portcap_init(c, (const __u16[]){ 80 }, 1, 64);
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_null(strstr(t.s, "other"));
+	assert_null(strstr(t.s, "8080"));
+	pw_text_free(&t);
+	pw_live_free(&l);
+	free(c);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (; (hay = strstr(hay, needle)); hay++)
+		n++;
+	return n;
+}
+
+/* Two namespaces' rows of one port fold into one series; histogram counts
+ * are cumulative and exact at the bounds; one HELP and TYPE per family. */
+static void test_write_ports_text(void **state)
+{
+	struct pw_portcap *c = malloc(sizeof(*c));
+	struct pw_live l = { .ts_ns = 100000000000ULL };
+	struct pw_text t = {};
+	struct pw_bounds b;
+	struct pw_metrics_opts o = { .bounds = &b, .latency = true };
+	struct pw_live_row *r;
+	__u64 at = (1ULL << 20) - 1; /* the top of a bucket: counts under its le */
+
+	(void)state;
+	pw_bounds_init(&b, (const double[]){ at / 1e9, 0.5 }, 2);
+	r = pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_INBOUND });
+	r->states[PW_TCP_ESTABLISHED] = 3;
+	r->states[PW_TCP_CLOSE_WAIT] = 2;
+	r->counter[PW_C_OPENED] = 10;
+	r->cw_oldest_since_ns = 40000000000ULL; /* 60 s old */
+	r->lat.bucket[pw_hist_bucket(at)] = 4;
+	r->lat.bucket[pw_hist_bucket(at + 1)] = 1;
+	r->lat.bucket[pw_hist_bucket(2000000000)] = 1;
+	r->lat.count = 6;
+	r->lat.sum_ns = 2500000000ULL;
+	r = pw_live_row(&l, &(struct pw_key){ .netns = 2, .port = 3001, .dir = PW_DIR_INBOUND });
+	r->states[PW_TCP_CLOSE_WAIT] = 5;
+	r->counter[PW_C_OPENED] = 1;
+	r->cw_oldest_since_ns = 70000000000ULL;
+	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_LISTEN })
+		->states[PW_TCP_LISTEN] = 1;
+	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_OUTBOUND })
+		->counter[PW_C_CONNECT_REFUSED] = 7;
+	pw_portcap_init(c, NULL, 0, 64);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_int_equal(t.err, 0);
+
+	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"close_wait\"} 7\n"));
+	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"established\"} 3\n"));
+	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"listen\",state=\"listen\"} 1\n"));
+	assert_null(strstr(t.s, "direction=\"listen\",state=\"established\""));
+	assert_null(strstr(t.s, "state=\"close\"}"));
+	assert_non_null(strstr(t.s, "portwatch_close_wait_oldest_age_seconds{port=\"3001\","
+				    "direction=\"inbound\"} 60.000000000\n"));
+	assert_non_null(strstr(t.s, "portwatch_request_duration_seconds_bucket{port=\"3001\","
+				    "direction=\"inbound\",le=\"0.001048575\"} 4\n"));
+	assert_non_null(strstr(t.s, "portwatch_request_duration_seconds_bucket{port=\"3001\","
+				    "direction=\"inbound\",le=\"+Inf\"} 6\n"));
+	assert_non_null(strstr(t.s, "portwatch_request_duration_seconds_sum{port=\"3001\","
+				    "direction=\"inbound\"} 2.500000000\n"));
+	assert_non_null(strstr(t.s, "portwatch_request_duration_seconds_count{port=\"3001\","
+				    "direction=\"inbound\"} 6\n"));
+	/* 0.5 s rounds up to its bucket's bound; holds the 5 below it. */
+	assert_non_null(strstr(t.s, "le=\"0.503316479\"} 5\n"));
+	assert_non_null(strstr(t.s, "portwatch_connections_opened_total{port=\"3001\","
+				    "direction=\"inbound\"} 11\n"));
+	assert_non_null(strstr(t.s, "portwatch_connect_failures_total{port=\"3001\","
+				    "direction=\"outbound\",reason=\"refused\"} 7\n"));
+	assert_null(strstr(t.s, "portwatch_connect_failures_total{port=\"3001\","
+				"direction=\"inbound\""));
+	assert_int_equal(count(t.s, "# TYPE portwatch_request_duration_seconds histogram\n"), 1);
+	assert_int_equal(count(t.s, "# HELP "), count(t.s, "# TYPE "));
+	assert_int_equal(count(t.s, "# TYPE "), 10);
+
+	/* With a netns label the namespaces stay apart. */
+	o.netns_label = true;
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_non_null(strstr(t.s, "{netns=\"2\",port=\"3001\",direction=\"inbound\","
+				    "state=\"close_wait\"} 5\n"));
+	pw_text_free(&t);
+	pw_live_free(&l);
+	free(c);
+}
+
+static void test_label_escape(void **state)
+{
+	struct pw_text t = {};
+
+	(void)state;
+	pw_metrics_label_value(&t, "a\"b\\c\nd");
+	assert_string_equal(t.s, "a\\\"b\\\\c\\nd");
+	pw_text_free(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_le_exact_decimal), cmocka_unit_test(test_bounds_round_up),
+		cmocka_unit_test(test_bounds_reject),	 cmocka_unit_test(test_portcap),
+		cmocka_unit_test(test_write_ports_text), cmocka_unit_test(test_label_escape),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
