@@ -127,7 +127,7 @@ $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 
 $(INTEG_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(INTEG_HELPERS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_CMOCKA) -lm -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
 
 $(OUTPUT)/loadgen: bench/loadgen.c | $(OUTPUT)
 	$(call msg,CC,$@)

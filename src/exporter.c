@@ -92,8 +92,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	(void)state;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain",
-			     "method not allowed\n", 19);
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n",
+			     19);
 	if (!strcmp(url, "/metrics"))
 		return serve_metrics(e, c);
 	if (!strcmp(url, "/healthz"))
@@ -154,12 +154,12 @@ struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_con
 		err = e->fd;
 		goto err_free;
 	}
-	e->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, e,
-		MHD_OPTION_LISTEN_SOCKET, e->fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)max_conns, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, NULL, MHD_OPTION_END);
+	e->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+				  handle, e, MHD_OPTION_LISTEN_SOCKET, e->fd,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conns,
+				  MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
 	if (!e->mhd) {
 		err = -EIO;
 		pw_err("start HTTP server: libmicrohttpd refused to start");

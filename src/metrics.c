@@ -97,7 +97,8 @@ int pw_bounds_init(struct pw_bounds *b, const double *seconds, size_t n)
 		__u32 k;
 
 		if (!(ns > 0) || ns >= (double)(1ULL << PW_HIST_MAX_SHIFT) ||
-		    (i && seconds[i] <= seconds[i - 1]) || b->n == sizeof(b->bucket) / sizeof(b->bucket[0]))
+		    (i && seconds[i] <= seconds[i - 1]) ||
+		    b->n == sizeof(b->bucket) / sizeof(b->bucket[0]))
 			return -EINVAL;
 		/* The bucket holding the bound: its upper bound is >= it. */
 		k = pw_hist_bucket((__u64)ns + ((double)(__u64)ns < ns));

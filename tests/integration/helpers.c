@@ -196,6 +196,13 @@ int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *ar
 	for (i = 0; args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	return bg_exec(b, argv, env);
+}
+
+int bg_exec(struct bg *b, const char *const *argv, const char *const *env)
+{
+	int i;
+
 	b->out = memfd_create("bg-out", MFD_CLOEXEC);
 	b->err = memfd_create("bg-err", MFD_CLOEXEC);
 	if (b->out < 0 || b->err < 0)

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Alert notifiers: log, exec, webhook and Alertmanager. One worker thread
+ * delivers what pw_notify__send queues, so the caller (the tracing loop)
+ * never waits on a command or a network peer. */
+#ifndef PW_NOTIFY_H
+#define PW_NOTIFY_H
+
+#include <stddef.h>
+#include <time.h>
+#include <linux/types.h>
+#include "config.h"
+
+/* Alerts waiting per notifier; more are dropped and counted. */
+#define PW_NOTIFY_QUEUE_LEN 256
+/* exec: SIGKILL this long after the SIGTERM sent at the timeout. */
+#define PW_NOTIFY_KILL_GRACE_MS 1000
+
+/* One alert transition, built by the daemon. NULL strings are sent as "". */
+struct pw_alert_msg {
+	const char *rule; /* rule name */
+	const char *metric; /* "close_wait", "latency", ... */
+	unsigned port; /* service port */
+	const char *direction; /* "inbound", "outbound" or "any" */
+	const char *status; /* "firing" or "resolved" */
+	const char *severity; /* "warning" or "critical" */
+	double value, threshold;
+	const char *summary; /* one human line */
+	time_t starts_at; /* wall clock when it began firing; 0: unknown */
+	time_t ends_at; /* resolved: when (0: now); firing: 0 */
+	const char *hostname;
+};
+
+/* Per notifier. Every accepted alert ends as exactly one of sent, failed or
+ * dropped; timeouts counts attempts cut off by the timeout (an exec killed,
+ * an HTTP try timed out), which also end as failed unless a retry succeeds. */
+struct pw_notify_stats {
+	__u64 sent, failed, dropped, timeouts;
+};
+
+struct pw_notify;
+
+/* Copies the notifiers (the caller may free them afterwards) and starts the
+ * worker thread. Each notifier handles one alert at a time, in the order
+ * sent, so a resolved alert never overtakes its firing one; different
+ * notifiers run concurrently, so a hung command or peer delays only its own
+ * queue, and that by at most its timeout (plus retries for HTTP).
+ * timeout_ns 0 means 10 s. The first call initialises libcurl
+ * (curl_global_init under pthread_once): other libcurl users in the process
+ * must initialise it before starting threads of their own.
+ * exec reaps only its own children by pid: the process must not reap
+ * children it did not spawn (waitpid(-1, ...), SIGCHLD set to SIG_IGN).
+ * Returns NULL and sets errno: EINVAL for a notifier without its argv
+ * (absolute argv[0]) or url, ENOMEM, or what starting the thread failed with. */
+struct pw_notify *pw_notify__new(const struct pw_notifier *n, size_t count);
+
+/* Queues *m for the notifiers at idx[0..n_idx) (indexes into the array given
+ * to new; out of range ones are ignored). Copies everything and never blocks
+ * (a short mutex, one malloc, one eventfd write): a full queue drops the
+ * alert for that notifier and counts it; the worker logs the drops.
+ * Callable from any thread, but not concurrently with pw_notify__free. */
+void pw_notify__send(struct pw_notify *p, const size_t *idx, size_t n_idx,
+		     const struct pw_alert_msg *m);
+
+/* Copies the counters of one notifier; zeroes for an index out of range. */
+void pw_notify__stats(struct pw_notify *p, size_t notifier, struct pw_notify_stats *out);
+
+/* Stops the worker: deliveries in progress finish, bounded by their timeout
+ * (exec: timeout plus PW_NOTIFY_KILL_GRACE_MS), but are not retried; queued
+ * ones are dropped and logged. No-op on NULL. */
+void pw_notify__free(struct pw_notify *p);
+
+#endif

@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* `portwatch daemon` end to end, each test in its own network namespace:
+ * /metrics against ss, promtool, a real Prometheus scraping it and a real
+ * Alertmanager receiving its alerts, reloads, hostile HTTP clients, and
+ * `portwatch check`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "helpers.h"
+
+#define METRICS_URL "http://127.0.0.1:9977/metrics"
+#define PROMETHEUS "/usr/bin/prometheus"
+#define ALERTMANAGER "/usr/bin/prometheus-alertmanager"
+#define LEAK_PORT 3001
+#define SLOW_PORT 3002
+
+static char dir[64];
+
+/* A temporary directory per test for configs and data. */
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/pw-daemon-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	return netns_setup(state);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	netns_teardown(state);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+static char *write_file(const char *name, const char *text)
+{
+	static char path[4][128];
+	static int next;
+	char *p = path[next++ % 4];
+	FILE *f;
+
+	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+struct body {
+	char *s;
+	size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	char *s = realloc(b->s, b->len + size * n + 1);
+
+	if (!s)
+		return 0;
+	memcpy(s + b->len, p, size * n);
+	b->s = s;
+	b->len += size * n;
+	b->s[b->len] = '\0';
+	return size * n;
+}
+
+/* GET url: the body (caller frees) or NULL; *status the HTTP status. */
+static char *http_get(const char *url, long *status)
+{
+	struct body b = {};
+	CURL *c = curl_easy_init();
+	CURLcode rc;
+
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	rc = curl_easy_perform(c);
+	if (status)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s ? b.s : strdup("");
+}
+
+/* The value of the sample whose line starts with series + " ", or -1. */
+static double sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p;
+
+	for (p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, series, n) && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+static double scrape(const char *series)
+{
+	char *text = http_get(METRICS_URL, NULL);
+	double v = text ? sample(text, series) : -1;
+
+	free(text);
+	return v;
+}
+
+/* Polls /metrics until series has value want. */
+static int wait_sample(const char *series, double want, int timeout_ms)
+{
+	double v = -1;
+	int i;
+
+	for (i = 0; i < timeout_ms / 100; i++) {
+		v = scrape(series);
+		if (v == want)
+			return 0;
+		usleep(100000);
+	}
+	print_message("# %s: %g, want %g\n", series, v, want);
+	return -ETIMEDOUT;
+}
+
+static const char base_config[] = "listen: 127.0.0.1:9977\n"
+				  "evaluation_interval: 500ms\n"
+				  "reconcile_interval: 60s\n";
+
+/* Starts the daemon on config and waits until /metrics answers. */
+static void start_daemon(struct bg *b, const char *config)
+{
+	const char *path = write_file("portwatch.yaml", config);
+	int i;
+
+	assert_int_equal(bg_portwatch(b, "daemon", "--config", path, NULL), 0);
+	for (i = 0; i < 100; i++) {
+		char *text = http_get(METRICS_URL, NULL);
+
+		if (text && strstr(text, "portwatch_build_info")) {
+			free(text);
+			return;
+		}
+		free(text);
+		usleep(100000);
+	}
+	print_message("# daemon stderr: %s\n", bg_errors(b));
+	fail_msg("the daemon did not serve /metrics");
+}
+
+/* n more connections to port whose client side closes while the server
+ * side stays open, held in srv[]: total sockets in CLOSE_WAIT. */
+static int leak_more(int lfd, int port, int n, int *srv, int total)
+{
+	int i, c;
+
+	for (i = 0; i < n; i++) {
+		c = tcp_connect(AF_INET, port);
+		if (c < 0)
+			return c;
+		srv[i] = accept(lfd, NULL, NULL);
+		close(c);
+	}
+	return ss_wait_count("CLOSE-WAIT", port, -1, total, 5000);
+}
+
+static int leak(int lfd, int port, int n, int *srv)
+{
+	return leak_more(lfd, port, n, srv, n);
+}
+
+static long long ss_now(const char *state, int lport)
+{
+	struct ss_sock *s;
+	size_t n, count;
+
+	assert_int_equal(ss_read(&s, &n), 0);
+	count = ss_count(s, n, state, lport, -1);
+	free(s);
+	return count;
+}
+
+/* /metrics equals ss for a leaking port, and promtool finds nothing wrong
+ * with the text. */
+static void test_metrics_match_ss(void **state)
+{
+	char series[160], *text, *path;
+	int lfd, srv[16], i;
+	struct cmd c = {};
+	struct bg d;
+
+	(void)state;
+	start_daemon(&d, base_config);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_true(lfd >= 0);
+	assert_int_equal(leak(lfd, LEAK_PORT, 7, srv), 0);
+	snprintf(
+		series, sizeof(series),
+		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
+		LEAK_PORT);
+	assert_int_equal(wait_sample(series, (double)ss_now("CLOSE-WAIT", LEAK_PORT), 5000), 0);
+	snprintf(series, sizeof(series),
+		 "portwatch_tcp_connections{port=\"%d\",direction=\"listen\",state=\"listen\"}",
+		 LEAK_PORT);
+	assert_int_equal(wait_sample(series, 1, 5000), 0);
+	snprintf(series, sizeof(series),
+		 "portwatch_connections_opened_total{port=\"%d\",direction=\"inbound\"}",
+		 LEAK_PORT);
+	assert_int_equal(wait_sample(series, 7, 5000), 0);
+	/* Half of them closed: the gauge follows. */
+	for (i = 0; i < 3; i++)
+		close(srv[i]);
+	snprintf(
+		series, sizeof(series),
+		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
+		LEAK_PORT);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", LEAK_PORT, -1, 4, 5000), 0);
+	assert_int_equal(wait_sample(series, 4, 5000), 0);
+
+	text = http_get(METRICS_URL, NULL);
+	assert_non_null(text);
+	path = write_file("metrics.txt", text);
+	free(text);
+	{
+		const char *argv[] = { "/bin/sh", "-c", "", NULL };
+		char script[256];
+
+		snprintf(script, sizeof(script), "promtool check metrics < %s 2>&1", path);
+		argv[2] = script;
+		assert_int_equal(cmd_run(&c, argv, NULL, 20000), 0);
+	}
+	if (c.status || *c.out)
+		print_message("# promtool: %s\n", c.out);
+	assert_int_equal(c.status, 0);
+	assert_string_equal(c.out, "");
+	cmd_free(&c);
+	for (i = 3; i < 7; i++)
+		close(srv[i]);
+	close(lfd);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+}
+
+/* A server child on port that answers each one-byte request after delay_ms. */
+struct slow_server {
+	uint16_t port;
+	int delay_ms;
+};
+
+static void serve_slowly(void *arg, int ready)
+{
+	struct slow_server *s = arg;
+	int lfd = tcp_listen(AF_INET, s->port, 64), fd;
+	char b;
+
+	if (lfd < 0 || write(ready, "l", 1) != 1)
+		_exit(1);
+	for (;;) {
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		while (read(fd, &b, 1) == 1) {
+			usleep(s->delay_ms * 1000);
+			if (write(fd, &b, 1) != 1)
+				break;
+		}
+		close(fd);
+	}
+}
+
+static void requests(int port, int n)
+{
+	int fd = tcp_connect(AF_INET, port), i;
+	char b = 'x';
+
+	assert_true(fd >= 0);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(write(fd, &b, 1), 1);
+		assert_int_equal(read(fd, &b, 1), 1);
+	}
+	close(fd);
+}
+
+/* An alert named rule is active in Alertmanager (1), resolved or absent
+ * (0), or the API did not answer (-1). */
+static int am_alert_active(const char *rule)
+{
+	char *body = http_get("http://127.0.0.1:9093/api/v2/alerts", NULL);
+	json_t *doc, *a;
+	size_t i;
+	int found = 0;
+
+	if (!body)
+		return -1;
+	doc = json_loads(body, 0, NULL);
+	free(body);
+	if (!json_is_array(doc)) {
+		json_decref(doc);
+		return -1;
+	}
+	json_array_foreach (doc, i, a) {
+		const char *name = json_string_value(
+			json_object_get(json_object_get(a, "labels"), "alertname"));
+		const char *st =
+			json_string_value(json_object_get(json_object_get(a, "status"), "state"));
+
+		if (name && !strcmp(name, rule) && st && !strcmp(st, "active"))
+			found = 1;
+	}
+	json_decref(doc);
+	return found;
+}
+
+static int wait_am(const char *rule, int want, int timeout_ms)
+{
+	int i, v = -1;
+
+	for (i = 0; i < timeout_ms / 250; i++) {
+		v = am_alert_active(rule);
+		if (v == want)
+			return 0;
+		usleep(250000);
+	}
+	print_message("# alertmanager: %s active=%d, want %d\n", rule, v, want);
+	return -ETIMEDOUT;
+}
+
+/* Prometheus's instant query result for expr as a number, or -1. */
+static double prom_query(const char *expr)
+{
+	char url[512], *body, *q;
+	json_t *doc, *res;
+	double v = -1;
+	CURL *c = curl_easy_init();
+
+	q = curl_easy_escape(c, expr, 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:9090/api/v1/query?query=%s", q);
+	curl_free(q);
+	curl_easy_cleanup(c);
+	body = http_get(url, NULL);
+	if (!body)
+		return -1;
+	doc = json_loads(body, 0, NULL);
+	free(body);
+	res = json_object_get(json_object_get(doc, "data"), "result");
+	if (json_array_size(res) == 1)
+		v = strtod(json_string_value(json_array_get(
+				   json_object_get(json_array_get(res, 0), "value"), 1)),
+			   NULL);
+	json_decref(doc);
+	return v;
+}
+
+static void start_prometheus(struct bg *prom, struct bg *am)
+{
+	char cfg[256], data[256], amcfg[256], amdata[256];
+	const char *pargv[] = { PROMETHEUS, cfg, data, "--web.listen-address=127.0.0.1:9090",
+				NULL };
+	const char *aargv[] = { ALERTMANAGER,
+				amcfg,
+				amdata,
+				"--web.listen-address=127.0.0.1:9093",
+				"--cluster.listen-address=",
+				NULL };
+	int i;
+
+	snprintf(cfg, sizeof(cfg), "--config.file=%s",
+		 write_file("prometheus.yml", "global:\n"
+					      "  scrape_interval: 1s\n"
+					      "  evaluation_interval: 1s\n"
+					      "scrape_configs:\n"
+					      "  - job_name: portwatch\n"
+					      "    static_configs:\n"
+					      "      - targets: ['127.0.0.1:9977']\n"));
+	snprintf(data, sizeof(data), "--storage.tsdb.path=%s/prom", dir);
+	snprintf(amcfg, sizeof(amcfg), "--config.file=%s",
+		 write_file("alertmanager.yml", "route:\n"
+						"  receiver: blackhole\n"
+						"receivers:\n"
+						"  - name: blackhole\n"));
+	snprintf(amdata, sizeof(amdata), "--storage.path=%s/am", dir);
+	assert_int_equal(bg_exec(am, aargv, NULL), 0);
+	assert_int_equal(bg_exec(prom, pargv, NULL), 0);
+	for (i = 0; i < 200 && am_alert_active("none") < 0; i++)
+		usleep(100000);
+	assert_true(am_alert_active("none") >= 0);
+}
+
+/* Prometheus scrapes the daemon: its CLOSE_WAIT gauge equals ss. A CLOSE_WAIT
+ * rule fires after its for, reaches Alertmanager, and resolves when the leak
+ * is closed; a latency rule fires on a slowed server. */
+static void test_prometheus_alertmanager(void **state)
+{
+	struct slow_server slow = { .port = SLOW_PORT, .delay_ms = 300 };
+	struct bg d, prom, am;
+	char config[2048], expr[160];
+	int lfd, srv[8], i;
+	double v = -1;
+	pid_t pid;
+
+	(void)state;
+	start_prometheus(&prom, &am);
+	snprintf(config, sizeof(config),
+		 "%s"
+		 "notifiers:\n"
+		 "  - name: log\n"
+		 "    type: log\n"
+		 "  - name: am\n"
+		 "    type: alertmanager\n"
+		 "    url: http://127.0.0.1:9093\n"
+		 "    timeout: 2s\n"
+		 "    retries: 1\n"
+		 "rules:\n"
+		 "  - name: backend_close_wait\n"
+		 "    metric: close_wait\n"
+		 "    port: %d\n"
+		 "    warn: 3\n"
+		 "    clear: 1\n"
+		 "    for: 2s\n"
+		 "  - name: backend_slow\n"
+		 "    metric: latency\n"
+		 "    port: %d\n"
+		 "    direction: inbound\n"
+		 "    quantile: 0.95\n"
+		 "    window: 30s\n"
+		 "    warn: 200ms\n"
+		 "    for: 1s\n",
+		 base_config, LEAK_PORT, SLOW_PORT);
+	start_daemon(&d, config);
+
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_true(lfd >= 0);
+	assert_int_equal(leak(lfd, LEAK_PORT, 5, srv), 0);
+	snprintf(
+		expr, sizeof(expr),
+		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
+		LEAK_PORT);
+	for (i = 0; i < 150; i++) {
+		v = prom_query(expr);
+		if (v == (double)ss_now("CLOSE-WAIT", LEAK_PORT))
+			break;
+		usleep(200000);
+	}
+	assert_true(v == 5);
+	assert_int_equal(wait_am("backend_close_wait", 1, 30000), 0);
+	/* The leak closes: resolved in Alertmanager. */
+	for (i = 0; i < 5; i++)
+		close(srv[i]);
+	assert_int_equal(wait_am("backend_close_wait", 0, 30000), 0);
+	assert_non_null(strstr(bg_errors(&d), "backend_close_wait"));
+
+	pid = spawn(serve_slowly, &slow);
+	assert_int_equal(wait_child(pid, 5000), 0);
+	requests(SLOW_PORT, 6);
+	assert_int_equal(wait_am("backend_slow", 1, 30000), 0);
+	snprintf(expr, sizeof(expr),
+		 "portwatch_alert_state{rule=\"backend_slow\",port=\"%d\",state=\"firing\"}",
+		 SLOW_PORT);
+	assert_int_equal(wait_sample(expr, 1, 5000), 0);
+	close(lfd);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+	bg_stop(&prom, 10000);
+	bg_stop(&am, 10000);
+}
+
+/* Hostile clients: garbage requests, idle connections filling the cap,
+ * a burst of scrapers. The exporter keeps serving and tracing never stops. */
+static void test_hostile_clients(void **state)
+{
+	static const char *const garbage[] = {
+		"GARBAGE\r\n\r\n",
+		"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+		"GET /metrics HTTP/9.9\r\n\r\n",
+		"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+		"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+		"\x01\x02\x03\xff\xfe\r\n\r\n",
+	};
+	char config[512], series[160], *text, big[70000];
+	int idle[16], lfd, srv[4], i;
+	long status;
+	struct bg d;
+
+	(void)state;
+	snprintf(config, sizeof(config), "%smax_connections: 8\n", base_config);
+	start_daemon(&d, config);
+	for (i = 0; i < (int)(sizeof(garbage) / sizeof(garbage[0])); i++) {
+		int fd = tcp_connect(AF_INET, 9977);
+		char reply[256] = "";
+
+		assert_true(fd >= 0);
+		assert_true(write(fd, garbage[i], strlen(garbage[i])) > 0);
+		shutdown(fd, SHUT_WR);
+		assert_true(read(fd, reply, sizeof(reply) - 1) >= 0);
+		close(fd);
+		/* An answer, if any, is an HTTP error, never the metrics. */
+		assert_null(strstr(reply, "portwatch_build_info"));
+	}
+	/* A 70 kB header line. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
+	i = tcp_connect(AF_INET, 9977);
+	assert_true(write(i, big, sizeof(big)) > 0 || errno == ECONNRESET || errno == EPIPE);
+	close(i);
+	free(http_get("http://127.0.0.1:9977/nope", &status));
+	assert_int_equal(status, 404);
+
+	/* Idle clients take every slot; meanwhile sockets leak. */
+	for (i = 0; i < 16; i++)
+		idle[i] = tcp_connect(AF_INET, 9977);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_int_equal(leak(lfd, LEAK_PORT, 4, srv), 0);
+	sleep(2);
+	for (i = 0; i < 16; i++)
+		close(idle[i]);
+	snprintf(
+		series, sizeof(series),
+		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
+		LEAK_PORT);
+	assert_int_equal(wait_sample(series, 4, 15000), 0);
+
+	/* 32 scrapers at once, four times the cap: all of them eventually
+	 * served or refused, and the daemon still answers afterwards. */
+	for (i = 0; i < 32; i++) {
+		if (fork() == 0) {
+			free(http_get(METRICS_URL, NULL));
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 32; i++)
+		wait(NULL);
+	text = http_get("http://127.0.0.1:9977/healthz", &status);
+	assert_int_equal(status, 200);
+	free(text);
+	assert_int_equal(wait_sample(series, 4, 5000), 0);
+	for (i = 0; i < 4; i++)
+		close(srv[i]);
+	close(lfd);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+}
+
+/* SIGHUP: a bad file keeps the running config and says where it is wrong;
+ * a good one applies; counters survive both. */
+static void test_reload(void **state)
+{
+	char config[1024], series[160];
+	int lfd, srv[3], i;
+	struct bg d;
+
+	(void)state;
+	snprintf(config, sizeof(config),
+		 "%srules:\n  - name: first\n    metric: close_wait\n    port: %d\n    warn: 100\n",
+		 base_config, LEAK_PORT);
+	start_daemon(&d, config);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_int_equal(leak(lfd, LEAK_PORT, 3, srv), 0);
+	snprintf(series, sizeof(series),
+		 "portwatch_connections_opened_total{port=\"%d\",direction=\"inbound\"}",
+		 LEAK_PORT);
+	assert_int_equal(wait_sample(series, 3, 5000), 0);
+
+	write_file("portwatch.yaml", "listen: 127.0.0.1:9977\nrules:\n  - name: [\n");
+	kill(d.pid, SIGHUP);
+	assert_int_equal(wait_sample("portwatch_config_reloads_total{result=\"failure\"}", 1, 5000),
+			 0);
+	assert_non_null(strstr(bg_errors(&d), "portwatch.yaml:4:1: yaml:"));
+	assert_non_null(strstr(bg_errors(&d), "keeping the running configuration"));
+	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"first\",port=\"3001\","
+				     "state=\"inactive\"}",
+				     1, 5000),
+			 0);
+
+	snprintf(config, sizeof(config),
+		 "%srules:\n  - name: second\n    metric: close_wait\n    port: %d\n    warn: 2\n",
+		 base_config, LEAK_PORT);
+	write_file("portwatch.yaml", config);
+	kill(d.pid, SIGHUP);
+	assert_int_equal(wait_sample("portwatch_config_reloads_total{result=\"success\"}", 1, 5000),
+			 0);
+	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"second\",port=\"3001\","
+				     "state=\"firing\"}",
+				     1, 5000),
+			 0);
+	assert_true(scrape("portwatch_alert_state{rule=\"first\",port=\"3001\","
+			   "state=\"inactive\"}") < 0);
+	/* The kernel's counters went on: nothing restarted. */
+	assert_true(scrape(series) == 3);
+	for (i = 0; i < 3; i++)
+		close(srv[i]);
+	close(lfd);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+}
+
+/* Bad configs: --check names the place and exits 2; the daemon refuses to
+ * start; a good one passes. */
+static void test_check_config(void **state)
+{
+	struct cmd c = {};
+	char *path;
+
+	(void)state;
+	path = write_file("bad.yaml", "listen: 127.0.0.1:9977\nports: [80, 70000]\n");
+	assert_int_equal(portwatch(&c, "daemon", "--config", path, "--check", NULL), 0);
+	assert_int_equal(c.status, 2);
+	assert_non_null(strstr(c.err, "bad.yaml:2:"));
+	assert_int_equal(count_lines(c.err), 1);
+	cmd_free(&c);
+	assert_int_equal(portwatch(&c, "daemon", "--config", path, NULL), 0);
+	assert_int_equal(c.status, 2);
+	cmd_free(&c);
+	assert_int_equal(portwatch(&c, "daemon", "--config", "/nonexistent.yaml", NULL), 0);
+	assert_int_equal(c.status, 2);
+	assert_non_null(strstr(c.err, "/nonexistent.yaml"));
+	cmd_free(&c);
+	assert_int_equal(portwatch(&c, "daemon", NULL), 0);
+	assert_int_equal(c.status, 2);
+	cmd_free(&c);
+	path = write_file("good.yaml", base_config);
+	assert_int_equal(portwatch(&c, "daemon", "--config", path, "--check", NULL), 0);
+	assert_int_equal(c.status, 0);
+	cmd_free(&c);
+}
+
+/* `portwatch check`: Nagios codes from one snapshot. */
+static void test_check_command(void **state)
+{
+	char config[1024], *path;
+	int lfd, srv[6], i;
+	struct cmd c = {};
+
+	(void)state;
+	snprintf(config, sizeof(config),
+		 "%srules:\n"
+		 "  - name: cw\n    metric: close_wait\n    port: %d\n    warn: 3\n    crit: 6\n"
+		 "  - name: p95\n    metric: latency\n    port: %d\n    warn: 1s\n",
+		 base_config, LEAK_PORT, LEAK_PORT);
+	path = write_file("check.yaml", config);
+	assert_int_equal(portwatch(&c, "check", "--config", path, NULL), 0);
+	assert_int_equal(c.status, 0);
+	assert_non_null(strstr(c.out, "OK"));
+	cmd_free(&c);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_int_equal(leak(lfd, LEAK_PORT, 4, srv), 0);
+	assert_int_equal(portwatch(&c, "check", "--config", path, NULL), 0);
+	assert_int_equal(c.status, 1);
+	assert_non_null(strstr(c.out, "WARNING"));
+	cmd_free(&c);
+	assert_int_equal(leak_more(lfd, LEAK_PORT, 2, srv + 4, 6), 0);
+	assert_int_equal(portwatch(&c, "check", "--config", path, NULL), 0);
+	assert_int_equal(c.status, 2);
+	assert_non_null(strstr(c.out, "CRITICAL"));
+	assert_int_equal(count_lines(c.out), 1);
+	cmd_free(&c);
+	path = write_file("bad.yaml", "rules: 3\n");
+	assert_int_equal(portwatch(&c, "check", "--config", path, NULL), 0);
+	assert_int_equal(c.status, 3);
+	assert_non_null(strstr(c.out, "UNKNOWN"));
+	cmd_free(&c);
+	for (i = 0; i < 6; i++)
+		close(srv[i]);
+	close(lfd);
+}
+
+/* SIGTERM detaches every program. */
+static void test_stop_detaches(void **state)
+{
+	struct bg d;
+	int before, i;
+
+	(void)state;
+	for (i = 0; i < 100 && bpf_prog_count("on_state"); i++)
+		usleep(100000);
+	before = bpf_prog_count("on_state");
+	start_daemon(&d, base_config);
+	assert_true(bpf_prog_count("on_state") > before);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+	for (i = 0; i < 50 && bpf_prog_count("on_state") != before; i++)
+		usleep(100000);
+	assert_int_equal(bpf_prog_count("on_state"), before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_metrics_match_ss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_detaches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prometheus_alertmanager, setup, teardown),
+	};
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
