@@ -207,11 +207,11 @@ static void describe(char *buf, size_t len, const struct pw_rule *r, double v, d
 	}
 }
 
-static void notify(struct daemon *d, const struct pw_rule *r, const struct pw_alert_note *n,
-		   const char *summary)
+static void send_msg(struct daemon *d, struct pw_notify *to, const struct pw_rule *r,
+		     const struct pw_alert *a, const struct pw_alert_note *n, const char *summary,
+		     const size_t *idx, size_t count)
 {
 	static const char *const dirs[] = { "any", "inbound", "outbound" };
-	const struct pw_alert *a = pw_alerts__status(d->alerts, n->rule);
 	double ago = (n->now_ns - (a->firing_since_ns ? a->firing_since_ns : n->now_ns)) / 1e9;
 	struct pw_alert_msg m = {
 		.rule = r->name,
@@ -225,19 +225,76 @@ static void notify(struct daemon *d, const struct pw_rule *r, const struct pw_al
 		.summary = summary,
 		.hostname = d->hostname,
 	};
-	size_t all[64], i, count = r->n_notify;
-	const size_t *idx = r->notify;
 
 	m.starts_at = (time_t)(wall_now() - ago);
 	if (n->change == PW_ALERT_RESOLVED)
 		m.ends_at = (time_t)wall_now();
+	pw_notify__send(to, idx, count, &m);
+}
+
+/* To the rule's notifiers (every one when it names none). */
+static void notify(struct daemon *d, const struct pw_alert_note *n, const char *summary)
+{
+	/* The engine's copy of a rule has no notify list: the config's has. */
+	const struct pw_rule *cr = &d->cfg.rules[n->rule];
+	size_t all[256], i, count = cr->n_notify;
+	const size_t *idx = cr->notify;
+
 	if (!count) {
-		for (i = 0; i < d->cfg.n_notifiers && i < 64; i++)
+		for (i = 0; i < d->cfg.n_notifiers && i < 256; i++)
 			all[i] = i;
 		idx = all;
 		count = i;
 	}
-	pw_notify__send(d->notify, idx, count, &m);
+	send_msg(d, d->notify, pw_alerts__rule(d->alerts, n->rule),
+		 pw_alerts__status(d->alerts, n->rule), n, summary, idx, count);
+}
+
+/* A reload that removes or changes a rule whose alert was firing, notified,
+ * resolves it: otherwise Alertmanager would keep it until its timeout. */
+static void resolve_dropped(struct daemon *d, const struct pw_alerts *next,
+			    const struct pw_config *ncfg, struct pw_notify *nn)
+{
+	size_t j, i, k, m, idx[256], count;
+
+	for (j = 0; j < pw_alerts__count(d->alerts); j++) {
+		const struct pw_alert *a = pw_alerts__status(d->alerts, j);
+		const struct pw_rule *r = pw_alerts__rule(d->alerts, j);
+		const struct pw_rule *cr = &d->cfg.rules[j];
+		struct pw_alert_note n = {
+			.rule = j,
+			.change = PW_ALERT_RESOLVED,
+			.severity = a->severity,
+			.value = a->value,
+			.threshold = r->clear,
+			.now_ns = mono_ns(),
+		};
+		bool kept = false;
+
+		if (a->state != PW_AS_FIRING || !a->notified)
+			continue;
+		for (i = 0; i < pw_alerts__count(next); i++)
+			if (!strcmp(pw_alerts__rule(next, i)->name, r->name))
+				kept = pw_alerts__status(next, i)->state == PW_AS_FIRING;
+		if (kept)
+			continue;
+		/* The old rule's notifiers, by name, in the new config. */
+		count = 0;
+		for (i = 0; i < ncfg->n_notifiers && count < 256; i++) {
+			bool named = !cr->n_notify;
+
+			for (k = 0; k < cr->n_notify; k++) {
+				m = cr->notify[k];
+				named |= !strcmp(d->cfg.notifiers[m].name, ncfg->notifiers[i].name);
+			}
+			if (named)
+				idx[count++] = i;
+		}
+		pw_info("alert %s port=%u resolved: the reload removed or changed the rule",
+			r->name, r->port);
+		send_msg(d, nn, r, a, &n, "rule removed or changed by a configuration reload", idx,
+			 count);
+	}
 }
 
 static void on_note(void *ctx, const struct pw_alert_note *n)
@@ -251,7 +308,7 @@ static void on_note(void *ctx, const struct pw_alert_note *n)
 		pw_alert_change_name(n->change), pw_severity_name(n->severity), n->value,
 		n->threshold, n->notify ? "" : " (not notified)", summary);
 	if (n->notify)
-		notify(d, r, n, summary);
+		notify(d, n, summary);
 }
 
 /* Prometheus spells not-a-number NaN. */
@@ -411,15 +468,15 @@ static void do_reload(struct daemon *d)
 	struct pw_exporter *http = NULL;
 	struct pw_tracker *tracker = NULL;
 	struct pw_alerts *alerts = NULL;
-	struct pw_notify *notify = NULL;
+	struct pw_notify *nn = NULL;
 	pthread_t th;
 
 	pw_info("reload %s", d->cfg.path);
 	if (load_config(d->cfg.path, &cfg))
 		goto fail;
 	alerts = pw_alerts__new(&cfg);
-	notify = pw_notify__new(cfg.notifiers, cfg.n_notifiers);
-	if (!alerts || !notify) {
+	nn = pw_notify__new(cfg.notifiers, cfg.n_notifiers);
+	if (!alerts || !nn) {
 		pw_err("reload: %s", strerror(errno));
 		goto fail;
 	}
@@ -449,6 +506,7 @@ static void do_reload(struct daemon *d)
 		d->tracker = tracker;
 	}
 	pw_alerts__adopt(alerts, d->alerts);
+	resolve_dropped(d, alerts, &cfg, nn);
 	pw_alerts__free(d->alerts);
 	d->alerts = alerts;
 	/* Deliveries in flight end within their timeouts: not on this thread. */
@@ -456,7 +514,7 @@ static void do_reload(struct daemon *d)
 		pw_notify__free(d->notify);
 	else
 		pthread_detach(th);
-	d->notify = notify;
+	d->notify = nn;
 	pw_config_free(&d->cfg);
 	d->cfg = cfg;
 	d->reloads_ok++;
@@ -474,7 +532,7 @@ fail_http:
 	}
 fail:
 	pw_alerts__free(alerts);
-	pw_notify__free(notify);
+	pw_notify__free(nn);
 	pw_config_free(&cfg);
 	d->reloads_failed++;
 	pw_err("reload %s failed: keeping the running configuration", d->cfg.path);

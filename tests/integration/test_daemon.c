@@ -607,6 +607,12 @@ static void test_reload(void **state)
 			   "state=\"inactive\"}") < 0);
 	/* The kernel's counters went on: nothing restarted. */
 	assert_true(scrape(series) == 3);
+	/* Removing a firing rule resolves it. */
+	write_file("portwatch.yaml", base_config);
+	kill(d.pid, SIGHUP);
+	assert_int_equal(wait_sample("portwatch_config_reloads_total{result=\"success\"}", 2, 5000),
+			 0);
+	assert_non_null(strstr(bg_errors(&d), "alert second port=3001 resolved: the reload"));
 	for (i = 0; i < 3; i++)
 		close(srv[i]);
 	close(lfd);
