@@ -707,6 +707,92 @@ static void test_stop_detaches(void **state)
 	assert_int_equal(bpf_prog_count("on_state"), before);
 }
 
+/* Notifiers from the daemon: exec gets the alert in its environment and on
+ * stdin; a hanging command is killed at its timeout; a webhook whose peer
+ * never answers delays neither the others nor /metrics. */
+static void test_notifiers(void **state)
+{
+	char config[2048], series[160], path[128];
+	int lfd, hole, srv[4], i;
+	struct stat st;
+	struct bg d;
+
+	(void)state;
+	hole = tcp_listen(AF_INET, 8099, 16); /* never accepts: requests hang */
+	assert_true(hole >= 0);
+	write_file("notify.sh", "#!/bin/sh\nenv > \"$1/env.out\"\ncat > \"$1/stdin.out\"\n");
+	snprintf(config, sizeof(config),
+		 "%s"
+		 "notifiers:\n"
+		 "  - name: hook\n"
+		 "    type: webhook\n"
+		 "    url: http://127.0.0.1:8099/alert\n"
+		 "    timeout: 3s\n"
+		 "    retries: 1\n"
+		 "  - name: hang\n"
+		 "    type: exec\n"
+		 "    command: [/bin/sleep, \"60\"]\n"
+		 "    timeout: 1s\n"
+		 "  - name: script\n"
+		 "    type: exec\n"
+		 "    command: [/bin/sh, %s/notify.sh, %s]\n"
+		 "rules:\n"
+		 "  - name: leaking\n"
+		 "    metric: close_wait\n"
+		 "    port: %d\n"
+		 "    direction: inbound\n"
+		 "    warn: 2\n"
+		 "    crit: 100\n",
+		 base_config, dir, dir, LEAK_PORT);
+	start_daemon(&d, config);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_int_equal(leak(lfd, LEAK_PORT, 2, srv), 0);
+	snprintf(path, sizeof(path), "%s/stdin.out", dir);
+	for (i = 0; i < 100 && (stat(path, &st) || !st.st_size); i++)
+		usleep(100000);
+	snprintf(path, sizeof(path), "%s/env.out", dir);
+	{
+		FILE *f = fopen(path, "r");
+		char buf[4096] = "";
+
+		assert_non_null(f);
+		assert_true(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+		fclose(f);
+		assert_non_null(strstr(buf, "PORTWATCH_RULE=leaking\n"));
+		assert_non_null(strstr(buf, "PORTWATCH_PORT=3001\n"));
+		assert_non_null(strstr(buf, "PORTWATCH_STATUS=firing\n"));
+		assert_non_null(strstr(buf, "PORTWATCH_SEVERITY=warning\n"));
+		assert_non_null(strstr(buf, "PORTWATCH_DIRECTION=inbound\n"));
+		assert_non_null(strstr(buf, "PORTWATCH_VALUE=2"));
+	}
+	/* While the webhook hangs and the command sleeps, /metrics follows
+	 * the kernel within a second or two. */
+	assert_int_equal(leak_more(lfd, LEAK_PORT, 2, srv + 2, 4), 0);
+	snprintf(
+		series, sizeof(series),
+		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
+		LEAK_PORT);
+	assert_int_equal(wait_sample(series, 4, 2500), 0);
+	assert_int_equal(
+		wait_sample("portwatch_notifications_total{notifier=\"hang\",result=\"timeout\"}",
+			    1, 5000),
+		0);
+	assert_int_equal(
+		wait_sample("portwatch_notifications_total{notifier=\"script\",result=\"sent\"}", 1,
+			    5000),
+		0);
+	/* One try and one retry, 3 s each, then failed. */
+	assert_int_equal(
+		wait_sample("portwatch_notifications_total{notifier=\"hook\",result=\"failed\"}", 1,
+			    15000),
+		0);
+	for (i = 0; i < 4; i++)
+		close(srv[i]);
+	close(lfd);
+	close(hole);
+	assert_int_equal(bg_stop(&d, 10000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +802,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_detaches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifiers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prometheus_alertmanager, setup, teardown),
 	};
 
