@@ -101,6 +101,10 @@ int pw_config_parse(const char *name, const char *text, size_t len, struct pw_co
 int pw_config_load(const char *path, struct pw_config *cfg, char *err, size_t errlen);
 /* Frees what parse allocated; leaves *cfg zeroed. Safe on a zeroed cfg. */
 void pw_config_free(struct pw_config *cfg);
+/* The names the file uses: "close_wait", "exec", "inbound" ("any" for
+ * PW_RD_ANY); "unknown" out of range. */
 const char *pw_rule_metric_name(enum pw_rule_metric m);
+const char *pw_notifier_kind_name(enum pw_notifier_kind k);
+const char *pw_rule_dir_name(enum pw_rule_dir d);
 
 #endif

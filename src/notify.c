@@ -261,6 +261,21 @@ static void finish(struct pw_notify *p, struct nstate *ns, bool ok)
 	ns->deadline_ms = NO_DEADLINE;
 }
 
+/* The JSON document of the delivery in progress; false: failed, logged. */
+static bool build_body(struct pw_notify *p, struct nstate *ns)
+{
+	if (ns->cfg.kind == PW_NK_ALERTMANAGER)
+		ns->body = am_doc(&ns->cur->m, &ns->body_len);
+	else
+		ns->body = alert_doc(&ns->cur->m, &ns->body_len);
+	if (ns->body)
+		return true;
+	pw_warn("notifier %s: encode alert %s: invalid UTF-8 or out of memory", ns->cfg.name,
+		ns->cur->m.rule);
+	finish(p, ns, false);
+	return false;
+}
+
 static void log_deliver(struct pw_notify *p, struct nstate *ns)
 {
 	const struct pw_alert_msg *m = &ns->cur->m;
@@ -305,13 +320,10 @@ static void exec_start(struct pw_notify *p, struct nstate *ns, __u64 now)
 	fmt_time(starts, sizeof(starts), m->starts_at);
 	fmt_time(ends, sizeof(ends), msg_resolved(m) ? msg_ends_at(m) : 0);
 
+	if (!build_body(p, ns))
+		return;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
-	ns->body = alert_doc(m, &ns->body_len);
-	if (!ns->body) {
-		err = ENOMEM;
-		goto out;
-	}
 	for (i = 0; i < ARRAY_SIZE(vars); i++) {
 		if (!vars[i][1])
 			continue;
@@ -493,17 +505,8 @@ static void http_try(struct pw_notify *p, struct nstate *ns)
 
 static void http_start(struct pw_notify *p, struct nstate *ns)
 {
-	const struct pw_alert_msg *m = &ns->cur->m;
-
-	if (ns->cfg.kind == PW_NK_ALERTMANAGER)
-		ns->body = am_doc(m, &ns->body_len);
-	else
-		ns->body = alert_doc(m, &ns->body_len);
-	if (!ns->body) {
-		pw_warn("notifier %s: build alert: %s", ns->cfg.name, strerror(ENOMEM));
-		finish(p, ns, false);
+	if (!build_body(p, ns))
 		return;
-	}
 	curl_easy_setopt(ns->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)ns->body_len);
 	curl_easy_setopt(ns->easy, CURLOPT_POSTFIELDS, ns->body);
 	http_try(p, ns);

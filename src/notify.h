@@ -10,6 +10,21 @@
 #include <linux/types.h>
 #include "config.h"
 
+/* What each kind does with an alert:
+ * - log: one line through pw_warn: "alert firing: rule=R port=P
+ *   severity=S value=V threshold=T".
+ * - exec: posix_spawn (no shell) of argv in its own process group, with
+ *   only PATH and PORTWATCH_* in the environment, the JSON document on
+ *   stdin, stdout on /dev/null, stderr inherited, no other fds. At the
+ *   timeout the group gets SIGTERM, PW_NOTIFY_KILL_GRACE_MS later SIGKILL;
+ *   the child is always reaped. Exit status 0 is success.
+ * - webhook: POST of the JSON document (application/json).
+ * - alertmanager: POST {url}/api/v2/alerts of one postableAlert; firing
+ *   alerts carry no endsAt, resolved ones the resolution time.
+ * HTTP: libcurl, timeout_ns for connect and whole request, 2xx is success;
+ * transport errors, 5xx, 408 and 429 are tried again up to retries times,
+ * 1 s, 2 s, 4 s ... (at most 30 s) apart. */
+
 /* Alerts waiting per notifier; more are dropped and counted. */
 #define PW_NOTIFY_QUEUE_LEN 256
 /* exec: SIGKILL this long after the SIGTERM sent at the timeout. */

@@ -30,7 +30,7 @@ static void test_le_exact_decimal(void **state)
 static void test_bounds_round_up(void **state)
 {
 	static const double secs[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-				       0.5,   1,      2.5,   5,    10,    30,   60 };
+				       0.5,   1,      2.5,   5,	   10,	  30,	60 };
 	struct pw_bounds b;
 	size_t i;
 
@@ -86,15 +86,18 @@ static void test_portcap(void **state)
 	pw_metrics_write_ports(&t, &l, c, &o);
 	assert_non_null(strstr(t.s, "portwatch_tcp_connections{port=\"443\",direction=\"inbound\","
 				    "state=\"close_wait\"} 1\n"));
-	assert_non_null(strstr(t.s, "{port=\"80\",direction=\"inbound\",state=\"close_wait\"} 2\n"));
-	assert_non_null(strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 3\n"));
+	assert_non_null(
+		strstr(t.s, "{port=\"80\",direction=\"inbound\",state=\"close_wait\"} 2\n"));
+	assert_non_null(
+		strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 3\n"));
 	/* Sticky: 8080 stays "other" even once it is alone. */
 	pw_live_reset(&l);
 	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 8080, .dir = PW_DIR_INBOUND })
 		->states[PW_TCP_CLOSE_WAIT] = 5;
 	pw_text_reset(&t);
 	pw_metrics_write_ports(&t, &l, c, &o);
-	assert_non_null(strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 5\n"));
+	assert_non_null(
+		strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 5\n"));
 	/* An allowlist: only its ports, nothing under "other". */
 	pw_portcap_init(c, (const __u16[]){ 80 }, 1, 64);
 	pw_text_reset(&t);
@@ -151,8 +154,10 @@ static void test_write_ports_text(void **state)
 	pw_metrics_write_ports(&t, &l, c, &o);
 	assert_int_equal(t.err, 0);
 
-	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"close_wait\"} 7\n"));
-	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"established\"} 3\n"));
+	assert_non_null(
+		strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"close_wait\"} 7\n"));
+	assert_non_null(
+		strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"established\"} 3\n"));
 	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"listen\",state=\"listen\"} 1\n"));
 	assert_null(strstr(t.s, "direction=\"listen\",state=\"established\""));
 	assert_null(strstr(t.s, "state=\"close\"}"));
