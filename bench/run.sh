@@ -6,6 +6,9 @@
 # each adjacent (baseline, portwatch) pair: this VM's throughput drifts by
 # tens of percent within minutes, and pairing cancels the drift.
 # Usage: bench/run.sh PORTWATCH LOADGEN [TRIALS] [SECONDS]
+# BENCH_ONLY: run only the configurations whose name (churn:watch,
+# pingpong:watch, churn:latency, pingpong:latency) contains one of these
+# comma-separated words, e.g. BENCH_ONLY=pingpong or BENCH_ONLY=churn:latency.
 set -euo pipefail
 PW=$(realpath "$1")
 LOADGEN=$(realpath "$2")
@@ -44,7 +47,17 @@ echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "trials:  $TRIALS x ${SECS}s per configuration, alternating"
 echo
 printf '%-19s %12s %12s %8s %8s\n' workload baseline/s traced/s ratio loss
-for run in churn:traced pingpong:traced churn:latency pingpong:latency; do
+wanted() {
+	local w
+	[ -z "${BENCH_ONLY:-}" ] && return 0
+	for w in ${BENCH_ONLY//,/ }; do
+		case $1 in *"$w"*) return 0 ;; esac
+	done
+	return 1
+}
+
+for run in churn:watch pingpong:watch churn:latency pingpong:latency; do
+	wanted "$run" || continue
 	work=${run%:*} mode=${run#*:}
 	base=() traced=()
 	for _ in $(seq "$TRIALS"); do
@@ -55,7 +68,7 @@ for run in churn:traced pingpong:traced churn:latency pingpong:latency; do
 	t=$(printf '%s\n' "${traced[@]}" | median)
 	r=$(for i in "${!base[@]}"; do awk -v b="${base[$i]}" -v t="${traced[$i]}" \
 		'BEGIN {printf "%.4f\n", t/b}'; done | median)
-	awk -v w="$work ($([ "$mode" = latency ] && echo latency || echo watch))" \
+	awk -v w="$work ($mode)" \
 		-v b="$b" -v t="$t" -v r="$r" \
 		'BEGIN {printf "%-19s %12.0f %12.0f %8.3f %7.1f%%\n", w, b, t, r, (1-r)*100}'
 	echo "  baseline runs: ${base[*]}"

@@ -28,6 +28,10 @@ const volatile __u32 pw_test_skip_every = 0;
 const volatile bool pw_latency = false;
 /* Requests at least this slow become events; 0: none. */
 const volatile __u64 pw_slow_ns = 0;
+/* Measure accept-queue waits (the syscall-exit hook is loaded only then). */
+const volatile bool pw_accept_wait = false;
+/* The tcp_destroy_sock hook is loaded. */
+const volatile bool pw_destroy_hook = true;
 __u64 pw_test_calls;
 
 struct {
@@ -69,6 +73,27 @@ struct {
 	__type(key, struct pw_key);
 	__type(value, struct pw_lat);
 } connect_latency SEC(".maps");
+
+/* Accept-queue wait: from a connection being queued on its listener to the
+ * accept() that returns it, per inbound row. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_key);
+	__type(value, struct pw_lat);
+} accept_wait SEC(".maps");
+
+/* Connections queued and not yet accepted, by socket address: the accept
+ * hook finds the new socket through the task's file table with probe
+ * reads, which give an address, not a pointer socket storage would take. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket address */
+	__type(value, struct pw_accept_q);
+} accept_q SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -374,13 +399,41 @@ static void count_transition(struct pw_stats *s, struct sock *sk, int old, int n
  * arrives on a connection not already in a request, and ends at the first
  * send after it. Outbound (a client's) the other way round: it begins with
  * the first send after the last response began, and ends when the first
- * byte of the answer arrives. Pipelined requests count from the first. */
+ * byte of the answer arrives. Pipelined requests count from the first.
+ *
+ * Clock reads are what a request costs most on a VM (a kvm-clock read each),
+ * so each end takes its time from the socket where it can:
+ * - data arriving: the receive path has just stamped the socket
+ *   (tp->tcp_clock_cache, tcp_mstamp_refresh);
+ * - a send: the clock has not been read yet when the send hook runs (it
+ *   runs before anything is transmitted, which it must, or a fast answer
+ *   could be seen before its request). But when nothing is in flight or
+ *   queued and the send fits one segment, that segment's transmit time will
+ *   be in tp->first_tx_mstamp (delivery-rate sampling stamps the first
+ *   segment sent with nothing in flight, in us) and stay there until the
+ *   next send that finds nothing in flight. Such a send either passes the
+ *   send hook first, which reads the time before it is lost, or is a
+ *   retransmission or FIN (never with nothing in flight / after the state
+ *   hook). So the send notes the sequence number (lat_seq) and the time is
+ *   read later: at the answer's arrival (outbound), or at the socket's next
+ *   event (inbound: next data, next send, state change, death, or the
+ *   counting pass each read runs). Any other send reads the clock. */
 static void lat_begin(struct pw_sk *st, __u64 now)
 {
 	if (st->lat_phase == PW_LAT_REQUEST)
 		return;
 	st->lat_phase = PW_LAT_REQUEST;
 	st->req_start_ns = now;
+	st->lat_flags = 0;
+}
+
+/* Transmit time (ns) of byte seq, given snd_nxt and first_tx_mstamp, if
+ * it has been sent (0 if not). */
+static __u64 lazy_time(__u32 snd_nxt, __u64 first_tx_us, __u32 seq)
+{
+	if ((__s32)(snd_nxt - seq) <= 0)
+		return 0;
+	return first_tx_us * 1000;
 }
 
 /* One duration into a row's histogram. */
@@ -411,7 +464,7 @@ static void lat_end(struct sock *sk, struct pw_sk *st, __u64 now)
 {
 	__u64 d;
 
-	if (st->lat_phase != PW_LAT_REQUEST)
+	if (st->lat_phase == PW_LAT_IDLE)
 		return;
 	st->lat_phase = PW_LAT_IDLE;
 	d = now > st->req_start_ns ? now - st->req_start_ns : 0;
@@ -423,6 +476,55 @@ static void lat_end(struct sock *sk, struct pw_sk *st, __u64 now)
 		st->state_since_ns = st->req_start_ns;
 		emit(sk, st, PW_EV_SLOW, TRANSITION(st->state, st->state), 0);
 		st->state_since_ns = since;
+	}
+}
+
+/* Inbound, RESPONDING: ends the request at the answer's transmit time, or
+ * at fallback_ns (now, or 0: leave it pending) if that is not known. */
+static void lat_resolve(struct sock *sk, struct pw_sk *st, __u32 snd_nxt, __u64 first_tx_us,
+			__u64 fallback_ns)
+{
+	__u64 t = lazy_time(snd_nxt, first_tx_us, st->lat_seq);
+
+	/* Earlier than the request: not the answer's stamp after all. */
+	if (t < st->req_start_ns)
+		t = fallback_ns;
+	if (t)
+		lat_end(sk, st, t);
+}
+
+/* The same through probe reads, for hooks that may hold a bare address. */
+static void lat_resolve_probed(struct sock *sk, struct pw_sk *st, __u64 fallback_ns)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	if (st->lat_phase == PW_LAT_RESPONDING)
+		lat_resolve(sk, st, BPF_CORE_READ(tp, snd_nxt), BPF_CORE_READ(tp, first_tx_mstamp),
+			    fallback_ns);
+}
+
+/* Accept-queue wait, begin and abandon. A child socket is created (LISTEN ->
+ * SYN_RECV) when the handshake completes (at the SYN with TCP Fast Open) and
+ * is queued on its listener in the same softirq. */
+static void accept_track(struct sock *sk, struct pw_sk *st, int old, int new, __u64 now)
+{
+	struct pw_accept_q q = {};
+	__u64 id = sk_id(sk);
+
+	if (old == PW_TCP_LISTEN && new == PW_TCP_SYN_RECV) {
+		q.key = st->key;
+		q.since_ns = now;
+		if (bpf_map_update_elem(&accept_q, &id, &q, BPF_ANY)) {
+			drop(PW_DROP_STATS);
+			return;
+		}
+		st->flags |= PW_SK_ACCEPT_Q;
+	} else if (new == PW_TCP_CLOSE && (st->flags & PW_SK_ACCEPT_Q) && !pw_destroy_hook) {
+		/* Without the destroy hook, forget it at CLOSE. With it, a
+		 * connection reset while queued stays queued, and its accept()
+		 * still counts; the entry goes when the socket dies. */
+		bpf_map_delete_elem(&accept_q, &id);
+		st->flags &= ~PW_SK_ACCEPT_Q;
 	}
 }
 
@@ -446,6 +548,12 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 	 * holder's own system call. */
 	if (!st->pid && (new == PW_TCP_FIN_WAIT1 || new == PW_TCP_LAST_ACK))
 		set_owner(st);
+	if (pw_accept_wait)
+		accept_track(sk, st, old, new, now);
+	/* A FIN sent or received ends the answer at the latest; a FIN we
+	 * send could reset the transmit stamp. */
+	if (pw_latency)
+		lat_resolve_probed(sk, st, now);
 
 	counted = st->state;
 	st->state = 0;
@@ -548,66 +656,124 @@ static void claim(struct sock *sk, struct pw_sk *st)
 	}
 }
 
+/* A tcp_sock view of a socket known to be TCP (it has our storage): a cast
+ * the verifier turns into a register move, reads through it are probed. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static struct tcp_sock *tcp_of(const struct sock *sk)
+{
+	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+}
+
 /* Data arrived: unread bytes beyond a FIN (a bare FIN is no request). */
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(on_data, struct sock *sk)
 {
+	struct pw_sk *st = sk_get(sk, false);
 	struct tcp_sock *tp;
-	struct pw_sk *st;
+	__u64 now, start;
 	__s32 avail;
-	__u64 now;
 
-	st = sk_get(sk, false);
 	if (!st || st->key.dir == PW_DIR_LISTEN)
 		return 0;
 	/* Nothing to do for a request already under way (inbound) or an
 	 * answer nobody waits for (outbound): decide before reading more. */
-	if ((st->key.dir == PW_DIR_INBOUND) == (st->lat_phase == PW_LAT_REQUEST))
+	if (st->key.dir == PW_DIR_INBOUND ? st->lat_phase == PW_LAT_REQUEST
+					  : st->lat_phase != PW_LAT_REQUEST)
 		return 0;
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
+	tp = tcp_of(sk);
 	avail = (__s32)(tp->rcv_nxt - tp->copied_seq);
 	if (sk->sk_shutdown & 1 /* RCV_SHUTDOWN */)
 		avail--;
 	if (avail <= 0)
 		return 0;
-	/* The receive path has just stamped this packet's processing with
-	 * the monotonic clock (tcp_mstamp_refresh): no clock read of our own,
-	 * which costs a kvm-clock read on a VM. */
 	now = bpf_core_field_exists(tp->tcp_clock_cache) ? tp->tcp_clock_cache : 0;
 	if (!now)
 		now = bpf_ktime_get_ns();
-	if (st->key.dir == PW_DIR_INBOUND)
+	if (st->key.dir == PW_DIR_INBOUND) {
+		/* The last answer ends now if its time was not read yet. */
+		if (st->lat_phase == PW_LAT_RESPONDING)
+			lat_resolve(sk, st, tp->snd_nxt, tp->first_tx_mstamp, now);
 		lat_begin(st, now);
-	else
-		lat_end(sk, st, now);
+		return 0;
+	}
+	if (st->lat_flags & PW_LAT_F_LAZY_START) {
+		start = lazy_time(tp->snd_nxt, tp->first_tx_mstamp, st->lat_seq);
+		if (!start)
+			return 0; /* the request is not out: this is no answer */
+		st->req_start_ns = start;
+		st->lat_flags = 0;
+	}
+	lat_end(sk, st, now);
 	return 0;
 }
 
 /* A send on a connection: claims it, and begins (outbound) or ends
- * (inbound) a request. */
-static void sent(struct sock *sk)
+ * (inbound) a request. one_segment: nothing in flight or queued and the
+ * send fits one segment, so its transmit time can be read later (see
+ * above); only the hook inside tcp_sendmsg can tell. */
+static void sent(struct sock *sk, bool one_segment)
 {
 	struct pw_sk *st = sk_get(sk, false);
+	struct tcp_sock *tp;
 
 	if (!st)
 		return;
 	claim(sk, st);
-	if (!pw_latency)
+	if (!pw_latency || st->key.dir == PW_DIR_LISTEN)
 		return;
-	if (st->key.dir == PW_DIR_INBOUND)
-		lat_end(sk, st, bpf_ktime_get_ns());
-	else if (st->key.dir == PW_DIR_OUTBOUND)
+	tp = tcp_of(sk);
+	if (st->key.dir == PW_DIR_INBOUND) {
+		if (st->lat_phase == PW_LAT_RESPONDING) {
+			/* More of the answer (or a new one): read the first
+			 * one's time before this send can overwrite it. */
+			lat_resolve(sk, st, tp->snd_nxt, tp->first_tx_mstamp, bpf_ktime_get_ns());
+		} else if (st->lat_phase == PW_LAT_REQUEST) {
+			/* Slow-request events must not wait for the next event. */
+			if (one_segment && !pw_slow_ns) {
+				st->lat_phase = PW_LAT_RESPONDING;
+				st->lat_seq = tp->write_seq;
+			} else {
+				lat_end(sk, st, bpf_ktime_get_ns());
+			}
+		}
+		return;
+	}
+	if (st->lat_phase == PW_LAT_REQUEST) {
+		/* More of the request: read its start before this send can
+		 * overwrite the stamp. */
+		if (st->lat_flags & PW_LAT_F_LAZY_START) {
+			st->req_start_ns = lazy_time(tp->snd_nxt, tp->first_tx_mstamp, st->lat_seq);
+			if (!st->req_start_ns)
+				st->req_start_ns = bpf_ktime_get_ns();
+			st->lat_flags = 0;
+		}
+		return;
+	}
+	if (one_segment) {
+		lat_begin(st, 0);
+		st->lat_flags = PW_LAT_F_LAZY_START;
+		st->lat_seq = tp->write_seq;
+	} else {
 		lat_begin(st, bpf_ktime_get_ns());
+	}
 }
 
 /* Preferred: inside tcp_sendmsg, under the socket lock, before anything is
- * transmitted, so a fast answer can never be seen before its request. */
+ * transmitted, so a fast answer can never be seen before its request. skb:
+ * the write queue's tail, NULL when nothing is queued unsent. It runs
+ * once per segment-sized chunk of a send. */
 SEC("tp_btf/tcp_sendmsg_locked")
-int BPF_PROG(on_send_locked, struct sock *sk)
+int BPF_PROG(on_send_locked, struct sock *sk, struct msghdr *msg, struct sk_buff *skb)
 {
-	sent(sk);
+	struct tcp_sock *tp;
+	bool one = false;
+
+	if (pw_latency && !skb) {
+		tp = tcp_of(sk);
+		one = !tp->packets_out && msg->msg_iter.count <= tp->mss_cache;
+	}
+	sent(sk, one);
 	return 0;
 }
 
@@ -616,7 +782,7 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_send, struct sock *sk, int ret)
 {
 	if (ret > 0)
-		sent(sk);
+		sent(sk, false);
 	return 0;
 }
 
@@ -674,6 +840,83 @@ int BPF_PROG(on_reset_sent, struct sock *sk, struct sk_buff *skb)
 	key.port = bpf_ntohs(BPF_CORE_READ(th, dest));
 	key.dir = PW_DIR_INBOUND;
 	count_reset(NULL, &key, PW_C_RESETS_SENT, PW_EV_RESET_SENT);
+	return 0;
+}
+
+/* accept() and accept4() by number, and where the number is in the registers
+ * the syscall-exit tracepoint passes; other architectures: not measured. */
+#if defined(__TARGET_ARCH_x86)
+#define PW_NR_ACCEPT 43
+#define PW_NR_ACCEPT4 288
+#define PW_REGS_NR orig_ax
+const volatile bool pw_accept_supported = true;
+#else
+const volatile bool pw_accept_supported = false;
+#endif
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* accept() returned fd: if it is a connection we saw queued, its wait ends.
+ * The new file is read from the task's file table with probe reads (the
+ * fd table is an array of pointers, which the verifier will not walk), and
+ * checked to be a socket before its private data is taken for one. */
+static __always_inline void accepted(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct pw_accept_q *q;
+	struct fdtable *fdt;
+	struct file **fds, *file = NULL;
+	struct socket *sock;
+	__u64 id, now;
+	__u32 mode;
+
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (__u64)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	id = (__u64)BPF_CORE_READ(sock, sk);
+	q = bpf_map_lookup_elem(&accept_q, &id);
+	if (!q)
+		return;
+	now = bpf_ktime_get_ns();
+	observe(&accept_wait, &q->key, now > q->since_ns ? now - q->since_ns : 0);
+	bpf_map_delete_elem(&accept_q, &id);
+}
+
+/* Every system call's exit, of every task: the number is checked first and
+ * nothing else is read for any other call. Loaded only when accept waits are
+ * asked for (see README: it costs every system call). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+#ifdef PW_REGS_NR
+	long nr = regs->PW_REGS_NR;
+
+	if (ret >= 0 && (nr == PW_NR_ACCEPT || nr == PW_NR_ACCEPT4))
+		accepted(ret);
+#endif
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int on_sys_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+#ifdef PW_REGS_NR
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long ret = (long)ctx->args[1], nr;
+
+	if (ret < 0)
+		return 0;
+	nr = BPF_CORE_READ(regs, PW_REGS_NR);
+	if (nr == PW_NR_ACCEPT || nr == PW_NR_ACCEPT4)
+		accepted(ret);
+#endif
 	return 0;
 }
 
@@ -749,7 +992,12 @@ int sync(struct bpf_iter__tcp *ctx)
 static void uncount_dead(struct sock *sk, struct pw_sk *st)
 {
 	struct pw_stats *s;
+	__u64 id;
 
+	if (st && (st->flags & PW_SK_ACCEPT_Q)) {
+		id = sk_id(sk);
+		bpf_map_delete_elem(&accept_q, &id);
+	}
 	if (!st || !st->state)
 		return;
 	fixed(PW_FIX_DESTROYED);
@@ -764,7 +1012,11 @@ static void uncount_dead(struct sock *sk, struct pw_sk *st)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(on_destroy, struct sock *sk)
 {
-	uncount_dead(sk, sk_get(sk, false));
+	struct pw_sk *st = sk_get(sk, false);
+
+	if (st && pw_latency)
+		lat_resolve_probed(sk, st, 0);
+	uncount_dead(sk, st);
 	return 0;
 }
 
@@ -776,6 +1028,10 @@ int on_destroy_raw(struct bpf_raw_tracepoint_args *ctx)
 
 	uncount_dead(sk, sk_hash_get(id, false));
 	bpf_map_delete_elem(&sk_hash, &id);
+	/* Its state (and the flag) went at CLOSE: no telling whether it was
+	 * still queued. */
+	if (pw_accept_wait)
+		bpf_map_delete_elem(&accept_q, &id);
 	return 0;
 }
 
@@ -811,6 +1067,23 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 	return 0;
 }
 
+/* An answer sent and not yet recorded (its time is read at the socket's
+ * next event) is recorded now, so every read has every request answered. */
+static void lat_flush(struct sock_common *skc)
+{
+	struct tcp_sock *tp;
+	struct pw_sk *st;
+
+	if (!pw_latency)
+		return;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return;
+	st = sk_get((struct sock *)tp, false);
+	if (st && st->lat_phase == PW_LAT_RESPONDING)
+		lat_resolve((struct sock *)tp, st, tp->snd_nxt, tp->first_tx_mstamp, 0);
+}
+
 /* Counting pass for minisockets, which no tracepoint follows: time-wait
  * sockets (TIME_WAIT, and FIN_WAIT2 after close) and request sockets
  * (SYN_RECV). Userspace empties `mini` before each pass. */
@@ -836,6 +1109,7 @@ int count_mini(struct bpf_iter__tcp *ctx)
 	} else if (state == PW_TCP_NEW_SYN_RECV) {
 		state = PW_TCP_SYN_RECV;
 	} else {
+		lat_flush(skc);
 		return 0;
 	}
 	l = bpf_map_lookup_elem(&listening, &zero);

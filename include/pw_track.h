@@ -61,16 +61,27 @@ struct pw_sk {
 	__u8 state; /* the state counted in the gauges; 0: not counted */
 	__u8 flags; /* PW_SK_* */
 	__u8 lat_phase; /* PW_LAT_* */
-	__u8 pad;
+	__u8 lat_flags; /* PW_LAT_F_* */
 	char comm[PW_COMM_LEN];
 	__u64 req_start_ns; /* when the request in progress began */
+	/* First byte of a send whose transmit time is wanted, read later from
+	 * the socket instead of the clock (see lazy_time() in track.bpf.c). */
+	__u32 lat_seq;
+	__u32 pad;
 };
 
 /* Where a connection is in its request/response cycle. */
 enum pw_lat_phase {
 	PW_LAT_IDLE, /* nothing yet, or a response under way */
 	PW_LAT_REQUEST, /* a request began: waiting for the answer's first byte */
+	/* Inbound: the answer's first byte is sent (lat_seq); its transmit
+	 * time ends the request, recorded at the socket's next event. */
+	PW_LAT_RESPONDING,
 };
+
+/* Outbound, in REQUEST: req_start_ns is not read yet, it is the transmit
+ * time of lat_seq. */
+#define PW_LAT_F_LAZY_START 0x1
 
 /* Request latency per row: inbound, request arrival to response start;
  * outbound, request sent to response's first byte. Per CPU. */
@@ -82,6 +93,14 @@ struct pw_lat {
 };
 
 #define PW_SK_SEEDED 0x1 /* found by the seeding pass, not seen from its start */
+#define PW_SK_ACCEPT_Q 0x2 /* has an accept_q entry: queued for accept() */
+
+/* A connection in a listener's accept queue, not yet accepted: in the
+ * accept_q map, keyed by socket address, while accept waits are measured. */
+struct pw_accept_q {
+	struct pw_key key; /* the inbound row */
+	__u64 since_ns; /* CLOCK_MONOTONIC: when it was queued */
+};
 
 /* A socket in CLOSE_WAIT, in the close_wait map keyed by socket cookie. */
 struct pw_cw_sock {

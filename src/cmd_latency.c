@@ -16,7 +16,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: portwatch latency [--port P]... [--direction in|out] [--duration D]\n"
-		"                         [--all-netns] [--json] [-v]\n\n"
+		"                         [--accept-wait] [--all-netns] [--json] [-v]\n\n"
 		"Measure request latency per service port in the kernel, for any protocol,\n"
 		"until D has passed or Ctrl-C, then print per port and direction a histogram,\n"
 		"the count, p50, p90, p95, p99 and max.\n\n"
@@ -26,17 +26,24 @@ static void usage(FILE *out)
 		"            first byte of the answer arriving; what a proxy's 504 is about\n\n"
 		"A connection carries many requests (keep-alive); pipelined requests count\n"
 		"from the first byte. Percentiles come from log-linear buckets (8 per power\n"
-		"of two): within 12.5%% of the true value.\n\n"
+		"of two): within 12.5%% of the true value. Outbound rows add connect latency\n"
+		"and failed connects.\n\n"
+		"With --accept-wait, inbound rows add the accept-queue wait: from a\n"
+		"connection being queued on its listener (handshake complete) to the\n"
+		"accept() that returns it. It hooks every system call's exit, of every\n"
+		"process, so it costs more than the rest (see BENCHMARKS.md).\n\n"
 		"Options:\n"
 		"  -p, --port P           only these ports (repeat, or P1,P2,...)\n"
 		"  -d, --direction DIR    in or out (default both)\n"
 		"  -D, --duration D       how long to measure (default: until Ctrl-C)\n"
+		"  -a, --accept-wait      also the accept-queue wait of inbound connections\n"
 		"  -A, --all-netns        every network namespace\n"
 		"  -j, --json             a JSON array, one object per port and direction\n"
 		"  -v, --verbose          show libbpf's log\n"
 		"  -h, --help             this text\n\n"
 		"Examples:\n"
 		"  portwatch latency --port 3001 --duration 30s\n"
+		"  portwatch latency --port 8080 --direction in --accept-wait --duration 10s\n"
 		"  portwatch latency --direction out --json --duration 1m | jq "
 		"'.[].p95_seconds'\n");
 }
@@ -47,6 +54,7 @@ int cmd_latency(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "direction", required_argument, NULL, 'd' },
 		{ "duration", required_argument, NULL, 'D' },
+		{ "accept-wait", no_argument, NULL, 'a' },
 		{ "all-netns", no_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -58,7 +66,7 @@ int cmd_latency(int argc, char **argv)
 	struct pw_live l = {};
 	__u64 duration_ns = 0;
 	int dir = -1, c, err = 0;
-	bool json = false;
+	bool json = false, accepts;
 	struct pw_tracker *t;
 	json_t *doc = NULL;
 	const char *why;
@@ -66,7 +74,7 @@ int cmd_latency(int argc, char **argv)
 	__u32 netns;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:d:D:Ajvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:d:D:aAjvh", opts, NULL)) != -1) {
 		switch (pw_common_option("latency", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -94,6 +102,9 @@ int cmd_latency(int argc, char **argv)
 				return PW_EXIT_USAGE;
 			}
 			break;
+		case 'a':
+			topts.accept_wait = true;
+			break;
 		case 'A':
 			topts.all_netns = true;
 			break;
@@ -114,13 +125,17 @@ int cmd_latency(int argc, char **argv)
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;
-	if (!pw_tracker__latency(t)) {
+	accepts = pw_tracker__accept_wait(t);
+	if (!pw_tracker__latency(t) && !accepts) {
 		/* The tracker has said, in one line, which tracepoints are missing. */
 		pw_tracker__free(t);
 		return PW_EXIT_FAIL;
 	}
 	/* On stderr even with --json: it tells a script when measuring began. */
-	fprintf(stderr, "portwatch: measuring request latency%s; Ctrl-C to stop\n",
+	fprintf(stderr, "portwatch: measuring %s%s; Ctrl-C to stop\n",
+		!pw_tracker__latency(t) ? "accept-queue wait"
+		: accepts		? "request latency and accept-queue wait"
+					: "request latency",
 		duration_ns ? " for the given duration" : "");
 	/* Sleep in slices so Ctrl-C ends the wait. */
 	for (__u64 waited = 0; !pw_stopping() && (!duration_ns || waited < duration_ns);
@@ -139,10 +154,17 @@ int cmd_latency(int argc, char **argv)
 		if (!pw_lat_row_has_data(r) || (netns && r->key.netns != netns) ||
 		    !pw_portset_match(&ports, r->key.port) || (dir >= 0 && r->key.dir != dir))
 			continue;
-		if (json)
-			json_array_append_new(doc, pw_lat_json(r, !netns));
-		else
+		if (json) {
+			json_t *o = pw_lat_json(r, !netns);
+
+			if (o && accepts && r->key.dir == PW_DIR_INBOUND)
+				json_object_set_new(o, "accept_wait", pw_lat_accept_json(r));
+			json_array_append_new(doc, o);
+		} else {
 			pw_lat_print(stdout, r);
+			if (accepts && r->key.dir == PW_DIR_INBOUND)
+				pw_lat_print_accepts(stdout, r);
+		}
 	}
 	if (json && !err)
 		err = pw_json_print(stdout, doc);

@@ -6,13 +6,13 @@
 
 static const double quantiles[] = { 0.50, 0.90, 0.95, 0.99 };
 
-static void print_connects(FILE *out, const struct pw_live_row *r)
+/* "  what: N  p50 ..  max ..", without the line's end. */
+static void print_summary(FILE *out, const char *what, const struct pw_lat *c)
 {
-	const struct pw_lat *c = &r->connect;
 	char q[16];
 	size_t k;
 
-	fprintf(out, "  connects: %llu", (unsigned long long)c->count);
+	fprintf(out, "  %s: %llu", what, (unsigned long long)c->count);
 	for (k = 0; c->count && k < sizeof(quantiles) / sizeof(quantiles[0]); k++) {
 		pw_format_duration(q, sizeof(q), pw_lat_quantile_ns(c, quantiles[k]));
 		fprintf(out, "  p%.0f %s", quantiles[k] * 100, q);
@@ -21,6 +21,17 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 		pw_format_duration(q, sizeof(q), (double)c->max_ns);
 		fprintf(out, "  max %s", q);
 	}
+}
+
+void pw_lat_print_accepts(FILE *out, const struct pw_live_row *r)
+{
+	print_summary(out, "accepts", &r->accept);
+	fputc('\n', out);
+}
+
+static void print_connects(FILE *out, const struct pw_live_row *r)
+{
+	print_summary(out, "connects", &r->connect);
 	fprintf(out, "  failed: %llu refused, %llu timed out, %llu other\n",
 		(unsigned long long)r->counter[PW_C_CONNECT_REFUSED],
 		(unsigned long long)r->counter[PW_C_CONNECT_TIMEOUT],
@@ -29,7 +40,8 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 
 bool pw_lat_row_has_data(const struct pw_live_row *r)
 {
-	return r->lat.count || r->connect.count || pw_live_connect_failures(r->counter);
+	return r->lat.count || r->connect.count || r->accept.count ||
+	       pw_live_connect_failures(r->counter);
 }
 
 static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l);
@@ -99,6 +111,15 @@ static json_t *quantiles_json(const struct pw_lat *l)
 			 "p95_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.95)),
 			 "p99_seconds", pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.99)),
 			 "max_seconds", pw_json_ns_as_seconds((double)l->max_ns));
+}
+
+json_t *pw_lat_accept_json(const struct pw_live_row *r)
+{
+	json_t *o = quantiles_json(&r->accept);
+
+	if (o)
+		json_object_set_new(o, "buckets", pw_json_buckets(r->accept.bucket));
+	return o;
 }
 
 json_t *pw_lat_json(const struct pw_live_row *r, bool netns)

@@ -16,7 +16,12 @@ void pw_lat_print(FILE *out, const struct pw_live_row *r);
  * outbound rows add "connect": {"count", "p50_seconds", ..., "max_seconds",
  * "failures": {"refused", "timed_out", "other"}}. */
 json_t *pw_lat_json(const struct pw_live_row *r, bool netns);
-/* Worth a report: requests, connects or failed connects. */
+/* The accept-queue line of an inbound row: "  accepts: N  p50 ...  max ...". */
+void pw_lat_print_accepts(FILE *out, const struct pw_live_row *r);
+/* {"count", "p50_seconds", ..., "max_seconds", "buckets"} of the accept-queue
+ * waits. */
+json_t *pw_lat_accept_json(const struct pw_live_row *r);
+/* Worth a report: requests, connects, failed connects or accepts. */
 bool pw_lat_row_has_data(const struct pw_live_row *r);
 
 #endif

@@ -15,6 +15,7 @@ struct pw_live_row {
 	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT, since start */
 	struct pw_lat lat; /* request latency, since start */
 	struct pw_lat connect; /* connect latency (outbound), since start */
+	struct pw_lat accept; /* accept-queue wait (inbound), since start */
 	__u64 cw_oldest_since_ns; /* 0: no CLOSE_WAIT socket */
 	__u32 cw_oldest_pid;
 	char cw_oldest_comm[PW_COMM_LEN];

@@ -199,9 +199,9 @@ static bool hook_present(const struct btf *vmlinux, const char *tp)
 /* Picks the programs to load. raw: use the BTF-less fallback for the state
  * hook (and with it no other BTF hook). Leaves out the programs whose
  * tracepoint this kernel lacks, saying once what each loss costs. */
-static int choose_hooks(struct pw_tracker *t, bool raw, bool want_latency)
+static int choose_hooks(struct pw_tracker *t, bool raw, bool want_latency, bool want_accept)
 {
-	bool send_locked, send_length;
+	bool send_locked, send_length, accept = false;
 	struct bpf_program *prog;
 	struct btf *vmlinux;
 	size_t i;
@@ -217,13 +217,26 @@ static int choose_hooks(struct pw_tracker *t, bool raw, bool want_latency)
 	bpf_program__set_autoload(t->skel->progs.on_send, send_length);
 	bpf_program__set_autoload(t->skel->progs.on_data, t->latency && want_latency);
 	t->skel->rodata->pw_latency = t->latency && want_latency;
-	if (want_latency && !raw && !t->latency)
+	if (want_latency && raw)
+		pw_warn("no request latency: it needs the BTF tracepoints");
+	else if (want_latency && !t->latency)
 		pw_warn("kernel lacks the tracepoints sk_data_ready and tcp_sendmsg_locked or "
 			"sock_send_length: no request latency (needs Linux 6.3+)");
+	if (want_accept && !t->skel->rodata->pw_accept_supported)
+		pw_warn("accept-queue wait is measured on x86-64 only: no accept-queue wait");
+	else if (want_accept && !hook_present(vmlinux, "sys_exit"))
+		pw_warn("kernel lacks the tracepoint sys_exit: no accept-queue wait");
+	else
+		accept = want_accept;
+	t->skel->rodata->pw_accept_wait = accept;
+	bpf_program__set_autoload(t->skel->progs.on_sys_exit, accept && !raw);
+	bpf_program__set_autoload(t->skel->progs.on_sys_exit_raw, accept && raw);
 	bpf_object__for_each_program(prog, t->skel->obj)
 	{
 		const char *sec = bpf_program__section_name(prog);
 
+		if (!strcmp(sec, "tp_btf/sys_exit") || !strcmp(sec, "raw_tracepoint/sys_exit"))
+			continue; /* chosen above */
 		if (!strncmp(sec, "raw_tracepoint/", 15)) {
 			bpf_program__set_autoload(prog, raw);
 			continue;
@@ -240,6 +253,8 @@ static int choose_hooks(struct pw_tracker *t, bool raw, bool want_latency)
 			bpf_program__set_autoload(prog, false);
 			pw_warn("kernel lacks the tracepoint %s: no %s", hooks[i].tp,
 				hooks[i].lost);
+			if (!strcmp(hooks[i].tp, "tcp_destroy_sock"))
+				t->skel->rodata->pw_destroy_hook = false;
 		}
 	}
 	btf__free(vmlinux);
@@ -288,7 +303,7 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	if (opts && opts->ringbuf_bytes &&
 	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes))
 		return libbpf_err("size ring buffer");
-	err = choose_hooks(t, raw, opts && opts->latency);
+	err = choose_hooks(t, raw, opts && opts->latency, opts && opts->accept_wait);
 	if (err)
 		return err;
 	bpf_program__set_autoattach(t->skel->progs.sync, false);
@@ -381,6 +396,11 @@ void pw_tracker__free(struct pw_tracker *t)
 bool pw_tracker__latency(const struct pw_tracker *t)
 {
 	return t->skel->rodata->pw_latency;
+}
+
+bool pw_tracker__accept_wait(const struct pw_tracker *t)
+{
+	return t->skel->rodata->pw_accept_wait;
 }
 
 __u32 pw_tracker__netns(const struct pw_tracker *t)
@@ -519,6 +539,9 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	if (!err)
 		err = read_lat_map(t, t->skel->maps.connect_latency,
 				   offsetof(struct pw_live_row, connect), l);
+	if (!err)
+		err = read_lat_map(t, t->skel->maps.accept_wait,
+				   offsetof(struct pw_live_row, accept), l);
 	if (!err)
 		err = read_close_wait(t, l, &ownerless);
 	if (!err && ownerless) {

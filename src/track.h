@@ -11,6 +11,9 @@ struct pw_tracker_opts {
 	bool all_netns; /* every network namespace, not only the caller's */
 	bool latency; /* measure request latency: two more hooks per request */
 	__u64 slow_ns; /* requests at least this slow become events; 0: none */
+	/* measure accept-queue waits: a hook on every system call's exit, of
+	 * every task (see README), so only when asked */
+	bool accept_wait;
 };
 
 struct pw_tracker;
@@ -31,6 +34,8 @@ int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *mis
 int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l);
 /* Whether it measures request latency (asked for, and the kernel can). */
 bool pw_tracker__latency(const struct pw_tracker *t);
+/* Whether it measures accept-queue waits (asked for, and the kernel can). */
+bool pw_tracker__accept_wait(const struct pw_tracker *t);
 /* The caller's namespace inode; 0 when tracking every namespace. */
 __u32 pw_tracker__netns(const struct pw_tracker *t);
 

@@ -849,6 +849,18 @@ int bpf_prog_count(const char *prefix)
 	return n;
 }
 
+int bpf_prog_count_wait(const char *prefix, int want, int timeout_ms)
+{
+	int n, waited;
+
+	for (waited = 0;; waited += 100) {
+		n = bpf_prog_count(prefix);
+		if (n == want || waited >= timeout_ms)
+			return n;
+		usleep(100 * 1000);
+	}
+}
+
 int netns_setup(void **state)
 {
 	(void)state;

@@ -118,6 +118,9 @@ json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int 
 json_t *watch_checked(const struct bg *b, json_t **status);
 /* Number of loaded BPF programs whose name starts with prefix. */
 int bpf_prog_count(const char *prefix);
+/* The same, polled until it is want (the kernel frees a detached program a
+ * moment after its process exits) or timeout_ms passes: the last count. */
+int bpf_prog_count_wait(const char *prefix, int want, int timeout_ms);
 
 /* The states row for (port, direction), or NULL. */
 json_t *find_row(json_t *rows, int port, const char *dir);

@@ -136,6 +136,43 @@ static void test_report(void **state)
 	free(r);
 }
 
+/* Accept-queue waits: their own line and JSON object; a row with only
+ * accepts is still worth reporting. */
+static void test_report_accepts(void **state)
+{
+	struct pw_live_row *r = calloc(1, sizeof(*r));
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *a, *b;
+	FILE *f;
+
+	(void)state;
+	r->key.port = 8080;
+	r->key.dir = PW_DIR_INBOUND;
+	assert_false(pw_lat_row_has_data(r));
+	add(&r->accept, 50000000, 3);
+	add(&r->accept, 200000000, 1);
+	assert_true(pw_lat_row_has_data(r));
+	f = open_memstream(&buf, &len);
+	pw_lat_print_accepts(f, r);
+	fclose(f);
+	assert_non_null(strstr(buf, "  accepts: 4  p50 "));
+	assert_non_null(strstr(buf, "max 200.0ms\n"));
+	free(buf);
+
+	a = pw_lat_accept_json(r);
+	assert_int_equal(json_integer_value(json_object_get(a, "count")), 4);
+	assert_float_equal(json_real_value(json_object_get(a, "max_seconds")), 0.2, 1e-9);
+	assert_true(json_real_value(json_object_get(a, "p50_seconds")) >= 0.05 / 1.125);
+	assert_true(json_real_value(json_object_get(a, "p50_seconds")) <= 0.05 * 1.125);
+	assert_int_equal(json_array_size(json_object_get(a, "buckets")), 2);
+	b = json_array_get(json_object_get(a, "buckets"), 1);
+	assert_int_equal(json_integer_value(json_object_get(b, "count")), 1);
+	assert_true(json_real_value(json_object_get(b, "le_seconds")) >= 0.2);
+	json_decref(a);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_interpolates),
 		cmocka_unit_test(test_add_sub),
 		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_report_accepts),
 	};
 
 	return cmocka_run_group_tests_name("latency_math", tests, NULL, NULL);
