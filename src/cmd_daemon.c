@@ -110,6 +110,41 @@ static int count_event(void *ctx, const struct pw_event *e)
 	return 0;
 }
 
+/* pw_prog_stat_fn: one program's two samples, into two text buffers so that
+ * each family stays contiguous. */
+struct prog_text {
+	struct pw_text secs, runs;
+};
+
+static void prog_stat(void *ctx, const char *prog, __u64 run_ns, __u64 runs)
+{
+	struct prog_text *p = ctx;
+
+	pw_text_printf(&p->secs, "portwatch_bpf_run_seconds_total{program=\"%s\"} %.9f\n", prog,
+		       run_ns / 1e9);
+	pw_text_printf(&p->runs, "portwatch_bpf_runs_total{program=\"%s\"} %llu\n", prog,
+		       (unsigned long long)runs);
+}
+
+/* Only with kernel.bpf_stats_enabled=1: the kernel keeps no count without. */
+static void write_prog_stats(struct daemon *d)
+{
+	struct prog_text p = {};
+
+	if (!pw_tracker__prog_stats(d->tracker, prog_stat, &p) && !p.secs.err && !p.runs.err) {
+		pw_metrics_family(&d->text, "portwatch_bpf_run_seconds_total", "counter",
+				  "Time the kernel spent in each portwatch BPF program "
+				  "(kernel.bpf_stats_enabled=1).");
+		pw_text_printf(&d->text, "%.*s", (int)p.secs.len, p.secs.s ? p.secs.s : "");
+		pw_metrics_family(
+			&d->text, "portwatch_bpf_runs_total", "counter",
+			"Runs of each portwatch BPF program (kernel.bpf_stats_enabled=1).");
+		pw_text_printf(&d->text, "%.*s", (int)p.runs.len, p.runs.s ? p.runs.s : "");
+	}
+	pw_text_free(&p.secs);
+	pw_text_free(&p.runs);
+}
+
 static void write_self(struct daemon *d)
 {
 	static const char *const drop_names[PW_DROP_MAX] = {
@@ -167,6 +202,7 @@ static void write_self(struct daemon *d)
 			  "When the running configuration was loaded.");
 	pw_text_printf(t, "portwatch_config_last_reload_success_timestamp_seconds %.3f\n",
 		       d->last_reload_ok);
+	write_prog_stats(d);
 	pw_metrics_family(t, "portwatch_build_info", "gauge", "portwatch's version.");
 	pw_text_printf(t, "portwatch_build_info{version=\"%s\"} 1\n", PW_VERSION);
 }

@@ -403,6 +403,36 @@ bool pw_tracker__accept_wait(const struct pw_tracker *t)
 	return t->skel->rodata->pw_accept_wait;
 }
 
+int pw_tracker__prog_stats(struct pw_tracker *t, pw_prog_stat_fn fn, void *ctx)
+{
+	struct bpf_prog_info info;
+	struct bpf_program *prog;
+	char on = '0';
+	__u32 len;
+	int fd;
+
+	fd = open("/proc/sys/kernel/bpf_stats_enabled", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &on, 1) != 1)
+			on = '0';
+		close(fd);
+	}
+	if (on == '0')
+		return -ENODATA;
+	bpf_object__for_each_program(prog, t->skel->obj)
+	{
+		fd = bpf_program__fd(prog);
+		if (fd < 0)
+			continue; /* not loaded on this kernel */
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		fn(ctx, bpf_program__name(prog), info.run_time_ns, info.run_cnt);
+	}
+	return 0;
+}
+
 __u32 pw_tracker__netns(const struct pw_tracker *t)
 {
 	return t->all_netns ? 0 : t->netns;

@@ -34,6 +34,12 @@ int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *mis
 int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l);
 /* Whether it measures request latency (asked for, and the kernel can). */
 bool pw_tracker__latency(const struct pw_tracker *t);
+/* Run time and run count of each loaded program, from the kernel's BPF
+ * statistics, which cost a clock read per run and so are off unless
+ * kernel.bpf_stats_enabled=1: then fn is called per program and 0 returned;
+ * off, -ENODATA and no call. */
+typedef void (*pw_prog_stat_fn)(void *ctx, const char *prog, __u64 run_ns, __u64 runs);
+int pw_tracker__prog_stats(struct pw_tracker *t, pw_prog_stat_fn fn, void *ctx);
 /* Whether it measures accept-queue waits (asked for, and the kernel can). */
 bool pw_tracker__accept_wait(const struct pw_tracker *t);
 /* The caller's namespace inode; 0 when tracking every namespace. */

@@ -205,9 +205,25 @@ static long long ss_now(const char *state, int lport)
 
 /* /metrics equals ss for a leaking port, and promtool finds nothing wrong
  * with the text. */
+/* Sets kernel.bpf_stats_enabled; returns whether it was on. */
+static bool bpf_stats(bool on)
+{
+	const char *f = "/proc/sys/kernel/bpf_stats_enabled";
+	FILE *fp = fopen(f, "r+");
+	bool old;
+
+	assert_non_null(fp);
+	old = fgetc(fp) == '1';
+	rewind(fp);
+	assert_true(fputs(on ? "1\n" : "0\n", fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	return old;
+}
+
 static void test_metrics_match_ss(void **state)
 {
-	char series[160], *text, *path;
+	char series[160], *text, *path, *p;
+	bool stats_was;
 	int lfd, srv[16], i;
 	struct cmd c = {};
 	struct bg d;
@@ -240,10 +256,40 @@ static void test_metrics_match_ss(void **state)
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", LEAK_PORT, -1, 4, 5000), 0);
 	assert_int_equal(wait_sample(series, 4, 5000), 0);
 
-	text = http_get(METRICS_URL, NULL);
+	/* The kernel's BPF statistics on: run time and runs per program. */
+	stats_was = bpf_stats(true);
+	/* The text is made at each interval: wait for one made with them on. */
+	for (i = 0; i < 50; i++) {
+		text = http_get(METRICS_URL, NULL);
+		assert_non_null(text);
+		if (strstr(text, "portwatch_bpf_runs_total{"))
+			break;
+		free(text);
+		text = NULL;
+		usleep(100 * 1000);
+	}
+	bpf_stats(stats_was);
 	assert_non_null(text);
+	p = strstr(text, "\nportwatch_bpf_runs_total{program=\"on_state\"} ");
+	assert_non_null(p);
+	assert_true(strtod(p + strlen("\nportwatch_bpf_runs_total{program=\"on_state\"} "), NULL) >
+		    0);
+	assert_non_null(strstr(text, "\nportwatch_bpf_run_seconds_total{program=\"on_state\"} "));
 	path = write_file("metrics.txt", text);
 	free(text);
+	if (!stats_was) {
+		/* Off again: no such series (the kernel counts nothing). */
+		for (i = 0; i < 50; i++) {
+			text = http_get(METRICS_URL, NULL);
+			assert_non_null(text);
+			p = strstr(text, "portwatch_bpf_runs_total{");
+			free(text);
+			if (!p)
+				break;
+			usleep(100 * 1000);
+		}
+		assert_null(p);
+	}
 	{
 		const char *argv[] = { "/bin/sh", "-c", "", NULL };
 		char script[256];
