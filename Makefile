@@ -29,7 +29,7 @@ endif
 # Debian 12 packages for building and testing.
 DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 	libjansson-dev libcmocka-dev libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev \
-	iproute2 util-linux bsdutils procps curl nginx prometheus prometheus-alertmanager
+	iproute2 util-linux bsdutils procps curl jq nginx prometheus prometheus-alertmanager
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
@@ -86,8 +86,11 @@ run: deps
 test: deps
 	$(Q)$(MAKE) --no-print-directory check
 
+# tests/deploy/check.sh: the files in deploy/ against promtool, amtool and the
+# binary (it builds its own YAML-to-JSON helper in $(OUTPUT)/tests).
 check: $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
-	$(Q)tests/run.sh $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+	$(Q)OUTPUT=$(OUTPUT) tests/run.sh $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS) \
+		tests/deploy/check.sh
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
