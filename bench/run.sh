@@ -7,7 +7,8 @@
 # tens of percent within minutes, and pairing cancels the drift.
 # Usage: bench/run.sh PORTWATCH LOADGEN [TRIALS] [SECONDS]
 # BENCH_ONLY: run only the configurations whose name (churn:watch,
-# pingpong:watch, churn:latency, pingpong:latency) contains one of these
+# pingpong:watch, churn:latency, pingpong:latency, churn:accept,
+# pingpong:accept) contains one of these
 # comma-separated words, e.g. BENCH_ONLY=pingpong or BENCH_ONLY=churn:latency.
 set -euo pipefail
 PW=$(realpath "$1")
@@ -15,7 +16,7 @@ LOADGEN=$(realpath "$2")
 TRIALS=${3:-5}
 SECS=${4:-2}
 
-# One trial in a new netns: "base" or "traced", workload, seconds.
+# One trial in a new netns: mode (base, watch, latency, accept), workload, seconds.
 trial() {
 	unshare -n bash -s "$1" "$2" "$SECS" "$PW" "$LOADGEN" <<'EOS'
 set -eu
@@ -25,6 +26,8 @@ if [ "$mode" != base ]; then
 	out=$(mktemp)
 	if [ "$mode" = latency ]; then
 		"$pw" latency --json >"$out" 2>&1 &
+	elif [ "$mode" = accept ]; then
+		"$pw" latency --accept-wait --json >"$out" 2>&1 &
 	else
 		"$pw" watch --json --interval 1s >"$out" 2>&1 &
 	fi
@@ -56,7 +59,7 @@ wanted() {
 	return 1
 }
 
-for run in churn:watch pingpong:watch churn:latency pingpong:latency; do
+for run in churn:watch pingpong:watch churn:latency pingpong:latency churn:accept pingpong:accept; do
 	wanted "$run" || continue
 	work=${run%:*} mode=${run#*:}
 	base=() traced=()
