@@ -686,7 +686,9 @@ static void test_connect_failures(void **state)
 {
 	const char *hooks = getenv("PORTWATCH_TEST_NO_HOOKS");
 	bool resets = !(hooks && strstr(hooks, "inet_sock_set_state"));
-	int full, queued, i, fd;
+	int full, queued, i, fd, refused, timeouts;
+	json_t *status = NULL;
+	json_int_t missed;
 	struct bg w;
 	FILE *f;
 
@@ -703,11 +705,28 @@ static void test_connect_failures(void **state)
 	assert_true(full >= 0 && queued >= 0);
 	fd = tcp_connect(AF_INET, 3006);
 	assert_int_equal(fd, -ETIMEDOUT);
-	json_decref(watch_rows_after(&w, wall_now() + 0.2, NULL, WAIT_MS));
+	json_decref(watch_rows_after(&w, wall_now() + 0.2, &status, WAIT_MS));
+	assert_non_null(status);
 	assert_int_equal(bg_stop(&w, 5000), 0);
 
-	assert_int_equal(sum_field(&w, 3999, "outbound", "connect_failures"), 5);
-	assert_int_equal(sum_field(&w, 3006, "outbound", "connect_failures"), 1);
+	/* A state change the kernel skipped (a run nested on one CPU, which
+	 * the raw fallback hook is prone to) is counted in missed_events, and
+	 * only then may a failure be missing. */
+	missed = json_integer_value(
+		json_object_get(json_object_get(status, "drops"), "missed_events"));
+	refused = sum_field(&w, 3999, "outbound", "connect_failures");
+	timeouts = sum_field(&w, 3006, "outbound", "connect_failures");
+	if (refused != 5 || timeouts != 1) {
+		char *txt = json_dumps(status, 0);
+
+		fprintf(stderr, "# refused %d timed out %d, status: %s\n", refused, timeouts, txt);
+		free(txt);
+	}
+	json_decref(status);
+	if (!missed || refused > 5)
+		assert_int_equal(refused, 5);
+	if (!missed || timeouts > 1)
+		assert_int_equal(timeouts, 1);
 	/* Without the reset hooks (the fallback) resets are not counted. */
 	assert_int_equal(sum_field(&w, 3999, "outbound", "resets_received"), resets ? 5 : 0);
 	assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), resets ? 5 : 0);
