@@ -905,26 +905,36 @@ static int get_notifier(struct parser *p, const struct node *map, const char *pa
 	return 0;
 }
 
-static int get_notifiers(struct parser *p, const struct node *n, const char *path)
+/* A list of mappings into a new array of size-byte items, each read by get
+ * (path "name[i]"). *count grows before each item is read, so that
+ * pw_config_free sees what a failing one allocated. */
+static int get_items(struct parser *p, const struct node *n, const char *path, const char *what,
+		     void **items, size_t size, size_t *count,
+		     int (*get)(struct parser *, const struct node *, const char *, size_t))
 {
 	char sub[PATH_LEN];
 	size_t i, ci;
 	int err;
 
-	err = get_list(p, n, path, "a list of notifiers");
+	err = get_list(p, n, path, what);
 	if (err || !n->n)
 		return err;
-	p->cfg->notifiers = calloc(n->n, sizeof(*p->cfg->notifiers));
-	if (!p->cfg->notifiers)
+	*items = calloc(n->n, size);
+	if (!*items)
 		return fail_nomem(p);
 	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
-		/* Counted first, so pw_config_free sees what this one allocated. */
-		p->cfg->n_notifiers++;
-		err = get_notifier(p, &p->nodes[ci], join_idx(sub, sizeof(sub), path, i), i);
+		(*count)++;
+		err = get(p, &p->nodes[ci], join_idx(sub, sizeof(sub), path, i), i);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+static int get_notifiers(struct parser *p, const struct node *n, const char *path)
+{
+	return get_items(p, n, path, "a list of notifiers", (void **)&p->cfg->notifiers,
+			 sizeof(*p->cfg->notifiers), &p->cfg->n_notifiers, get_notifier);
 }
 
 /* ---- rules ---- */
@@ -1160,23 +1170,8 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 
 static int get_rules(struct parser *p, const struct node *n, const char *path)
 {
-	char sub[PATH_LEN];
-	size_t i, ci;
-	int err;
-
-	err = get_list(p, n, path, "a list of rules");
-	if (err || !n->n)
-		return err;
-	p->cfg->rules = calloc(n->n, sizeof(*p->cfg->rules));
-	if (!p->cfg->rules)
-		return fail_nomem(p);
-	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
-		p->cfg->n_rules++;
-		err = get_rule(p, &p->nodes[ci], join_idx(sub, sizeof(sub), path, i), i);
-		if (err)
-			return err;
-	}
-	return 0;
+	return get_items(p, n, path, "a list of rules", (void **)&p->cfg->rules,
+			 sizeof(*p->cfg->rules), &p->cfg->n_rules, get_rule);
 }
 
 /* ---- the document ---- */
