@@ -359,6 +359,9 @@ static void classify_new(struct pw_sk *st, const struct sock *sk, int old, int n
 	st->start_ns = now;
 	st->state = 0;
 	st->flags = 0;
+	st->lat_phase = PW_LAT_IDLE;
+	st->lat_flags = 0;
+	st->mark_ns = 0;
 }
 
 static void count_transition(struct pw_stats *s, struct sock *sk, int old, int new)
@@ -398,59 +401,55 @@ static void count_transition(struct pw_stats *s, struct sock *sk, int old, int n
 /* Request latency. Inbound (a server's socket) a request begins when data
  * arrives on a connection not already in a request, and ends at the first
  * send after it. Outbound (a client's) the other way round: it begins with
- * the first send after the last response began, and ends when the first
- * byte of the answer arrives. Pipelined requests count from the first.
+ * the first send after the last answer began, and ends when the first byte
+ * of the answer arrives. Pipelined requests count from the first.
  *
- * Clock reads are what a request costs most on a VM (a kvm-clock read each),
- * so each end takes its time from the socket where it can:
- * - data arriving: the receive path has just stamped the socket
- *   (tp->tcp_clock_cache, tcp_mstamp_refresh);
- * - a send: the clock has not been read yet when the send hook runs (it
- *   runs before anything is transmitted, which it must, or a fast answer
- *   could be seen before its request). But when nothing is in flight or
- *   queued and the send fits one segment, that segment's transmit time will
- *   be in tp->first_tx_mstamp (delivery-rate sampling stamps the first
- *   segment sent with nothing in flight, in us) and stay there until the
- *   next send that finds nothing in flight. Such a send either passes the
- *   send hook first, which reads the time before it is lost, or is a
- *   retransmission or FIN (never with nothing in flight / after the state
- *   hook). So the send notes the sequence number (lat_seq) and the time is
- *   read later: at the answer's arrival (outbound), or at the socket's next
- *   event (inbound: next data, next send, state change, death, or the
- *   counting pass each read runs). Any other send reads the clock. */
-static void lat_begin(struct pw_sk *st, __u64 now)
-{
-	if (st->lat_phase == PW_LAT_REQUEST)
-		return;
-	st->lat_phase = PW_LAT_REQUEST;
-	st->req_start_ns = now;
-	st->lat_flags = 0;
-}
+ * What this costs per request is not the work but the memory: a cache line
+ * written on one CPU and then touched on another moves between them, and
+ * the send and the arrival of one connection usually run on different CPUs
+ * (the application's, and the one taking its packets in). So the state
+ * lives in one line that data arrival writes, and a send leaves it alone
+ * when the socket's own fields tell what it needs, which is the usual case:
+ * - rcv_wup == rcv_nxt unless data has arrived since this socket last
+ *   transmitted anything (every segment sent records rcv_nxt there). So at
+ *   a send, rcv_wup != rcv_nxt means it is the first since the peer last
+ *   spoke: inbound it starts the answer to the request that arrived,
+ *   outbound it starts a new request after the answer that arrived.
+ * - Such a send, with nothing in flight or queued and fitting one segment,
+ *   is transmitted with its time in tp->first_tx_mstamp (delivery-rate
+ *   sampling stamps the first segment sent with nothing in flight, in us),
+ *   which stays until the next send that finds nothing in flight.
+ * Then the send does nothing; the next arrival reads the time: inbound, the
+ *   next request records the last answer (so does the socket's next state
+ *   change, its death, and the counting pass each read runs); outbound, the
+ *   answer reads its request's start. Any other send looks at the state and
+ *   records what the stamp cannot: the time now, or the stamp before this
+ *   send can replace it. Reading the clock is avoided as well where the
+ *   socket has the time: tp->tcp_clock_cache was just set by the receive
+ *   path when data arrives. */
 
-/* Transmit time (ns) of byte seq, given snd_nxt and first_tx_mstamp, if
- * it has been sent (0 if not). */
-static __u64 lazy_time(__u32 snd_nxt, __u64 first_tx_us, __u32 seq)
+/* A row's histogram, made if new. */
+static struct pw_lat *lat_row(void *map, const struct pw_key *key)
 {
-	if ((__s32)(snd_nxt - seq) <= 0)
-		return 0;
-	return first_tx_us * 1000;
+	struct pw_lat *l = bpf_map_lookup_elem(map, key);
+
+	if (l)
+		return l;
+	bpf_map_update_elem(map, key, &zero_lat, BPF_NOEXIST);
+	l = bpf_map_lookup_elem(map, key);
+	if (!l)
+		drop(PW_DROP_STATS);
+	return l;
 }
 
 /* One duration into a row's histogram. */
 static void observe(void *map, const struct pw_key *key, __u64 d)
 {
-	struct pw_lat *l;
+	struct pw_lat *l = lat_row(map, key);
 	__u32 b;
 
-	l = bpf_map_lookup_elem(map, key);
-	if (!l) {
-		bpf_map_update_elem(map, key, &zero_lat, BPF_NOEXIST);
-		l = bpf_map_lookup_elem(map, key);
-		if (!l) {
-			drop(PW_DROP_STATS);
-			return;
-		}
-	}
+	if (!l)
+		return;
 	b = pw_hist_bucket(d);
 	if (b < PW_HIST_BUCKETS)
 		l->bucket[b]++;
@@ -460,47 +459,115 @@ static void observe(void *map, const struct pw_key *key, __u64 d)
 		l->max_ns = d;
 }
 
-static void lat_end(struct sock *sk, struct pw_sk *st, __u64 now)
+/* The socket's timed requests into its row's histogram. */
+static void lat_flush_batch(struct pw_sk *st)
 {
-	__u64 d;
+	__u32 n = st->batch_n, i, b;
+	struct pw_lat *l;
 
-	if (st->lat_phase == PW_LAT_IDLE)
+	if (!n)
 		return;
-	st->lat_phase = PW_LAT_IDLE;
-	d = now > st->req_start_ns ? now - st->req_start_ns : 0;
-	observe(&latency, &st->key, d);
+	st->batch_n = 0;
+	l = lat_row(&latency, &st->key);
+	if (l) {
+		for (i = 0; i < PW_LAT_BATCH && i < n; i++) {
+			b = st->batch[i];
+			if (b < PW_HIST_BUCKETS)
+				l->bucket[b]++;
+		}
+		l->count += n;
+		l->sum_ns += st->batch_sum_ns;
+		if (st->batch_max_ns > l->max_ns)
+			l->max_ns = st->batch_max_ns;
+	}
+	st->batch_sum_ns = 0;
+	st->batch_max_ns = 0;
+}
+
+/* A request took from start to end. */
+static void lat_record(struct sock *sk, struct pw_sk *st, __u64 start, __u64 end)
+{
+	__u64 d = end > start ? end - start : 0, since;
+	__u32 n = st->batch_n;
+
+	st->batch[n & (PW_LAT_BATCH - 1)] = pw_hist_bucket(d);
+	st->batch_n = ++n;
+	st->batch_sum_ns += d;
+	if (d > st->batch_max_ns)
+		st->batch_max_ns = d;
+	if (n >= PW_LAT_BATCH)
+		lat_flush_batch(st);
 	if (pw_slow_ns && d >= pw_slow_ns) {
 		/* The event's time-in-state is the request's duration. */
-		__u64 since = st->state_since_ns;
-
-		st->state_since_ns = st->req_start_ns;
+		since = st->state_since_ns;
+		st->state_since_ns = end - d;
 		emit(sk, st, PW_EV_SLOW, TRANSITION(st->state, st->state), 0);
 		st->state_since_ns = since;
 	}
 }
 
-/* Inbound, RESPONDING: ends the request at the answer's transmit time, or
- * at fallback_ns (now, or 0: leave it pending) if that is not known. */
-static void lat_resolve(struct sock *sk, struct pw_sk *st, __u32 snd_nxt, __u64 first_tx_us,
-			__u64 fallback_ns)
+/* Whether first_tx_us (us) is a transmit time at or after since_ns (ns). */
+static bool stamp_since(__u64 first_tx_us, __u64 since_ns)
 {
-	__u64 t = lazy_time(snd_nxt, first_tx_us, st->lat_seq);
+	return first_tx_us && first_tx_us >= since_ns / 1000;
+}
 
-	/* Earlier than the request: not the answer's stamp after all. */
-	if (t < st->req_start_ns)
-		t = fallback_ns;
-	if (t)
-		lat_end(sk, st, t);
+#define PW_NOW (~0ULL)
+
+/* Inbound: if anything was written since the request in progress began,
+ * that answered it; a send that could not leave its time in first_tx_us
+ * has recorded it already. fallback_ns: the end if the stamp is unusable
+ * (its data is not out yet): a time, PW_NOW, or 0 to leave it pending. */
+static void in_resolve(struct sock *sk, struct pw_sk *st, __u32 write_seq, __u64 first_tx_us,
+		       __u64 fallback_ns)
+{
+	if (st->lat_phase != PW_LAT_REQUEST || write_seq == st->req_seq)
+		return;
+	if (stamp_since(first_tx_us, st->req_start_ns))
+		fallback_ns = first_tx_us * 1000;
+	else if (fallback_ns == PW_NOW)
+		fallback_ns = bpf_ktime_get_ns();
+	if (!fallback_ns)
+		return;
+	st->lat_phase = PW_LAT_IDLE;
+	lat_record(sk, st, st->req_start_ns, fallback_ns);
 }
 
 /* The same through probe reads, for hooks that may hold a bare address. */
-static void lat_resolve_probed(struct sock *sk, struct pw_sk *st, __u64 fallback_ns)
+static void in_resolve_probed(struct sock *sk, struct pw_sk *st, __u64 fallback_ns)
 {
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 
-	if (st->lat_phase == PW_LAT_RESPONDING)
-		lat_resolve(sk, st, BPF_CORE_READ(tp, snd_nxt), BPF_CORE_READ(tp, first_tx_mstamp),
-			    fallback_ns);
+	if (st->key.dir == PW_DIR_INBOUND && st->lat_phase == PW_LAT_REQUEST)
+		in_resolve(sk, st, BPF_CORE_READ(tp, write_seq), BPF_CORE_READ(tp, first_tx_mstamp),
+			   fallback_ns);
+}
+
+/* Outbound: a new connection, or one first seen in mid-request: only
+ * requests sent from now on are timed. */
+static void out_mark(struct pw_sk *st, __u32 write_seq, __u64 now)
+{
+	st->mark_seq = write_seq;
+	st->mark_ns = now;
+	st->lat_flags = 0;
+}
+
+/* Latency state at a state change. */
+static void lat_transition(struct sock *sk, struct pw_sk *st, int old, int new, __u64 now)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	if (st->key.dir == PW_DIR_OUTBOUND) {
+		if (new == PW_TCP_ESTABLISHED)
+			out_mark(st, BPF_CORE_READ(tp, write_seq), now);
+	} else {
+		/* A FIN sent or received ends the answer at the latest. */
+		in_resolve_probed(sk, st, now);
+		/* Closing our side: a request unanswered never will be. */
+		if (new == PW_TCP_FIN_WAIT1 || new == PW_TCP_LAST_ACK || new == PW_TCP_CLOSE)
+			st->lat_phase = PW_LAT_IDLE;
+	}
+	lat_flush_batch(st);
 }
 
 /* Accept-queue wait, begin and abandon. A child socket is created (LISTEN ->
@@ -537,8 +604,11 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 	__u8 counted;
 	int err;
 
-	if (!st->key.netns || old == PW_TCP_CLOSE)
+	if (!st->key.netns || old == PW_TCP_CLOSE) {
+		if (pw_latency)
+			lat_flush_batch(st); /* a socket reused: its last requests */
 		classify_new(st, sk, old, new, now);
+	}
 	/* Owners are taken in process context only: connect() and listen()
 	 * run in the owning task; a FIN or RST arrives in softirq, whatever
 	 * task the CPU happened to be running. */
@@ -550,10 +620,8 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 		set_owner(st);
 	if (pw_accept_wait)
 		accept_track(sk, st, old, new, now);
-	/* A FIN sent or received ends the answer at the latest; a FIN we
-	 * send could reset the transmit stamp. */
 	if (pw_latency)
-		lat_resolve_probed(sk, st, now);
+		lat_transition(sk, st, old, new, now);
 
 	counted = st->state;
 	st->state = 0;
@@ -673,15 +741,25 @@ int BPF_PROG(on_data, struct sock *sk)
 	struct tcp_sock *tp;
 	__u64 now, start;
 	__s32 avail;
+	__u32 snd_nxt;
 
 	if (!st || st->key.dir == PW_DIR_LISTEN)
 		return 0;
-	/* Nothing to do for a request already under way (inbound) or an
-	 * answer nobody waits for (outbound): decide before reading more. */
-	if (st->key.dir == PW_DIR_INBOUND ? st->lat_phase == PW_LAT_REQUEST
-					  : st->lat_phase != PW_LAT_REQUEST)
-		return 0;
 	tp = tcp_of(sk);
+	snd_nxt = tp->snd_nxt;
+	/* Decide before reading more: inbound, nothing to do in a request
+	 * not answered yet (pipelined); outbound, for data that is not the
+	 * first after a request was sent (nothing sent since the last answer
+	 * began, or only our FIN). */
+	if (st->key.dir == PW_DIR_INBOUND) {
+		if (st->lat_phase == PW_LAT_REQUEST && tp->write_seq == st->req_seq)
+			return 0;
+	} else if (!st->mark_ns || (__s32)(snd_nxt - st->mark_seq) <= 0 ||
+		   (snd_nxt - st->mark_seq == 1 && (sk->sk_shutdown & 2 /* SEND_SHUTDOWN */))) {
+		if (!st->mark_ns)
+			out_mark(st, tp->write_seq, bpf_ktime_get_ns());
+		return 0;
+	}
 	avail = (__s32)(tp->rcv_nxt - tp->copied_seq);
 	if (sk->sk_shutdown & 1 /* RCV_SHUTDOWN */)
 		avail--;
@@ -691,31 +769,35 @@ int BPF_PROG(on_data, struct sock *sk)
 	if (!now)
 		now = bpf_ktime_get_ns();
 	if (st->key.dir == PW_DIR_INBOUND) {
-		/* The last answer ends now if its time was not read yet. */
-		if (st->lat_phase == PW_LAT_RESPONDING)
-			lat_resolve(sk, st, tp->snd_nxt, tp->first_tx_mstamp, now);
-		lat_begin(st, now);
+		/* The last answer was sent and not recorded yet. */
+		in_resolve(sk, st, tp->write_seq, tp->first_tx_mstamp, now);
+		st->lat_phase = PW_LAT_REQUEST;
+		st->req_start_ns = now;
+		st->req_seq = tp->write_seq;
 		return 0;
 	}
-	if (st->lat_flags & PW_LAT_F_LAZY_START) {
-		start = lazy_time(tp->snd_nxt, tp->first_tx_mstamp, st->lat_seq);
-		if (!start)
-			return 0; /* the request is not out: this is no answer */
-		st->req_start_ns = start;
-		st->lat_flags = 0;
-	}
-	lat_end(sk, st, now);
+	if ((st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq)
+		start = st->req_start_ns;
+	else if (stamp_since(tp->first_tx_mstamp, st->mark_ns))
+		start = tp->first_tx_mstamp * 1000;
+	else
+		start = now; /* cannot happen: the send recorded it (see above) */
+	lat_record(sk, st, start, now);
+	out_mark(st, tp->write_seq, now);
 	return 0;
 }
 
-/* A send on a connection: claims it, and begins (outbound) or ends
- * (inbound) a request. one_segment: nothing in flight or queued and the
- * send fits one segment, so its transmit time can be read later (see
- * above); only the hook inside tcp_sendmsg can tell. */
-static void sent(struct sock *sk, bool one_segment)
+/* A send on a connection, in tcp_sendmsg under the socket lock before
+ * anything is transmitted, so a fast answer can never be seen before its
+ * request. Claims the connection and, when the socket's fields cannot tell
+ * (see above), begins (outbound) or ends (inbound) a request. skb: the
+ * write queue's tail, NULL when nothing is queued unsent. It runs once per
+ * segment-sized chunk of a send. */
+static void sent(struct sock *sk, struct msghdr *msg, struct sk_buff *skb)
 {
 	struct pw_sk *st = sk_get(sk, false);
 	struct tcp_sock *tp;
+	bool stamped;
 
 	if (!st)
 		return;
@@ -723,66 +805,80 @@ static void sent(struct sock *sk, bool one_segment)
 	if (!pw_latency || st->key.dir == PW_DIR_LISTEN)
 		return;
 	tp = tcp_of(sk);
+	/* Its time will be in first_tx_mstamp. */
+	stamped = !skb && !tp->packets_out && msg->msg_iter.count <= tp->mss_cache;
+	/* The first send since data arrived, and stamped: nothing to do
+	 * (slow-request events, inbound, must not wait for the next event). */
+	if (tp->rcv_wup != tp->rcv_nxt && stamped &&
+	    (!pw_slow_ns || st->key.dir == PW_DIR_OUTBOUND))
+		return;
 	if (st->key.dir == PW_DIR_INBOUND) {
-		if (st->lat_phase == PW_LAT_RESPONDING) {
-			/* More of the answer (or a new one): read the first
-			 * one's time before this send can overwrite it. */
-			lat_resolve(sk, st, tp->snd_nxt, tp->first_tx_mstamp, bpf_ktime_get_ns());
-		} else if (st->lat_phase == PW_LAT_REQUEST) {
-			/* Slow-request events must not wait for the next event. */
-			if (one_segment && !pw_slow_ns) {
-				st->lat_phase = PW_LAT_RESPONDING;
-				st->lat_seq = tp->write_seq;
-			} else {
-				lat_end(sk, st, bpf_ktime_get_ns());
-			}
+		/* Answered before this send (its time is still the stamp, which
+		 * this send may replace), or by it. */
+		in_resolve(sk, st, tp->write_seq, tp->first_tx_mstamp, PW_NOW);
+		if (st->lat_phase == PW_LAT_REQUEST) {
+			st->lat_phase = PW_LAT_IDLE;
+			lat_record(sk, st, st->req_start_ns, bpf_ktime_get_ns());
 		}
 		return;
 	}
-	if (st->lat_phase == PW_LAT_REQUEST) {
-		/* More of the request: read its start before this send can
-		 * overwrite the stamp. */
-		if (st->lat_flags & PW_LAT_F_LAZY_START) {
-			st->req_start_ns = lazy_time(tp->snd_nxt, tp->first_tx_mstamp, st->lat_seq);
-			if (!st->req_start_ns)
-				st->req_start_ns = bpf_ktime_get_ns();
-			st->lat_flags = 0;
-		}
-		return;
-	}
-	if (one_segment) {
-		lat_begin(st, 0);
-		st->lat_flags = PW_LAT_F_LAZY_START;
-		st->lat_seq = tp->write_seq;
+	if (!st->mark_ns || ((st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq))
+		return; /* not timing yet, or the start is recorded */
+	if (tp->write_seq == st->mark_seq) {
+		/* A new request: stamped, or its time is now. */
+		if (stamped)
+			return;
+		st->req_start_ns = bpf_ktime_get_ns();
 	} else {
-		lat_begin(st, bpf_ktime_get_ns());
+		/* More of a request begun with a stamp, which this data may
+		 * replace when it goes out (even if something is in flight
+		 * now: Nagle may hold it until nothing is). */
+		st->req_start_ns = stamp_since(tp->first_tx_mstamp, st->mark_ns)
+					   ? tp->first_tx_mstamp * 1000
+					   : bpf_ktime_get_ns();
 	}
+	st->req_seq = st->mark_seq;
+	st->lat_flags = PW_LAT_F_START;
 }
 
-/* Preferred: inside tcp_sendmsg, under the socket lock, before anything is
- * transmitted, so a fast answer can never be seen before its request. skb:
- * the write queue's tail, NULL when nothing is queued unsent. It runs
- * once per segment-sized chunk of a send. */
+/* Preferred: inside tcp_sendmsg (6.8 and later). */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(on_send_locked, struct sock *sk, struct msghdr *msg, struct sk_buff *skb)
 {
-	struct tcp_sock *tp;
-	bool one = false;
-
-	if (pw_latency && !skb) {
-		tp = tcp_of(sk);
-		one = !tp->packets_out && msg->msg_iter.count <= tp->mss_cache;
-	}
-	sent(sk, one);
+	sent(sk, msg, skb);
 	return 0;
 }
 
-/* Before 6.8: after sendmsg() returns, outside the lock. */
+/* Before 6.8: after sendmsg() returns, outside the lock, when the data may
+ * be out and answered already. Inbound, a request answered ends now unless
+ * its stamp tells; outbound, the first send after an answer begins one. */
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_send, struct sock *sk, int ret)
 {
-	if (ret > 0)
-		sent(sk, false);
+	struct pw_sk *st;
+	struct tcp_sock *tp;
+
+	if (ret <= 0)
+		return 0;
+	st = sk_get(sk, false);
+	if (!st)
+		return 0;
+	claim(sk, st);
+	if (!pw_latency || st->key.dir == PW_DIR_LISTEN)
+		return 0;
+	tp = tcp_of(sk);
+	if (st->key.dir == PW_DIR_INBOUND) {
+		in_resolve(sk, st, tp->write_seq, tp->first_tx_mstamp, PW_NOW);
+		return 0;
+	}
+	if (st->mark_ns && tp->write_seq - (__u32)ret == st->mark_seq &&
+	    !((st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq)) {
+		st->req_start_ns = stamp_since(tp->first_tx_mstamp, st->mark_ns)
+					   ? tp->first_tx_mstamp * 1000
+					   : bpf_ktime_get_ns();
+		st->req_seq = st->mark_seq;
+		st->lat_flags = PW_LAT_F_START;
+	}
 	return 0;
 }
 
@@ -964,6 +1060,8 @@ int sync(struct bpf_iter__tcp *ctx)
 						l->bits, pw_eph_lo, pw_eph_hi, &st->key.port);
 		st->start_ns = now;
 		st->flags = PW_SK_SEEDED;
+		if (pw_latency && st->key.dir == PW_DIR_OUTBOUND)
+			out_mark(st, tp->write_seq, now);
 	}
 	if (!pw_seeding || counted)
 		fixed(PW_FIX_DRIFT);
@@ -1014,8 +1112,10 @@ int BPF_PROG(on_destroy, struct sock *sk)
 {
 	struct pw_sk *st = sk_get(sk, false);
 
-	if (st && pw_latency)
-		lat_resolve_probed(sk, st, 0);
+	if (st && pw_latency) {
+		in_resolve_probed(sk, st, 0);
+		lat_flush_batch(st);
+	}
 	uncount_dead(sk, st);
 	return 0;
 }
@@ -1068,7 +1168,8 @@ int seed_owners(struct bpf_iter__task_file *ctx)
 }
 
 /* An answer sent and not yet recorded (its time is read at the socket's
- * next event) is recorded now, so every read has every request answered. */
+ * next event) is recorded now, and the requests timed go into the
+ * histogram, so every read has every request answered. */
 static void lat_flush(struct sock_common *skc)
 {
 	struct tcp_sock *tp;
@@ -1080,8 +1181,11 @@ static void lat_flush(struct sock_common *skc)
 	if (!tp)
 		return;
 	st = sk_get((struct sock *)tp, false);
-	if (st && st->lat_phase == PW_LAT_RESPONDING)
-		lat_resolve((struct sock *)tp, st, tp->snd_nxt, tp->first_tx_mstamp, 0);
+	if (!st)
+		return;
+	if (st->key.dir == PW_DIR_INBOUND && st->lat_phase == PW_LAT_REQUEST)
+		in_resolve((struct sock *)tp, st, tp->write_seq, tp->first_tx_mstamp, 0);
+	lat_flush_batch(st);
 }
 
 /* Counting pass for minisockets, which no tracepoint follows: time-wait

@@ -52,7 +52,19 @@ struct pw_listening {
 	__u64 bits[PW_LISTEN_WORDS];
 };
 
-/* Per-socket state, in socket-local storage: it dies with the socket. */
+/* Request durations are added to the row's histogram this many at a time
+ * (and at every read, and when the socket changes state or dies): one
+ * per-CPU map lookup per request cost more than everything else. */
+#define PW_LAT_BATCH 8
+
+/* Per-socket state, in socket-local storage: it dies with the socket.
+ * The storage's header takes the first 8 bytes of a cache line, so the
+ * first 56 bytes here share its line: fields written only at state changes
+ * and read by every hook, so that line stays shared between the CPUs that
+ * read it. Request latency is in the next line, written where data arrives
+ * (for a connection, as a rule, one CPU) and by sends only when the
+ * socket's own fields cannot tell (see track.bpf.c): a line that moved
+ * between CPUs on every request would cost more than all the rest. */
 struct pw_sk {
 	__u64 state_since_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 start_ns;
@@ -60,28 +72,41 @@ struct pw_sk {
 	__u32 pid; /* owner (tgid) seen in process context; 0: not yet */
 	__u8 state; /* the state counted in the gauges; 0: not counted */
 	__u8 flags; /* PW_SK_* */
+	__u16 pad0;
+	char comm[PW_COMM_LEN];
+	__u64 pad1;
+	/* Inbound: when the request in progress began (its first byte came);
+	 * outbound: when the request in progress was sent, if PW_LAT_F_START. */
+	__u64 req_start_ns;
+	/* Outbound: when the last answer began to arrive, and write_seq then:
+	 * bytes sent after it belong to a new request. */
+	__u64 mark_ns;
+	/* Inbound: write_seq when the request began (anything written
+	 * since answers it); outbound: the mark_seq whose request req_start_ns is. */
+	__u32 req_seq;
+	__u32 mark_seq;
 	__u8 lat_phase; /* PW_LAT_* */
 	__u8 lat_flags; /* PW_LAT_F_* */
-	char comm[PW_COMM_LEN];
-	__u64 req_start_ns; /* when the request in progress began */
-	/* First byte of a send whose transmit time is wanted, read later from
-	 * the socket instead of the clock (see lazy_time() in track.bpf.c). */
-	__u32 lat_seq;
-	__u32 pad;
+	/* Requests timed and not yet in the row's histogram (see
+	 * PW_LAT_BATCH): their buckets, sum and largest. */
+	__u8 batch_n;
+	__u8 pad2;
+	__u16 batch[PW_LAT_BATCH];
+	__u32 pad3;
+	__u64 batch_sum_ns;
+	__u64 batch_max_ns;
 };
+_Static_assert(__builtin_offsetof(struct pw_sk, req_start_ns) == 56, "pw_sk layout");
+_Static_assert(sizeof(struct pw_sk) == 120, "pw_sk: latency in one cache line");
 
-/* Where a connection is in its request/response cycle. */
+/* Inbound: whether a request is waiting for (the recording of) its answer. */
 enum pw_lat_phase {
-	PW_LAT_IDLE, /* nothing yet, or a response under way */
-	PW_LAT_REQUEST, /* a request began: waiting for the answer's first byte */
-	/* Inbound: the answer's first byte is sent (lat_seq); its transmit
-	 * time ends the request, recorded at the socket's next event. */
-	PW_LAT_RESPONDING,
+	PW_LAT_IDLE,
+	PW_LAT_REQUEST,
 };
 
-/* Outbound, in REQUEST: req_start_ns is not read yet, it is the transmit
- * time of lat_seq. */
-#define PW_LAT_F_LAZY_START 0x1
+/* Outbound: req_start_ns holds the start of the request after mark_seq. */
+#define PW_LAT_F_START 0x1
 
 /* Request latency per row: inbound, request arrival to response start;
  * outbound, request sent to response's first byte. Per CPU. */

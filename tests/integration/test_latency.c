@@ -35,11 +35,42 @@ static long delay_us(int i)
 	return i % 5 < 3 ? 5000 : 80000;
 }
 
-/* Accepts CONNS connections, a process each, answering 1 byte per byte. */
+/* Split messages: each answer is written in two parts SPLIT_ANS_US apart,
+ * and each 2-byte request in one write, or in two SPLIT_REQ_US apart (every
+ * other connection). Latency still runs from the request's first byte to
+ * the answer's first byte. Answers take 5 or 20 ms: under the 40 ms of a
+ * delayed acknowledgement, so that the first part is often the server's
+ * first segment since the request came (the case the send hook leaves to
+ * the transmit stamp). */
+#define SPLIT_REQ_US 3000
+#define SPLIT_ANS_US 30000
+static bool split;
+
+static long split_delay_us(int i)
+{
+	return i % 5 < 3 ? 5000 : 20000;
+}
+
+static bool read_full(int fd, char *b, size_t n)
+{
+	ssize_t r;
+
+	while (n) {
+		r = read(fd, b, n);
+		if (r <= 0)
+			return false;
+		b += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* Accepts CONNS connections, a process each, answering 1 byte per byte (2
+ * per 2, in two writes, when split). */
 static void server(void *arg, int ready)
 {
 	int lfd = tcp_listen(AF_INET, 3001, 64), fd, i, k;
-	char b;
+	char b[2];
 
 	(void)arg;
 	if (lfd < 0 || write(ready, "l", 1) != 1)
@@ -49,9 +80,11 @@ static void server(void *arg, int ready)
 		if (fd < 0)
 			_exit(1);
 		if (fork() == 0) {
-			for (i = 0; read(fd, &b, 1) == 1; i++) {
-				usleep((useconds_t)delay_us(i));
-				if (write(fd, &b, 1) != 1)
+			for (i = 0; read_full(fd, b, split ? 2 : 1); i++) {
+				usleep((useconds_t)(split ? split_delay_us(i) : delay_us(i)));
+				if (write(fd, b, 1) != 1)
+					break;
+				if (split && (usleep(SPLIT_ANS_US), write(fd, b + 1, 1)) != 1)
 					break;
 			}
 			_exit(0);
@@ -87,9 +120,15 @@ static void run_clients(double *lat)
 			for (i = 0; i < PER_CONN; i++) {
 				double t = mono();
 
-				if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+				if (write(fd, "qq", split && k % 2 == 0 ? 2 : 1) < 1)
+					_exit(1);
+				if (split && k % 2 && (usleep(SPLIT_REQ_US), write(fd, &b, 1)) != 1)
+					_exit(1);
+				if (read(fd, &b, 1) != 1)
 					_exit(1);
 				shared[k * PER_CONN + i] = mono() - t;
+				if (split && read(fd, &b, 1) != 1)
+					_exit(1);
 			}
 			close(fd);
 			_exit(0);
@@ -136,7 +175,7 @@ static void wait_measuring(struct bg *pw)
 
 /* Exact request counts; p50 and p95 within 10% of the clients' own, on the
  * server's side (inbound) and the clients' (outbound) alike. */
-static void test_request_latency(void **state)
+static void check_request_latency(void)
 {
 	static const char *const args[] = { "latency", "--json", NULL };
 	double lat[N], p50, p95;
@@ -145,7 +184,6 @@ static void test_request_latency(void **state)
 	char *out;
 	pid_t srv;
 
-	(void)state;
 	srv = spawn(server, NULL);
 	assert_true(srv > 0);
 	assert_int_equal(wait_child(srv, WAIT_MS), 0);
@@ -175,6 +213,81 @@ static void test_request_latency(void **state)
 	/* The max is a real request, bounded by what the slowest client saw. */
 	assert_true(json_real_value(json_object_get(o, "max_seconds")) <= lat[N - 1] + 0.001);
 	json_decref(doc);
+}
+
+static void test_request_latency(void **state)
+{
+	(void)state;
+	split = false;
+	check_request_latency();
+}
+
+/* Requests and answers in two writes each, with pauses between the parts
+ * long enough for the peer to acknowledge the first: the second part of an
+ * answer must not be taken for its start, nor the second part of a request
+ * for its beginning. */
+static void test_split_messages(void **state)
+{
+	(void)state;
+	split = true;
+	check_request_latency();
+	split = false;
+}
+
+/* Sums watch's per-interval requests for port 3001, by direction. */
+static void sum_requests(char *out, long *in, long *outb)
+{
+	char *line, *save;
+
+	*in = *outb = 0;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *dir = json_string_value(json_object_get(o, "direction"));
+
+		if (dir && json_integer_value(json_object_get(o, "port")) == 3001) {
+			if (!strcmp(dir, "inbound"))
+				*in += json_integer_value(json_object_get(o, "requests"));
+			if (!strcmp(dir, "outbound"))
+				*outb += json_integer_value(json_object_get(o, "requests"));
+		}
+		json_decref(o);
+	}
+}
+
+/* Requests are counted when they complete, not when their connection
+ * closes: a keep-alive connection left open shows every request (the
+ * kernel side adds them to the histogram in batches; a read takes the rest). */
+static void test_counts_while_open(void **state)
+{
+	static const char *const args[] = { "watch",	  "--latency", "--json",
+					    "--interval", "200ms",     NULL };
+	long in, outb;
+	int fd, i;
+	struct bg w;
+	char b = 'q', *out;
+	pid_t srv;
+
+	(void)state;
+	split = false;
+	srv = spawn(server, NULL);
+	assert_true(srv > 0);
+	assert_int_equal(wait_child(srv, WAIT_MS), 0);
+	assert_int_equal(bg_portwatch_env(&w, NULL, args), 0);
+	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
+	fd = tcp_connect(AF_INET, 3001);
+	assert_true(fd >= 0);
+	for (i = 0; i < 13; i++) {
+		assert_int_equal(write(fd, &b, 1), 1);
+		assert_int_equal(read(fd, &b, 1), 1);
+	}
+	json_decref(watch_rows_after(&w, wall_now() + 0.2, NULL, WAIT_MS));
+	assert_int_equal(bg_stop(&w, 5000), 0);
+	out = bg_output(&w);
+	sum_requests(out, &in, &outb);
+	free(out);
+	close(fd);
+	assert_int_equal(in, 13);
+	assert_int_equal(outb, 13);
 }
 
 /* events --slow: every request above the threshold, and only those, with
@@ -622,9 +735,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_latency, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_split_messages, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_events, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_latency, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_watch_latency, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_counts_while_open, netns_setup,
+						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_nginx_upstream, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_accept_wait, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_accept_wait_off, netns_setup, netns_teardown),
