@@ -790,27 +790,21 @@ int BPF_PROG(on_data, struct sock *sk)
 /* A send on a connection, in tcp_sendmsg under the socket lock before
  * anything is transmitted, so a fast answer can never be seen before its
  * request. Claims the connection and, when the socket's fields cannot tell
- * (see above), begins (outbound) or ends (inbound) a request. skb: the
- * write queue's tail, NULL when nothing is queued unsent. It runs once per
- * segment-sized chunk of a send. */
-static void sent(struct sock *sk, struct msghdr *msg, struct sk_buff *skb)
+ * (see above), begins (outbound) or ends (inbound) a request. first: the
+ * first send since data arrived; stamped: its time will be in
+ * first_tx_mstamp. */
+static void sent(struct sock *sk, struct tcp_sock *tp, bool first, bool stamped)
 {
 	struct pw_sk *st = sk_get(sk, false);
-	struct tcp_sock *tp;
-	bool stamped;
 
 	if (!st)
 		return;
 	claim(sk, st);
 	if (!pw_latency || st->key.dir == PW_DIR_LISTEN)
 		return;
-	tp = tcp_of(sk);
-	/* Its time will be in first_tx_mstamp. */
-	stamped = !skb && !tp->packets_out && msg->msg_iter.count <= tp->mss_cache;
 	/* The first send since data arrived, and stamped: nothing to do
 	 * (slow-request events, inbound, must not wait for the next event). */
-	if (tp->rcv_wup != tp->rcv_nxt && stamped &&
-	    (!pw_slow_ns || st->key.dir == PW_DIR_OUTBOUND))
+	if (first && stamped && (!pw_slow_ns || st->key.dir == PW_DIR_OUTBOUND))
 		return;
 	if (st->key.dir == PW_DIR_INBOUND) {
 		/* Answered before this send (its time is still the stamp, which
@@ -841,11 +835,24 @@ static void sent(struct sock *sk, struct msghdr *msg, struct sk_buff *skb)
 	st->lat_flags = PW_LAT_F_START;
 }
 
-/* Preferred: inside tcp_sendmsg (6.8 and later). */
+/* Preferred: inside tcp_sendmsg (6.8 and later), once per segment-sized
+ * chunk of a send. skb: the write queue's tail, NULL when nothing is
+ * queued unsent. */
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(on_send_locked, struct sock *sk, struct msghdr *msg, struct sk_buff *skb)
 {
-	sent(sk, msg, skb);
+	struct tcp_sock *tp = tcp_of(sk);
+	bool first = tp->rcv_wup != tp->rcv_nxt, stamped = false;
+
+	if (pw_latency)
+		/* Its time will be in first_tx_mstamp. */
+		stamped = !skb && !tp->packets_out && msg->msg_iter.count <= tp->mss_cache;
+	/* The usual send needs no storage lookup: the owner was claimed at
+	 * the first send (the socket has sent data since), and for latency
+	 * it has nothing to record (see above). */
+	if (tp->data_segs_out && (!pw_latency || (first && stamped && !pw_slow_ns)))
+		return 0;
+	sent(sk, tp, first, stamped);
 	return 0;
 }
 
