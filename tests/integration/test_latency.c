@@ -175,7 +175,7 @@ static void wait_measuring(struct bg *pw)
 
 /* Exact request counts; p50 and p95 within 10% of the clients' own, on the
  * server's side (inbound) and the clients' (outbound) alike. */
-static void check_request_latency(void)
+static void check_request_latency(const char *const *env)
 {
 	static const char *const args[] = { "latency", "--json", NULL };
 	double lat[N], p50, p95;
@@ -187,7 +187,7 @@ static void check_request_latency(void)
 	srv = spawn(server, NULL);
 	assert_true(srv > 0);
 	assert_int_equal(wait_child(srv, WAIT_MS), 0);
-	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	assert_int_equal(bg_portwatch_env(&pw, env, args), 0);
 	wait_measuring(&pw);
 
 	run_clients(lat);
@@ -219,7 +219,7 @@ static void test_request_latency(void **state)
 {
 	(void)state;
 	split = false;
-	check_request_latency();
+	check_request_latency(NULL);
 }
 
 /* Requests and answers in two writes each, with pauses between the parts
@@ -230,7 +230,19 @@ static void test_split_messages(void **state)
 {
 	(void)state;
 	split = true;
-	check_request_latency();
+	check_request_latency(NULL);
+	split = false;
+}
+
+/* The same through the hook kernels before 6.8 have, after sendmsg()
+ * returns (tcp_sendmsg_locked hidden). */
+static void test_split_messages_after_send(void **state)
+{
+	static const char *const env[] = { "PORTWATCH_TEST_NO_HOOKS=tcp_sendmsg_locked", NULL };
+
+	(void)state;
+	split = true;
+	check_request_latency(env);
 	split = false;
 }
 
@@ -736,6 +748,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_request_latency, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_split_messages, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_split_messages_after_send, netns_setup,
+						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_slow_events, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_latency, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_watch_latency, netns_setup, netns_teardown),
