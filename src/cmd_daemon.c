@@ -436,6 +436,7 @@ static int refresh(struct daemon *d, bool eval)
 		.bounds = &d->bounds,
 		.netns_label = d->cfg.all_netns,
 		.latency = pw_tracker__latency(d->tracker),
+		.accept_wait = pw_tracker__accept_wait(d->tracker),
 	};
 	int err;
 
@@ -472,7 +473,8 @@ static int apply_config(struct daemon *d, struct pw_config *cfg)
 
 static bool tracker_changed(const struct pw_config *a, const struct pw_config *b)
 {
-	return a->latency != b->latency || a->all_netns != b->all_netns;
+	return a->latency != b->latency || a->accept_wait != b->accept_wait ||
+	       a->all_netns != b->all_netns;
 }
 
 static bool listen_changed(const struct pw_config *a, const struct pw_config *b)
@@ -486,6 +488,7 @@ static struct pw_tracker *start_tracker(const struct pw_config *cfg)
 	struct pw_tracker_opts o = {
 		.all_netns = cfg->all_netns,
 		.latency = cfg->latency,
+		.accept_wait = cfg->accept_wait,
 	};
 
 	return pw_tracker__new(&o);

@@ -1185,6 +1185,7 @@ enum {
 	TF_RECONCILE,
 	TF_EVALUATION,
 	TF_LATENCY,
+	TF_ACCEPT_WAIT,
 	TF_BUCKETS,
 	TF_NOTIFIERS,
 	TF_RULES,
@@ -1200,6 +1201,7 @@ static const char *const top_keys[TF_MAX] = {
 	[TF_RECONCILE] = "reconcile_interval",
 	[TF_EVALUATION] = "evaluation_interval",
 	[TF_LATENCY] = "latency",
+	[TF_ACCEPT_WAIT] = "accept_wait",
 	[TF_BUCKETS] = "buckets",
 	[TF_NOTIFIERS] = "notifiers",
 	[TF_RULES] = "rules",
@@ -1284,6 +1286,9 @@ static int fill(struct parser *p, struct pw_config *cfg)
 		return err;
 	if (v[TF_LATENCY] != NONE &&
 	    (err = get_bool(p, at(p, v[TF_LATENCY]), "latency", &cfg->latency)))
+		return err;
+	if (v[TF_ACCEPT_WAIT] != NONE &&
+	    (err = get_bool(p, at(p, v[TF_ACCEPT_WAIT]), "accept_wait", &cfg->accept_wait)))
 		return err;
 	if (v[TF_BUCKETS] != NONE)
 		err = get_buckets(p, at(p, v[TF_BUCKETS]), "buckets", cfg);

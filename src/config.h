@@ -82,6 +82,8 @@ struct pw_config {
 	__u64 reconcile_ns; /* default 60s; 0 disables */
 	__u64 interval_ns; /* rule evaluation interval, default 5s */
 	bool latency; /* request latency tracking, default true */
+	/* accept-queue waits: a hook on every system call's exit, default false */
+	bool accept_wait;
 	/* Histogram bounds exported as le, in seconds, ascending; each is
 	 * snapped to the in-kernel bucket bound at or above it. */
 	double *buckets;

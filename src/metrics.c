@@ -157,6 +157,7 @@ static void merge_row(struct pw_live_row *to, const struct pw_live_row *from)
 		to->cw_hist.bucket[i] += from->cw_hist.bucket[i];
 	pw_lat_add(&to->lat, &from->lat);
 	pw_lat_add(&to->connect, &from->connect);
+	pw_lat_add(&to->accept, &from->accept);
 	if (from->cw_oldest_since_ns &&
 	    (!to->cw_oldest_since_ns || from->cw_oldest_since_ns < to->cw_oldest_since_ns))
 		to->cw_oldest_since_ns = from->cw_oldest_since_ns;
@@ -289,6 +290,7 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 	const char *cw = "portwatch_close_wait_duration_seconds";
 	const char *req = "portwatch_request_duration_seconds";
 	const char *conn = "portwatch_connect_duration_seconds";
+	const char *acc = "portwatch_accept_wait_seconds";
 	size_t i;
 
 	pw_metrics_family(t, cw, "histogram",
@@ -320,6 +322,17 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 		if (r->key.dir == PW_DIR_OUTBOUND)
 			write_hist(t, conn, r, r->connect.bucket, r->connect.count,
 				   r->connect.sum_ns, o);
+	}
+	if (!o->accept_wait)
+		return;
+	pw_metrics_family(t, acc, "histogram",
+			  "Inbound accept-queue wait, handshake complete to accept().");
+	for (i = 0; i < f->n; i++) {
+		const struct pw_live_row *r = &f->rows[i];
+
+		if (r->key.dir == PW_DIR_INBOUND)
+			write_hist(t, acc, r, r->accept.bucket, r->accept.count, r->accept.sum_ns,
+				   o);
 	}
 }
 

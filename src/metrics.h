@@ -48,6 +48,7 @@ struct pw_metrics_opts {
 	const struct pw_bounds *bounds;
 	bool netns_label; /* rows from several namespaces: label them */
 	bool latency; /* request durations are measured */
+	bool accept_wait; /* accept-queue waits are measured */
 };
 
 /* HELP and TYPE lines of one family. */

@@ -309,6 +309,52 @@ static void test_metrics_match_ss(void **state)
 	assert_int_equal(bg_stop(&d, 5000), 0);
 }
 
+/* accept_wait: true exports each inbound port's accept-queue wait: four
+ * connections accepted 300 ms after their handshakes all show, with their
+ * waits; without it the family is absent. */
+static void test_accept_wait_metric(void **state)
+{
+	char config[512], series[160], *text;
+	int lfd, cfd[4], sfd, i;
+	struct bg d;
+	double sum;
+
+	(void)state;
+	start_daemon(&d, base_config);
+	text = http_get(METRICS_URL, NULL);
+	assert_non_null(text);
+	assert_null(strstr(text, "portwatch_accept_wait_seconds"));
+	free(text);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+
+	snprintf(config, sizeof(config), "%saccept_wait: true\n", base_config);
+	start_daemon(&d, config);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_true(lfd >= 0);
+	for (i = 0; i < 4; i++) {
+		cfd[i] = tcp_connect(AF_INET, LEAK_PORT);
+		assert_true(cfd[i] >= 0);
+	}
+	usleep(300000);
+	for (i = 0; i < 4; i++) {
+		sfd = accept(lfd, NULL, NULL);
+		assert_true(sfd >= 0);
+		close(sfd);
+		close(cfd[i]);
+	}
+	snprintf(series, sizeof(series),
+		 "portwatch_accept_wait_seconds_count{port=\"%d\",direction=\"inbound\"}",
+		 LEAK_PORT);
+	assert_int_equal(wait_sample(series, 4, 5000), 0);
+	snprintf(series, sizeof(series),
+		 "portwatch_accept_wait_seconds_sum{port=\"%d\",direction=\"inbound\"}", LEAK_PORT);
+	sum = scrape(series);
+	print_message("# accept wait sum: %.3fs for 4 connections queued 300 ms\n", sum);
+	assert_true(sum >= 4 * 0.3 && sum < 4 * 1.0);
+	close(lfd);
+	assert_int_equal(bg_stop(&d, 5000), 0);
+}
+
 /* A server child on port that answers each one-byte request after delay_ms. */
 struct slow_server {
 	uint16_t port;
@@ -843,6 +889,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_metrics_match_ss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_wait_metric, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),

@@ -62,6 +62,7 @@ static const char full_yaml[] =
 	"reconcile_interval: 2m\n"
 	"evaluation_interval: 500ms\n"
 	"latency: false\n"
+	"accept_wait: true\n"
 	"buckets: [0.01, 0.1, 1, 10]\n"
 	"rules:\n"
 	"  - name: backend_close_wait\n"
@@ -124,6 +125,7 @@ static void test_full(void **state)
 	assert_int_equal(cfg.reconcile_ns, 120 * SEC);
 	assert_int_equal(cfg.interval_ns, SEC / 2);
 	assert_false(cfg.latency);
+	assert_true(cfg.accept_wait);
 	assert_int_equal(cfg.n_buckets, 4);
 	for (i = 0; i < 4; i++)
 		assert_float_equal(cfg.buckets[i], buckets[i], 0);
@@ -207,6 +209,7 @@ static void assert_top_defaults(const struct pw_config *cfg)
 	assert_int_equal(cfg->reconcile_ns, 60 * SEC);
 	assert_int_equal(cfg->interval_ns, 5 * SEC);
 	assert_true(cfg->latency);
+	assert_false(cfg->accept_wait);
 	assert_int_equal(cfg->n_buckets, 15);
 	assert_float_equal(cfg->buckets[0], 0.001, 0);
 	assert_float_equal(cfg->buckets[14], 60, 0);
@@ -430,6 +433,8 @@ static const struct bad bad_cases[] = {
 	  "namespaces: every is not a namespace choice (host, all)" },
 	{ "latency_not_bool", "latency: yes\n", "1:10",
 	  "latency: yes is not a boolean (true or false)" },
+	{ "accept_wait_not_bool", "accept_wait: on\n", "1:14",
+	  "accept_wait: on is not a boolean (true or false)" },
 	{ "buckets_empty", "buckets: []\n", "1:10", "buckets: needs at least one bucket" },
 	{ "buckets_descending", "buckets: [0.1, 0.5, 0.25]\n", "1:21",
 	  "buckets[2]: 0.25 is not above the previous bound (0.5)" },

@@ -142,10 +142,16 @@ static void test_write_ports_text(void **state)
 	r->lat.bucket[pw_hist_bucket(2000000000)] = 1;
 	r->lat.count = 6;
 	r->lat.sum_ns = 2500000000ULL;
+	r->accept.bucket[pw_hist_bucket(at)] = 2;
+	r->accept.count = 2;
+	r->accept.sum_ns = 1000000ULL;
 	r = pw_live_row(&l, &(struct pw_key){ .netns = 2, .port = 3001, .dir = PW_DIR_INBOUND });
 	r->states[PW_TCP_CLOSE_WAIT] = 5;
 	r->counter[PW_C_OPENED] = 1;
 	r->cw_oldest_since_ns = 70000000000ULL;
+	r->accept.bucket[pw_hist_bucket(at + 1)] = 1;
+	r->accept.count = 1;
+	r->accept.sum_ns = 2000000ULL;
 	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_LISTEN })
 		->states[PW_TCP_LISTEN] = 1;
 	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_OUTBOUND })
@@ -182,6 +188,22 @@ static void test_write_ports_text(void **state)
 	assert_int_equal(count(t.s, "# TYPE portwatch_request_duration_seconds histogram\n"), 1);
 	assert_int_equal(count(t.s, "# HELP "), count(t.s, "# TYPE "));
 	assert_int_equal(count(t.s, "# TYPE "), 10);
+	assert_null(strstr(t.s, "portwatch_accept_wait_seconds"));
+
+	/* Accept-queue waits, when measured: inbound rows only, folded too. */
+	o.accept_wait = true;
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_int_equal(count(t.s, "# TYPE portwatch_accept_wait_seconds histogram\n"), 1);
+	assert_non_null(strstr(t.s, "portwatch_accept_wait_seconds_bucket{port=\"3001\","
+				    "direction=\"inbound\",le=\"0.001048575\"} 2\n"));
+	assert_non_null(strstr(t.s, "portwatch_accept_wait_seconds_bucket{port=\"3001\","
+				    "direction=\"inbound\",le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(t.s, "portwatch_accept_wait_seconds_sum{port=\"3001\","
+				    "direction=\"inbound\"} 0.003000000\n"));
+	assert_null(strstr(t.s, "portwatch_accept_wait_seconds_count{port=\"3001\","
+				"direction=\"outbound\""));
+	o.accept_wait = false;
 
 	/* With a netns label the namespaces stay apart. */
 	o.netns_label = true;
