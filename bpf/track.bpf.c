@@ -552,6 +552,22 @@ static void out_mark(struct pw_sk *st, __u32 write_seq, __u64 now)
 	st->lat_flags = 0;
 }
 
+/* Outbound: the start of the request after the mark is recorded. */
+static bool out_started(const struct pw_sk *st)
+{
+	return (st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq;
+}
+
+/* Outbound: records the start of the request after the mark: the stamp if
+ * it is that request's (sent after the mark), else the time now. */
+static void out_start(struct pw_sk *st, __u64 first_tx_us)
+{
+	st->req_start_ns =
+		stamp_since(first_tx_us, st->mark_ns) ? first_tx_us * 1000 : bpf_ktime_get_ns();
+	st->req_seq = st->mark_seq;
+	st->lat_flags = PW_LAT_F_START;
+}
+
 /* Latency state at a state change. */
 static void lat_transition(struct sock *sk, struct pw_sk *st, int old, int new, __u64 now)
 {
@@ -776,7 +792,7 @@ int BPF_PROG(on_data, struct sock *sk)
 		st->req_seq = tp->write_seq;
 		return 0;
 	}
-	if ((st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq)
+	if (out_started(st))
 		start = st->req_start_ns;
 	else if (stamp_since(tp->first_tx_mstamp, st->mark_ns))
 		start = tp->first_tx_mstamp * 1000;
@@ -816,23 +832,15 @@ static void sent(struct sock *sk, struct tcp_sock *tp, bool first, bool stamped)
 		}
 		return;
 	}
-	if (!st->mark_ns || ((st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq))
+	if (!st->mark_ns || out_started(st))
 		return; /* not timing yet, or the start is recorded */
-	if (tp->write_seq == st->mark_seq) {
-		/* A new request: stamped, or its time is now. */
-		if (stamped)
-			return;
-		st->req_start_ns = bpf_ktime_get_ns();
-	} else {
-		/* More of a request begun with a stamp, which this data may
-		 * replace when it goes out (even if something is in flight
-		 * now: Nagle may hold it until nothing is). */
-		st->req_start_ns = stamp_since(tp->first_tx_mstamp, st->mark_ns)
-					   ? tp->first_tx_mstamp * 1000
-					   : bpf_ktime_get_ns();
-	}
-	st->req_seq = st->mark_seq;
-	st->lat_flags = PW_LAT_F_START;
+	/* A new request: stamped (nothing to do), or its time is now (it has
+	 * no stamp of its own yet: 0). More of a request begun with a stamp:
+	 * keep the stamp before this data replaces it when it goes out (even
+	 * if something is in flight now: Nagle may hold it until nothing is). */
+	if (tp->write_seq == st->mark_seq && stamped)
+		return;
+	out_start(st, tp->write_seq == st->mark_seq ? 0 : tp->first_tx_mstamp);
 }
 
 /* Preferred: inside tcp_sendmsg (6.8 and later), once per segment-sized
@@ -878,14 +886,8 @@ int BPF_PROG(on_send, struct sock *sk, int ret)
 		in_resolve(sk, st, tp->write_seq, tp->first_tx_mstamp, PW_NOW);
 		return 0;
 	}
-	if (st->mark_ns && tp->write_seq - (__u32)ret == st->mark_seq &&
-	    !((st->lat_flags & PW_LAT_F_START) && st->req_seq == st->mark_seq)) {
-		st->req_start_ns = stamp_since(tp->first_tx_mstamp, st->mark_ns)
-					   ? tp->first_tx_mstamp * 1000
-					   : bpf_ktime_get_ns();
-		st->req_seq = st->mark_seq;
-		st->lat_flags = PW_LAT_F_START;
-	}
+	if (st->mark_ns && tp->write_seq - (__u32)ret == st->mark_seq && !out_started(st))
+		out_start(st, tp->first_tx_mstamp);
 	return 0;
 }
 
