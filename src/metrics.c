@@ -4,6 +4,7 @@
  * <= its bound, and le is that bound written out in full. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,12 +286,31 @@ static void write_hist(struct pw_text *t, const char *name, const struct pw_live
 	pw_text_printf(t, "} %llu\n", (unsigned long long)count);
 }
 
+#define DIR(d) (1u << (d))
+
+/* A histogram family of one struct pw_lat member of the rows (at offset
+ * field), for rows whose direction is in dirs (DIR() bits). */
+static void write_lat_family(struct pw_text *t, const struct pw_live *f,
+			     const struct pw_metrics_opts *o, const char *name, const char *help,
+			     size_t field, unsigned int dirs)
+{
+	const struct pw_lat *l;
+	size_t i;
+
+	pw_metrics_family(t, name, "histogram", help);
+	for (i = 0; i < f->n; i++) {
+		const struct pw_live_row *r = &f->rows[i];
+
+		if (!(dirs & DIR(r->key.dir)))
+			continue;
+		l = (const struct pw_lat *)((const char *)r + field);
+		write_hist(t, name, r, l->bucket, l->count, l->sum_ns, o);
+	}
+}
+
 static void write_hists(struct pw_text *t, const struct pw_live *f, const struct pw_metrics_opts *o)
 {
 	const char *cw = "portwatch_close_wait_duration_seconds";
-	const char *req = "portwatch_request_duration_seconds";
-	const char *conn = "portwatch_connect_duration_seconds";
-	const char *acc = "portwatch_accept_wait_seconds";
 	size_t i;
 
 	pw_metrics_family(t, cw, "histogram",
@@ -302,38 +322,19 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 			write_hist(t, cw, r, r->cw_hist.bucket, r->cw_hist.count, r->cw_hist.sum_ns,
 				   o);
 	}
-	if (o->latency) {
-		pw_metrics_family(t, req, "histogram",
-				  "Request duration: inbound, request arrival to response start; "
-				  "outbound, request sent to first response byte.");
-		for (i = 0; i < f->n; i++) {
-			const struct pw_live_row *r = &f->rows[i];
-
-			if (r->key.dir != PW_DIR_LISTEN)
-				write_hist(t, req, r, r->lat.bucket, r->lat.count, r->lat.sum_ns,
-					   o);
-		}
-	}
-	pw_metrics_family(t, conn, "histogram",
-			  "Outbound connect duration, SYN sent to established.");
-	for (i = 0; i < f->n; i++) {
-		const struct pw_live_row *r = &f->rows[i];
-
-		if (r->key.dir == PW_DIR_OUTBOUND)
-			write_hist(t, conn, r, r->connect.bucket, r->connect.count,
-				   r->connect.sum_ns, o);
-	}
-	if (!o->accept_wait)
-		return;
-	pw_metrics_family(t, acc, "histogram",
-			  "Inbound accept-queue wait, handshake complete to accept().");
-	for (i = 0; i < f->n; i++) {
-		const struct pw_live_row *r = &f->rows[i];
-
-		if (r->key.dir == PW_DIR_INBOUND)
-			write_hist(t, acc, r, r->accept.bucket, r->accept.count, r->accept.sum_ns,
-				   o);
-	}
+	if (o->latency)
+		write_lat_family(t, f, o, "portwatch_request_duration_seconds",
+				 "Request duration: inbound, request arrival to response start; "
+				 "outbound, request sent to first response byte.",
+				 offsetof(struct pw_live_row, lat),
+				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
+	write_lat_family(t, f, o, "portwatch_connect_duration_seconds",
+			 "Outbound connect duration, SYN sent to established.",
+			 offsetof(struct pw_live_row, connect), DIR(PW_DIR_OUTBOUND));
+	if (o->accept_wait)
+		write_lat_family(t, f, o, "portwatch_accept_wait_seconds",
+				 "Inbound accept-queue wait, handshake complete to accept().",
+				 offsetof(struct pw_live_row, accept), DIR(PW_DIR_INBOUND));
 }
 
 static void write_counter(struct pw_text *t, const struct pw_live *f,
