@@ -31,7 +31,9 @@ DEB_PACKAGES := make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg
 	libjansson-dev libcmocka-dev libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev \
 	iproute2 util-linux bsdutils procps curl jq nginx prometheus prometheus-alertmanager
 
+# Helpers shared through bpf/*.bpf.h: each part of the tracker uses some.
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-unused-function \
 	-Iinclude -Ibpf -Ivmlinux/$(ARCH) -MMD -MP
 CFLAGS ?= -g -O2
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Iinclude -Isrc -I$(OUTPUT) -MMD -MP \
@@ -42,16 +44,19 @@ LDLIBS_CMOCKA = $(shell $(PKG_CONFIG) --libs cmocka)
 LDLIBS_YAML = $(shell $(PKG_CONFIG) --libs yaml-0.1)
 LDLIBS_DAEMON = $(shell $(PKG_CONFIG) --libs libmicrohttpd libcurl) -pthread
 
-BPF_NAMES := $(patsubst bpf/%.bpf.c,%,$(wildcard bpf/*.bpf.c))
-SKELS := $(BPF_NAMES:%=$(OUTPUT)/%.skel.h)
+# The tracker is one object linked from one per concern; the snapshot is
+# its own.
+TRACK_PARTS := state latency resets accept iter
+BPF_NAMES := snapshot $(TRACK_PARTS)
+SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
 PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o latency.o \
 	config.o alert.o metrics.o)
-BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o)
+BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o kernel.o procfd.o)
 # Threads and network clients: the daemon's exporter and notifiers.
 DAEMON_OBJS := $(addprefix $(OUTPUT)/,exporter.o notify.o)
 CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
-	cmd_latency.o cmd_daemon.o)
+	cmd_latency.o cmd_daemon.o cmd_features.o)
 APP := $(OUTPUT)/portwatch
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -64,7 +69,7 @@ INTEG_WRAPPERS := $(OUTPUT)/tests/test_track_raw
 .PHONY: all deps run test check bench vmlinux format format-check clean
 .DELETE_ON_ERROR:
 # The BPF objects are inputs to the tests too: keep them.
-.SECONDARY: $(BPF_NAMES:%=$(OUTPUT)/%.bpf.o)
+.SECONDARY: $(BPF_NAMES:%=$(OUTPUT)/%.bpf.o) $(OUTPUT)/track.bpf.o
 
 all: $(APP)
 
@@ -98,6 +103,10 @@ $(OUTPUT) $(OUTPUT)/tests:
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/track.bpf.o: $(TRACK_PARTS:%=$(OUTPUT)/%.bpf.o)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)

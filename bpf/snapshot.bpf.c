@@ -8,6 +8,7 @@
 #include <bpf/bpf_endian.h>
 #include "portwatch.h"
 #include "pw_sock.bpf.h"
+#include "compat.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -30,6 +31,7 @@ static void read_full_sock(struct pw_sock_rec *r, struct tcp_sock *tp)
 	__s32 inq;
 
 	if (r->state == PW_TCP_LISTEN) {
+		r->ino = pw_sock_ino(sk);
 		r->rx_queue = sk->sk_ack_backlog;
 		r->tx_queue = sk->sk_max_ack_backlog;
 		return;
@@ -39,6 +41,7 @@ static void read_full_sock(struct pw_sock_rec *r, struct tcp_sock *tp)
 	r->tx_queue = tp->write_seq - tp->snd_una;
 	/* tcp_jiffies32 arithmetic, as tcp_get_info() computes lastrcv. */
 	r->lastrcv_jiffies = (__u32)bpf_jiffies64() - icsk->icsk_ack.lrcvtime;
+	r->ino = pw_sock_ino(sk);
 }
 
 SEC("iter/tcp")

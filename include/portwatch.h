@@ -39,7 +39,7 @@ struct pw_sock_rec {
 	__u32 rx_queue; /* listeners: accept queue depth; others: Recv-Q */
 	__u32 tx_queue; /* listeners: accept queue limit; others: Send-Q */
 	__u32 lastrcv_jiffies; /* full sockets: jiffies since data last arrived */
-	__u32 pad1;
+	__u32 ino; /* full sockets: inode of the socket's file; 0: none */
 };
 _Static_assert(sizeof(struct pw_sock_rec) == 64, "pw_sock_rec layout");
 

@@ -141,6 +141,15 @@ struct pw_cw_sock {
 	char comm[PW_COMM_LEN];
 };
 
+/* An open file's holder, by socket inode, in the owner_ino map: how owners
+ * are found where the kernel lacks bpf_sock_from_file (before 5.11). */
+struct pw_owner {
+	__u32 pid; /* thread group id */
+	__u32 pad;
+	char comm[PW_COMM_LEN];
+};
+_Static_assert(sizeof(struct pw_owner) == 24, "pw_owner layout");
+
 enum pw_event_type {
 	PW_EV_STATE = 1, /* entered or left CLOSE_WAIT */
 	PW_EV_RESET_SENT,

@@ -19,6 +19,7 @@ int cmd_events(int argc, char **argv);
 int cmd_latency(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_features(int argc, char **argv);
 
 struct pw_portset;
 /* Options every command shares: -p/--port into ports, -v; and getopt's

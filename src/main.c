@@ -23,6 +23,8 @@ static const struct {
 	{ "latency", cmd_latency, "request latency per port, inbound and outbound: percentiles" },
 	{ "daemon", cmd_daemon, "tracing service: Prometheus metrics, alert rules, notifiers" },
 	{ "check", cmd_check, "evaluate a config's rules once from a snapshot (Nagios codes)" },
+	{ "features", cmd_features,
+	  "what this kernel gives: each feature's hook, or why it is off" },
 };
 
 static void usage(FILE *out)

@@ -53,10 +53,9 @@ static int check_kernel(void)
 {
 	static const char *const iters[] = { "bpf_iter_tcp", "bpf_iter_task_file" };
 	const char *path = btf_path();
-	const struct btf_type *t;
 	struct btf *btf;
 	size_t i;
-	int err = 0, id, k;
+	int err = 0;
 
 	if (access(path, R_OK)) {
 		pw_err("kernel has no BTF (%s: %s): portwatch needs CONFIG_DEBUG_INFO_BTF=y", path,
@@ -80,15 +79,6 @@ static int check_kernel(void)
 			goto out;
 		}
 	}
-	/* bpf_sock_from_file maps a file to its socket (Linux 5.11). */
-	id = btf__find_by_name_kind(btf, "bpf_func_id", BTF_KIND_ENUM);
-	t = id < 0 ? NULL : btf__type_by_id(btf, id);
-	for (k = 0; t && k < btf_vlen(t); k++)
-		if (!strcmp(btf__name_by_offset(btf, btf_enum(t)[k].name_off),
-			    "BPF_FUNC_sock_from_file"))
-			goto out;
-	pw_err("kernel lacks the BPF helper bpf_sock_from_file (needs Linux 5.11 or later)");
-	err = -ENOTSUP;
 out:
 	btf__free(btf);
 	return err;

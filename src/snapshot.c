@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "kernel.h"
 #include "log.h"
+#include "procfd.h"
 #include "snapshot.h"
 #include "snapshot.skel.h"
 
@@ -111,29 +113,116 @@ __u32 pw_kernel_hz(void)
 	return (__u32)((1000000000L + ts.tv_nsec / 2) / ts.tv_nsec);
 }
 
+/* Socket inodes of the snapshot, sorted, to find a socket by inode. */
+struct ino_index {
+	struct ino_sk {
+		__u32 ino;
+		__u64 sk;
+	} * v;
+	size_t n;
+	struct pw_file_rec *files;
+	size_t nfiles, cap;
+};
+
+static int cmp_ino(const void *a, const void *b)
+{
+	const struct ino_sk *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int add_holder(void *ctx, __u32 ino, __u32 pid, __u32 fd, const char *comm)
+{
+	struct ino_index *ix = ctx;
+	struct ino_sk key = { .ino = ino }, *hit;
+	struct pw_file_rec *r;
+	void *tmp;
+
+	hit = bsearch(&key, ix->v, ix->n, sizeof(key), cmp_ino);
+	if (!hit)
+		return 0; /* not TCP, or another namespace */
+	if (ix->nfiles == ix->cap) {
+		ix->cap = ix->cap ? ix->cap * 2 : 256;
+		tmp = realloc(ix->files, ix->cap * sizeof(*ix->files));
+		if (!tmp)
+			return -ENOMEM;
+		ix->files = tmp;
+	}
+	r = &ix->files[ix->nfiles++];
+	memset(r, 0, sizeof(*r));
+	r->sk = hit->sk;
+	r->pid = pid;
+	r->fd = fd;
+	snprintf(r->comm, sizeof(r->comm), "%s", comm);
+	return 0;
+}
+
+/* The file records dump_files would give, from /proc/PID/fd matched on
+ * socket inodes (kernels without bpf_sock_from_file, before 5.11). */
+static int files_from_proc(const struct pw_sock_rec *socks, size_t nsocks, void **files,
+			   size_t *nfiles)
+{
+	struct ino_index ix = {};
+	size_t i;
+	int err;
+
+	ix.v = calloc(nsocks ? nsocks : 1, sizeof(*ix.v));
+	if (!ix.v)
+		return -ENOMEM;
+	for (i = 0; i < nsocks; i++)
+		if (socks[i].ino) {
+			ix.v[ix.n].ino = socks[i].ino;
+			ix.v[ix.n++].sk = socks[i].sk;
+		}
+	qsort(ix.v, ix.n, sizeof(*ix.v), cmp_ino);
+	err = pw_procfd_walk("/proc", add_holder, &ix);
+	free(ix.v);
+	if (err) {
+		free(ix.files);
+		pw_err("read socket holders from /proc: %s", strerror(-err));
+		return err;
+	}
+	*files = ix.files;
+	*nfiles = ix.nfiles;
+	return 0;
+}
+
 int pw_snapshot_take(struct pw_snap *snap)
 {
 	struct pw_port_range eph = { 32768, 60999 };
+	struct pw_kernel k;
 	struct snapshot_bpf *skel;
 	void *socks = NULL, *files = NULL;
 	int err;
 
 	memset(snap, 0, sizeof(*snap));
-	skel = snapshot_bpf__open_and_load();
-	if (!skel) {
+	err = pw_kernel__probe(&k, false);
+	if (err) {
+		pw_err("read kernel BTF: %s", strerror(-err));
+		return err;
+	}
+	skel = snapshot_bpf__open();
+	if (skel)
+		bpf_program__set_autoload(skel->progs.dump_files, k.sock_from_file);
+	if (!skel || snapshot_bpf__load(skel)) {
 		char msg[128];
 
 		err = -errno;
 		libbpf_strerror(err, msg, sizeof(msg));
 		pw_err("load BPF iterators: %s%s", msg,
 		       pw_verbose() ? "" : " (run with -v for the verifier log)");
+		snapshot_bpf__destroy(skel);
+		pw_kernel__free(&k);
 		return err;
 	}
 	err = pw_run_iter(skel->progs.dump_tcp, sizeof(struct pw_sock_rec), &socks, &snap->nsocks);
 	if (err)
 		goto out;
-	err = pw_run_iter(skel->progs.dump_files, sizeof(struct pw_file_rec), &files,
-			  &snap->nfiles);
+	if (k.sock_from_file)
+		err = pw_run_iter(skel->progs.dump_files, sizeof(struct pw_file_rec), &files,
+				  &snap->nfiles);
+	else
+		err = files_from_proc(socks, snap->nsocks, &files, &snap->nfiles);
 	if (err)
 		goto out;
 	snap->socks = socks;
@@ -151,6 +240,7 @@ out:
 	free(socks);
 	free(files);
 	snapshot_bpf__destroy(skel);
+	pw_kernel__free(&k);
 	if (err)
 		pw_snap_free(snap);
 	return err;

@@ -3,6 +3,7 @@
  * reads its maps into live rows. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -16,7 +17,9 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "kernel.h"
 #include "log.h"
+#include "procfd.h"
 #include "snapshot.h"
 #include "track.h"
 #include "track.skel.h"
@@ -29,7 +32,11 @@ struct pw_tracker {
 	int ncpus;
 	__u32 netns;
 	bool all_netns;
-	bool latency; /* request latency hooks loaded */
+	bool latency; /* the kernel has request latency hooks */
+	bool want_latency, want_accept;
+	bool raw; /* the state hook loaded raw */
+	struct pw_kernel kernel;
+	struct pw_feature_state feat[PW_FEAT_MAX];
 	void *percpu; /* lookup buffer: ncpus stats values */
 };
 
@@ -159,115 +166,310 @@ static int sync_netns(struct pw_tracker *t, __u32 netns, void *arg)
 	return err;
 }
 
+static int owners_netns(struct pw_tracker *t, __u32 netns, void *arg)
+{
+	size_t n;
+
+	(void)netns;
+	(void)arg;
+	return pw_run_iter(t->skel->progs.seed_owners_ino, 0, NULL, &n);
+}
+
+struct owner_batch {
+	__u32 *keys;
+	struct pw_owner *vals;
+	size_t n, cap;
+};
+
+static int add_owner(void *ctx, __u32 ino, __u32 pid, __u32 fd, const char *comm)
+{
+	struct owner_batch *b = ctx;
+	void *k, *v;
+
+	(void)fd;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 1024;
+		k = realloc(b->keys, b->cap * sizeof(*b->keys));
+		if (k)
+			b->keys = k;
+		v = realloc(b->vals, b->cap * sizeof(*b->vals));
+		if (v)
+			b->vals = v;
+		if (!k || !v)
+			return -ENOMEM;
+	}
+	b->keys[b->n] = ino;
+	memset(&b->vals[b->n], 0, sizeof(b->vals[b->n]));
+	b->vals[b->n].pid = pid;
+	snprintf(b->vals[b->n].comm, sizeof(b->vals[b->n].comm), "%s", comm);
+	b->n++;
+	return 0;
+}
+
+/* Gives sockets without an owner the first process found holding them: from
+ * the file tables (iter/task_file), or where the kernel lacks
+ * bpf_sock_from_file, from /proc/PID/fd by socket inode, as ss -p does. */
+static int seed_owners(struct pw_tracker *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.owner_ino), err;
+	struct owner_batch b = {};
+	size_t n, i;
+
+	if (t->kernel.sock_from_file)
+		return pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
+	err = pw_procfd_walk("/proc", add_owner, &b);
+	/* The first holder wins, as in the file-table pass: keep it. */
+	for (i = 0; !err && i < b.n; i++)
+		if (bpf_map_update_elem(fd, &b.keys[i], &b.vals[i], BPF_NOEXIST) && errno != EEXIST)
+			err = -errno;
+	if (!err)
+		err = for_each_netns(t, owners_netns, NULL);
+	for (i = 0; i < b.n; i++)
+		bpf_map_delete_elem(fd, &b.keys[i]);
+	free(b.keys);
+	free(b.vals);
+	return err;
+}
+
 /* Gives every existing socket its storage, place in the gauges and owner. */
 static int seed(struct pw_tracker *t)
 {
-	size_t n;
 	int err;
 
 	t->skel->bss->pw_seeding = true;
 	err = for_each_netns(t, sync_netns, NULL);
 	t->skel->bss->pw_seeding = false;
 	if (!err)
-		err = pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
+		err = seed_owners(t);
 	return err;
 }
 
-/* Optional hooks: each tracepoint, and what is lost without it. The send
- * hooks and sk_data_ready are chosen apart (latency needs both). */
-static const struct {
-	const char *tp;
-	const char *lost;
-} hooks[] = {
-	{ "tcp_send_reset", "counting resets sent" },
-	{ "tcp_receive_reset", "counting resets received" },
-	{ "tcp_destroy_sock", "repairing missed closes at once; the sync pass still does" },
+static const char *const feature_names[PW_FEAT_MAX] = {
+	[PW_FEAT_STATES] = "state changes",
+	[PW_FEAT_SK_STATE] = "per-socket state",
+	[PW_FEAT_OWNERS] = "owners from file tables",
+	[PW_FEAT_CLAIM] = "owners at first send",
+	[PW_FEAT_DESTROY] = "socket deaths",
+	[PW_FEAT_RESETS_RECEIVED] = "resets received",
+	[PW_FEAT_RESETS_SENT] = "resets sent",
+	[PW_FEAT_RESETS_CLOSED] = "resets to closed ports",
+	[PW_FEAT_LATENCY] = "request latency",
+	[PW_FEAT_ACCEPT_WAIT] = "accept-queue wait",
 };
 
-/* Tests name hooks to treat as missing: "sock_send_length,tcp_send_reset". */
-static bool hook_present(const struct btf *vmlinux, const char *tp)
+static void feature_on(struct pw_tracker *t, enum pw_feature f, const char *hook)
 {
-	const char *fake = getenv("PORTWATCH_TEST_NO_HOOKS");
-	char name[64];
-
-	if (fake && strstr(fake, tp))
-		return false;
-	snprintf(name, sizeof(name), "btf_trace_%s", tp);
-	return btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
+	snprintf(t->feat[f].hook, sizeof(t->feat[f].hook), "%s", hook);
+	t->feat[f].why[0] = '\0';
 }
 
-/* Picks the programs to load. raw: use the BTF-less fallback for the state
- * hook (and with it no other BTF hook). Leaves out the programs whose
- * tracepoint this kernel lacks, saying once what each loss costs. */
-static int choose_hooks(struct pw_tracker *t, bool raw, bool want_latency, bool want_accept)
+static void feature_off(struct pw_tracker *t, enum pw_feature f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void feature_off(struct pw_tracker *t, enum pw_feature f, const char *fmt, ...)
 {
-	bool send_locked, send_length, accept = false;
+	va_list ap;
+
+	t->feat[f].hook[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(t->feat[f].why, sizeof(t->feat[f].why), fmt, ap);
+	va_end(ap);
+}
+
+/* Why fentry cannot stand in for a missing tracepoint. */
+static const char *no_fentry(const struct pw_kernel *k)
+{
+	return k->fentry ? "its function is not in the kernel's BTF" : k->fentry_why;
+}
+
+/* The best hook for one feature: the tracepoint if the kernel has it, else
+ * fentry/fexit on the function it sits in. Loads the program chosen and
+ * leaves the other out. Returns which, or NULL. */
+static const char *pick(struct pw_tracker *t, bool raw, const char *tp, struct bpf_program *tp_prog,
+			const char *fn, struct bpf_program *fn_prog)
+{
+	const char *use = NULL;
+
+	if (!raw && tp && pw_kernel__tp(&t->kernel, tp))
+		use = bpf_program__section_name(tp_prog);
+	else if (!raw && fn && pw_kernel__fentry(&t->kernel, fn))
+		use = bpf_program__section_name(fn_prog);
+	if (tp_prog)
+		bpf_program__set_autoload(tp_prog,
+					  use && tp_prog &&
+						  !strcmp(use, bpf_program__section_name(tp_prog)));
+	if (fn_prog)
+		bpf_program__set_autoload(fn_prog,
+					  use && fn_prog &&
+						  !strcmp(use, bpf_program__section_name(fn_prog)));
+	return use;
+}
+
+/* Picks the programs to load, per feature. raw: the BTF state hook is
+ * missing or refused, so the state hooks load raw and no other BTF hook
+ * does. Records for each feature the hook in use or why it is off. */
+static int choose_hooks(struct pw_tracker *t, bool raw)
+{
+	struct track_bpf *skel = t->skel;
+	const struct pw_kernel *k = &t->kernel;
+	const char *send, *data, *hook;
+	bool hash = raw || !k->sk_storage, accept = true;
 	struct bpf_program *prog;
-	struct btf *vmlinux;
-	size_t i;
 
-	vmlinux = btf__load_vmlinux_btf();
-	if (!vmlinux)
-		return libbpf_err("read kernel BTF");
-	t->skel->rodata->pw_sk_hash = raw;
-	send_locked = !raw && hook_present(vmlinux, "tcp_sendmsg_locked");
-	send_length = !raw && !send_locked && hook_present(vmlinux, "sock_send_length");
-	t->latency = (send_locked || send_length) && !raw && hook_present(vmlinux, "sk_data_ready");
-	bpf_program__set_autoload(t->skel->progs.on_send_locked, send_locked);
-	bpf_program__set_autoload(t->skel->progs.on_send, send_length);
-	bpf_program__set_autoload(t->skel->progs.on_data, t->latency && want_latency);
-	t->skel->rodata->pw_latency = t->latency && want_latency;
-	if (want_latency && raw)
-		pw_warn("no request latency: it needs the BTF tracepoints");
-	else if (want_latency && !t->latency)
-		pw_warn("kernel lacks the tracepoints sk_data_ready and tcp_sendmsg_locked or "
-			"sock_send_length: no request latency (needs Linux 6.3+)");
-	if (want_accept && !t->skel->rodata->pw_accept_supported)
-		pw_warn("accept-queue wait is measured on x86-64 only: no accept-queue wait");
-	else if (want_accept && !hook_present(vmlinux, "sys_exit"))
-		pw_warn("kernel lacks the tracepoint sys_exit: no accept-queue wait");
-	else
-		accept = want_accept;
-	t->skel->rodata->pw_accept_wait = accept;
-	bpf_program__set_autoload(t->skel->progs.on_sys_exit, accept && !raw);
-	bpf_program__set_autoload(t->skel->progs.on_sys_exit_raw, accept && raw);
-	bpf_object__for_each_program(prog, t->skel->obj)
+	/* Raw tracepoints and the state and destroy hooks. */
+	bpf_object__for_each_program(prog, skel->obj)
 	{
-		const char *sec = bpf_program__section_name(prog);
-
-		if (!strcmp(sec, "tp_btf/sys_exit") || !strcmp(sec, "raw_tracepoint/sys_exit"))
-			continue; /* chosen above */
-		if (!strncmp(sec, "raw_tracepoint/", 15)) {
+		if (!strncmp(bpf_program__section_name(prog), "raw_tracepoint/", 15))
 			bpf_program__set_autoload(prog, raw);
-			continue;
-		}
-		if (strncmp(sec, "tp_btf/", 7))
-			continue;
-		if (raw) {
-			bpf_program__set_autoload(prog, false);
-			continue;
-		}
-		for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-			if (strcmp(sec + 7, hooks[i].tp) || hook_present(vmlinux, hooks[i].tp))
-				continue;
-			bpf_program__set_autoload(prog, false);
-			pw_warn("kernel lacks the tracepoint %s: no %s", hooks[i].tp,
-				hooks[i].lost);
-			if (!strcmp(hooks[i].tp, "tcp_destroy_sock"))
-				t->skel->rodata->pw_destroy_hook = false;
-		}
 	}
-	btf__free(vmlinux);
+	bpf_program__set_autoload(skel->progs.on_state, !raw);
+	feature_on(t, PW_FEAT_STATES,
+		   raw ? "raw_tracepoint/inet_sock_set_state" : "tp_btf/inet_sock_set_state");
+	skel->rodata->pw_sk_hash = hash;
+	if (hash)
+		feature_on(t, PW_FEAT_SK_STATE, "hash map by socket address");
+	else
+		feature_on(t, PW_FEAT_SK_STATE, "socket storage");
+	if (hash && !raw)
+		snprintf(t->feat[PW_FEAT_SK_STATE].why, sizeof(t->feat[0].why),
+			 "socket storage from tracing needs Linux 5.11");
+
+	hook = pick(t, raw, "tcp_destroy_sock", skel->progs.on_destroy, NULL, NULL);
+	if (raw && pw_kernel__tp(k, "tcp_destroy_sock"))
+		hook = "raw_tracepoint/tcp_destroy_sock";
+	bpf_program__set_autoload(skel->progs.on_destroy_raw, raw && hook);
+	skel->rodata->pw_destroy_hook = hook != NULL;
+	if (hook)
+		feature_on(t, PW_FEAT_DESTROY, hook);
+	else
+		feature_off(t, PW_FEAT_DESTROY,
+			    "kernel lacks the tracepoint tcp_destroy_sock: missed closes are "
+			    "repaired by the sync pass only");
+
+	/* Owners: the file-table pass, by file or by socket inode. */
+	bpf_program__set_autoload(skel->progs.seed_owners, k->sock_from_file);
+	bpf_program__set_autoload(skel->progs.seed_owners_ino, !k->sock_from_file);
+	feature_on(t, PW_FEAT_OWNERS,
+		   k->sock_from_file
+			   ? "iter/task_file with bpf_sock_from_file"
+			   : "/proc/PID/fd socket inodes (bpf_sock_from_file needs 5.11)");
+
+	/* Sends: owners at first send, and half of request latency. */
+	send = pick(t, raw, "tcp_sendmsg_locked", skel->progs.on_send_locked, NULL, NULL);
+	bpf_program__set_autoload(skel->progs.on_send, false);
+	bpf_program__set_autoload(skel->progs.on_send_fexit, false);
+	if (!send)
+		send = pick(t, raw, "sock_send_length", skel->progs.on_send, "tcp_sendmsg",
+			    skel->progs.on_send_fexit);
+	if (send)
+		feature_on(t, PW_FEAT_CLAIM, send);
+	else if (raw)
+		feature_off(t, PW_FEAT_CLAIM, "needs the BTF tracepoints");
+	else
+		feature_off(t, PW_FEAT_CLAIM,
+			    "kernel lacks the tracepoints tcp_sendmsg_locked and sock_send_length "
+			    "(Linux 6.3+), and fentry: %s",
+			    no_fentry(k));
+
+	data = pick(t, raw, "sk_data_ready", skel->progs.on_data, "tcp_data_ready",
+		    skel->progs.on_data_fentry);
+	if (send && data) {
+		char both[sizeof(t->feat[0].hook)];
+
+		snprintf(both, sizeof(both), "%s + %s", data, send);
+		feature_on(t, PW_FEAT_LATENCY, both);
+	} else if (raw) {
+		feature_off(t, PW_FEAT_LATENCY, "needs the BTF tracepoints");
+	} else {
+		feature_off(t, PW_FEAT_LATENCY,
+			    "kernel lacks the tracepoints sk_data_ready and tcp_sendmsg_locked or "
+			    "sock_send_length (Linux 6.3+), and fentry: %s",
+			    no_fentry(k));
+	}
+	t->latency = send && data;
+	bpf_program__set_autoload(skel->progs.on_data,
+				  t->latency && t->want_latency &&
+					  bpf_program__autoload(skel->progs.on_data));
+	bpf_program__set_autoload(skel->progs.on_data_fentry,
+				  t->latency && t->want_latency &&
+					  bpf_program__autoload(skel->progs.on_data_fentry));
+	skel->rodata->pw_latency = t->latency && t->want_latency;
+
+	/* Resets. Before 6.10 tcp_send_reset fires only for a socket's own
+	 * resets; the kernel's answers for closed ports need fentry. */
+	hook = pick(t, raw, "tcp_receive_reset", skel->progs.on_reset_received, NULL, NULL);
+	if (hook)
+		feature_on(t, PW_FEAT_RESETS_RECEIVED, hook);
+	else
+		feature_off(t, PW_FEAT_RESETS_RECEIVED, "%s",
+			    raw ? "needs the BTF tracepoints"
+				: "kernel lacks the tracepoint tcp_receive_reset");
+	hook = pick(t, raw, "tcp_send_reset", skel->progs.on_reset_sent, NULL, NULL);
+	if (hook)
+		feature_on(t, PW_FEAT_RESETS_SENT, hook);
+	else
+		feature_off(t, PW_FEAT_RESETS_SENT, "%s",
+			    raw ? "needs the BTF tracepoints"
+				: "kernel lacks the tracepoint tcp_send_reset");
+	bpf_program__set_autoload(skel->progs.on_reset_v4, false);
+	bpf_program__set_autoload(skel->progs.on_reset_v6, false);
+	if (hook && pw_kernel__tp_args(k, "tcp_send_reset") >= 4) {
+		/* (ctx, sk, skb, reason): the 6.10 tracepoint, in
+		 * tcp_v4_send_reset() itself. */
+		feature_on(t, PW_FEAT_RESETS_CLOSED, hook);
+	} else if (!raw && pw_kernel__fentry(k, "tcp_v4_send_reset")) {
+		bpf_program__set_autoload(skel->progs.on_reset_v4, true);
+		bpf_program__set_autoload(skel->progs.on_reset_v6,
+					  pw_kernel__fentry(k, "tcp_v6_send_reset"));
+		feature_on(t, PW_FEAT_RESETS_CLOSED,
+			   pw_kernel__fentry(k, "tcp_v6_send_reset")
+				   ? "fentry/tcp_v4_send_reset + fentry/tcp_v6_send_reset"
+				   : "fentry/tcp_v4_send_reset (IPv4 only)");
+	} else {
+		feature_off(t, PW_FEAT_RESETS_CLOSED, "%s",
+			    raw ? "needs the BTF tracepoints"
+				: "tcp_send_reset covers them from Linux 6.10; before, fentry on "
+				  "tcp_v4_send_reset is needed and unavailable");
+		if (!raw)
+			snprintf(t->feat[PW_FEAT_RESETS_CLOSED].why +
+					 strlen(t->feat[PW_FEAT_RESETS_CLOSED].why),
+				 sizeof(t->feat[0].why) -
+					 strlen(t->feat[PW_FEAT_RESETS_CLOSED].why),
+				 " (%s)", no_fentry(k));
+	}
+
+	/* Accept-queue waits: syscall exits, x86-64 only. */
+	if (!skel->rodata->pw_accept_supported) {
+		feature_off(t, PW_FEAT_ACCEPT_WAIT, "measured on x86-64 only");
+		accept = false;
+	} else if (!pw_kernel__tp(k, "sys_exit")) {
+		feature_off(t, PW_FEAT_ACCEPT_WAIT, "kernel lacks the tracepoint sys_exit");
+		accept = false;
+	} else {
+		feature_on(t, PW_FEAT_ACCEPT_WAIT,
+			   raw ? "raw_tracepoint/sys_exit" : "tp_btf/sys_exit");
+	}
+	accept = accept && t->want_accept;
+	skel->rodata->pw_accept_wait = accept;
+	bpf_program__set_autoload(skel->progs.on_sys_exit, accept && !raw);
+	bpf_program__set_autoload(skel->progs.on_sys_exit_raw, accept && raw);
 	return 0;
 }
 
-static bool btf_state_hook(void)
+/* One line for each feature asked for that this kernel cannot give. */
+static void warn_lost(const struct pw_tracker *t)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool ok = vmlinux && hook_present(vmlinux, "inet_sock_set_state");
+	static const enum pw_feature always[] = { PW_FEAT_DESTROY, PW_FEAT_RESETS_RECEIVED,
+						  PW_FEAT_RESETS_SENT, PW_FEAT_RESETS_CLOSED };
+	size_t i;
 
-	btf__free(vmlinux);
-	return ok;
+	for (i = 0; i < sizeof(always) / sizeof(always[0]) && !t->raw; i++)
+		if (!t->feat[always[i]].hook[0] &&
+		    (always[i] != PW_FEAT_RESETS_CLOSED || t->feat[PW_FEAT_RESETS_SENT].hook[0]))
+			pw_warn("no %s: %s", feature_names[always[i]], t->feat[always[i]].why);
+	if (t->want_latency && !t->feat[PW_FEAT_LATENCY].hook[0])
+		pw_warn("no request latency: %s", t->feat[PW_FEAT_LATENCY].why);
+	if (t->want_accept && !t->feat[PW_FEAT_ACCEPT_WAIT].hook[0])
+		pw_warn("no accept-queue wait: %s", t->feat[PW_FEAT_ACCEPT_WAIT].why);
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -279,13 +481,14 @@ static int on_event(void *ctx, void *data, size_t len)
 	return t->fn(t->fn_ctx, data);
 }
 
-/* Opens, configures, loads and attaches the tracepoint programs. */
+/* Opens, configures, loads and (unless probing) attaches the programs. */
 static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opts, bool raw)
 {
 	struct pw_port_range eph = { 32768, 60999 };
 	__u32 hz;
 	int err;
 
+	t->raw = raw;
 	t->skel = track_bpf__open();
 	if (!t->skel)
 		return libbpf_err("open BPF tracker");
@@ -303,17 +506,20 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	if (opts && opts->ringbuf_bytes &&
 	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes))
 		return libbpf_err("size ring buffer");
-	err = choose_hooks(t, raw, opts && opts->latency, opts && opts->accept_wait);
+	err = choose_hooks(t, raw);
 	if (err)
 		return err;
 	bpf_program__set_autoattach(t->skel->progs.sync, false);
 	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
+	bpf_program__set_autoattach(t->skel->progs.seed_owners_ino, false);
 	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
 	if (track_bpf__load(t->skel))
 		return raw ? libbpf_err(pw_verbose() ? "load BPF tracker"
 						     : "load BPF tracker (run with -v for the "
 						       "verifier log)")
 			   : -errno;
+	if (opts && opts->probe_only)
+		return 0;
 	/* Attach before seeding: a socket that changes state in between is
 	 * seen by the tracepoint, and the seeding pass then leaves it alone. */
 	if (track_bpf__attach(t->skel))
@@ -342,15 +548,22 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 	}
 	t->netns = (__u32)st.st_ino;
 	t->all_netns = opts && opts->all_netns;
+	t->want_latency = opts && opts->latency;
+	t->want_accept = opts && opts->accept_wait;
 	/* Lookup buffer for per-CPU values: the biggest is pw_lat. */
 	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_lat));
 	if (!t->percpu) {
 		err = -ENOMEM;
 		goto fail;
 	}
+	err = pw_kernel__probe(&t->kernel, true);
+	if (err) {
+		pw_err("read kernel BTF: %s", strerror(-err));
+		goto fail;
+	}
 	/* The BTF state hook first; if this kernel lacks or refuses it, the
 	 * same tracepoint raw. */
-	raw = !btf_state_hook();
+	raw = !pw_kernel__tp(&t->kernel, "inet_sock_set_state");
 	if (raw)
 		pw_warn("kernel has no BTF tracepoint inet_sock_set_state: using it raw; no owners "
 			"on first send or receive, no reset counts");
@@ -368,6 +581,9 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 		t->skel = NULL;
 		raw = true;
 	}
+	if (opts && opts->probe_only)
+		return t; /* the caller reports the features */
+	warn_lost(t);
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL);
 	if (!t->rb) {
 		err = libbpf_err("open ring buffer");
@@ -383,12 +599,23 @@ fail:
 	return NULL;
 }
 
+const struct pw_feature_state *pw_tracker__features(const struct pw_tracker *t)
+{
+	return t->feat;
+}
+
+const char *pw_feature_name(enum pw_feature f)
+{
+	return f < PW_FEAT_MAX ? feature_names[f] : "?";
+}
+
 void pw_tracker__free(struct pw_tracker *t)
 {
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
 	track_bpf__destroy(t->skel);
+	pw_kernel__free(&t->kernel);
 	free(t->percpu);
 	free(t);
 }
@@ -554,7 +781,7 @@ static int read_close_wait(struct pw_tracker *t, struct pw_live *l, bool *ownerl
 int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 {
 	bool ownerless;
-	size_t i, n;
+	size_t i;
 	int err;
 
 	pw_live_reset(l);
@@ -577,7 +804,7 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	if (!err && ownerless) {
 		/* A socket stuck before any task touched it (accepted, never
 		 * read): its holder is whoever has it in a file table. */
-		err = pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
+		err = seed_owners(t);
 		for (i = 0; !err && i < l->n; i++) {
 			l->rows[i].cw_oldest_since_ns = 0;
 			l->rows[i].cw_oldest_pid = 0;
@@ -657,9 +884,8 @@ int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l)
 int pw_tracker__resolve_owner(struct pw_tracker *t, __u64 cookie, __u32 *pid, char *comm)
 {
 	struct pw_cw_sock c;
-	size_t n;
 
-	if (pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n) ||
+	if (seed_owners(t) ||
 	    bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.close_wait), &cookie, &c) || !c.pid)
 		return -ENOENT;
 	*pid = c.pid;

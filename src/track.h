@@ -14,10 +14,35 @@ struct pw_tracker_opts {
 	/* measure accept-queue waits: a hook on every system call's exit, of
 	 * every task (see README), so only when asked */
 	bool accept_wait;
+	/* load the programs only: no attach, no seeding (portwatch features) */
+	bool probe_only;
+};
+
+/* What the tracker does on this kernel, feature by feature. */
+enum pw_feature {
+	PW_FEAT_STATES, /* gauges, counters, CLOSE_WAIT */
+	PW_FEAT_SK_STATE, /* where per-socket state lives */
+	PW_FEAT_OWNERS, /* owners of sockets from the processes' files */
+	PW_FEAT_CLAIM, /* owners at an accepted socket's first send */
+	PW_FEAT_DESTROY, /* missed closes repaired when a socket dies */
+	PW_FEAT_RESETS_RECEIVED,
+	PW_FEAT_RESETS_SENT,
+	PW_FEAT_RESETS_CLOSED, /* the kernel's resets for ports nobody has open */
+	PW_FEAT_LATENCY, /* request latency */
+	PW_FEAT_ACCEPT_WAIT,
+	PW_FEAT_MAX,
+};
+
+struct pw_feature_state {
+	char hook[96]; /* the hook in use; "" if off */
+	char why[224]; /* off: why; on: a note, or "" */
 };
 
 struct pw_tracker;
 
+/* The features, indexed by enum pw_feature, and their names. */
+const struct pw_feature_state *pw_tracker__features(const struct pw_tracker *t);
+const char *pw_feature_name(enum pw_feature f);
 /* Loads, attaches and seeds. NULL with errno set, after printing why. */
 struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts);
 /* Detaches everything. */

@@ -719,7 +719,7 @@ static void test_accept_wait_off(void **state)
 		} else {
 			assert_int_equal(count_lines(err), 2);
 			assert_non_null(strstr(
-				err, "kernel lacks the tracepoint sys_exit: no accept-queue wait"));
+				err, "no accept-queue wait: kernel lacks the tracepoint sys_exit"));
 		}
 		free(err);
 		out = bg_output(&pw);
