@@ -14,7 +14,8 @@
 # (auto|kvm|tcg), VM_CACHE (/var/tmp/portwatch-vm), VM_LOCK ($VM_CACHE/lock: one VM at a time),
 # VM_CONSOLE (file to keep the kernel console in), VM_ENV (names of variables to pass in).
 # Exit status: CMD's; 124 when the run timed out; 125 when the VM or this script failed.
-set -euo pipefail
+set -Eeuo pipefail
+shopt -s inherit_errexit
 
 CACHE=${VM_CACHE:-/var/tmp/portwatch-vm}
 MEM=${VM_MEM:-2G}
@@ -31,6 +32,9 @@ die() {
 	say "$*"
 	exit 125
 }
+
+# Anything unexpected is a failure of the runner, not of the command.
+trap 'say "failed at line $LINENO: $BASH_COMMAND"; exit 125' ERR
 
 usage() {
 	sed -n '7,8p' "$0" | sed 's/^# *//' >&2
@@ -115,16 +119,16 @@ resolve() {
 
 # Download and unpack linux-image-ABI into $CACHE/kernels/ABI, with modules.dep.
 fetch() {
-	local abi=$1 dir=$CACHE/kernels/$1 pkgs p deb
+	local abi=$1 dir=$CACHE/kernels/$1 pkgs p deb deps
 	[ -e "$dir/.ready" ] && return 0
 	apt_refresh
 	pkgs=linux-image-$abi
 	apt_private apt-cache show "$pkgs" >/dev/null 2>&1 || die "no package linux-image-$abi"
-	# From 6.16 on, linux-image-ABI is empty and depends on linux-binary-ABI (the kernel)
-	# and linux-modules-ABI.
-	for p in linux-binary-$abi linux-modules-$abi; do
-		apt_private apt-cache depends "$pkgs" 2>/dev/null | grep -qx "  Depends: $p" &&
-			pkgs+=" $p"
+	# From 6.16 on, linux-image-ABI is empty and depends on linux-binary-ABI (the kernel),
+	# linux-modules-ABI and linux-base-ABI (modules.builtin, which modprobe needs).
+	deps=$(apt_private apt-cache depends "$pkgs")
+	for p in linux-binary-$abi linux-modules-$abi linux-base-$abi; do
+		! grep -qx "  Depends: $p" <<<"$deps" || pkgs+=" $p"
 	done
 	say "downloading $pkgs"
 	rm -rf "$dir" "$CACHE/debs"
@@ -154,6 +158,8 @@ mkdir -p /proc /sys /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+stty -F /dev/ttyS1 raw -echo
+stty -F /dev/ttyS2 raw -echo
 fail() {
 	echo "vm: $*"
 	echo "status vm-failed" >/dev/ttyS2
@@ -199,8 +205,6 @@ ip link set lo up
 hostname vm
 cp /cmd.sh $R/run/vm-cmd.sh
 read -r up _ </proc/uptime
-stty -F /dev/ttyS1 raw -echo
-stty -F /dev/ttyS2 raw -echo
 chroot $R /bin/bash /run/vm-cmd.sh </dev/null >/dev/ttyS1 2>&1
 rc=$?
 read -r end _ </proc/uptime
@@ -344,8 +348,8 @@ wait $! || true
 wall=$(($(date +%s) - t0))
 
 [ -z "${VM_CONSOLE:-}" ] || cp "$RUN/console" "$VM_CONSOLE"
-read -r _ rc _ boot _ end _ <"$RUN/status" || true
-if [ -n "${rc:-}" ] && [ "$rc" != vm-failed ]; then
+read -r _ rc _ boot _ end _ < <(tr -d '\r' <"$RUN/status") || true
+if [[ ${rc:-} =~ ^[0-9]+$ ]]; then
 	say "$ABI: boot ${boot}s, command $(awk -v a="$boot" -v b="$end" 'BEGIN { printf "%.1f", b - a }')s, wall ${wall}s, status $rc"
 	exit "$rc"
 fi
