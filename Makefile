@@ -63,8 +63,14 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(OUTPUT)/tests/%,\
 	$(wildcard tests/integration/test_*.c))
 INTEG_HELPERS := $(OUTPUT)/tests/helpers.o
-# The tracking tests again, with the BTF-less fallback hook forced.
-INTEG_WRAPPERS := $(OUTPUT)/tests/test_track_raw
+# Tests again with hooks hidden (PORTWATCH_TEST_NO_HOOKS): the tracking
+# tests with the BTF-less fallback forced, and as on 5.10 (no socket storage
+# in tracing, no bpf_sock_from_file); the snapshot with owners from /proc.
+INTEG_WRAPPERS := $(OUTPUT)/tests/test_track_raw $(OUTPUT)/tests/test_track_510 \
+	$(OUTPUT)/tests/test_snapshot_procfd
+wrapper_test_track_raw := test_track inet_sock_set_state
+wrapper_test_track_510 := test_track sk_storage,sock_from_file
+wrapper_test_snapshot_procfd := test_snapshot sock_from_file
 
 .PHONY: all deps run test check bench vmlinux format format-check clean
 .DELETE_ON_ERROR:
@@ -150,7 +156,8 @@ bench: deps
 	bench/run.sh $(APP) $(OUTPUT)/loadgen $(BENCH_TRIALS) $(BENCH_SECONDS)
 
 $(INTEG_WRAPPERS): | $(OUTPUT)/tests
-	$(Q)printf '#!/bin/sh\nPORTWATCH_TEST_NO_HOOKS=inet_sock_set_state exec "$$(dirname "$$0")/test_track" "$$@"\n' > $@
+	$(Q)set -- $(wrapper_$(notdir $@)); \
+	printf '#!/bin/sh\nPORTWATCH_TEST_NO_HOOKS=%s exec "$$(dirname "$$0")/%s" "$$@"\n' "$$2" "$$1" > $@
 	$(Q)chmod +x $@
 
 vmlinux:

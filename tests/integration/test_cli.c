@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include "helpers.h"
 
 struct bad_case {
@@ -55,6 +56,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "latency", "--duration", "0" }, 2, "invalid --duration '0': must be above 0" },
 	{ { "latency", "--duration", "5 s" }, 2, "invalid --duration '5 s'" },
 	{ { "latency", "--port", "0" }, 2, "invalid --port '0'" },
+	{ { "features", "--port", "80" }, 2, "unknown option '--port'" },
+	{ { "features", "now" }, 2, "unexpected argument 'now'" },
 	/* A check reports even bad usage as UNKNOWN (3). */
 	{ { "closewait", "--warn", "abc" }, 3, "invalid --warn 'abc'" },
 	{ { "closewait", "--crit", "-5" }, 3, "invalid --crit '-5'" },
@@ -192,6 +195,97 @@ static void test_kernel_support(void **state)
 	cmd_free(&c);
 }
 
+/* The feature of a `features --json` document by name. */
+static json_t *feature(json_t *doc, const char *name)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach (json_object_get(doc, "features"), i, f)
+		if (!strcmp(json_string_value(json_object_get(f, "name")), name))
+			return f;
+	fail_msg("feature '%s' missing", name);
+	return NULL;
+}
+
+/* What this kernel gives, whatever the kernel: every feature with a hook or
+ * a reason; the state hook always; a hidden hook off with the reason named,
+ * and fentry standing in for a hidden tracepoint where the kernel has it. */
+static void test_features(void **state)
+{
+	static const char *const text[] = { "features", NULL };
+	static const char *const json[] = { "features", "--json", NULL };
+	const char *env[2] = {};
+	json_t *doc, *f, *hook;
+	struct utsname u;
+	struct cmd c;
+	bool fentry;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(uname(&u), 0);
+	run_args(&c, text, NULL, NULL);
+	assert_int_equal(c.status, 0);
+	assert_string_equal(c.err, "");
+	assert_non_null(strstr(c.out, u.release));
+	assert_non_null(strstr(c.out, "state changes"));
+	assert_non_null(strstr(c.out, "lockdown"));
+	cmd_free(&c);
+
+	run_args(&c, json, NULL, NULL);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, NULL);
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(doc, "kernel")), u.release);
+	fentry = json_is_true(json_object_get(doc, "fentry"));
+	assert_int_equal(json_array_size(json_object_get(doc, "features")), 10);
+	json_array_foreach (json_object_get(doc, "features"), i, f) {
+		hook = json_object_get(f, "hook");
+		assert_true(json_is_string(hook) ||
+			    strlen(json_string_value(json_object_get(f, "why"))) > 0);
+	}
+	assert_non_null(
+		strstr(json_string_value(json_object_get(feature(doc, "state changes"), "hook")),
+		       "inet_sock_set_state"));
+	json_decref(doc);
+	cmd_free(&c);
+
+	/* The latency tracepoint hidden: fentry on tcp_data_ready if the kernel
+	 * allows it, else off, saying why. */
+	env[0] = "PORTWATCH_TEST_NO_HOOKS=sk_data_ready";
+	run_args(&c, json, env, NULL);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, NULL);
+	assert_non_null(doc);
+	f = feature(doc, "request latency");
+	if (fentry) {
+		assert_non_null(strstr(json_string_value(json_object_get(f, "hook")),
+				       "fentry/tcp_data_ready"));
+	} else {
+		assert_true(json_is_null(json_object_get(f, "hook")));
+		assert_non_null(
+			strstr(json_string_value(json_object_get(f, "why")), "sk_data_ready"));
+	}
+	json_decref(doc);
+	cmd_free(&c);
+
+	/* 5.10's ways, on any kernel: state by socket address, owners by
+	 * socket inode. */
+	env[0] = "PORTWATCH_TEST_NO_HOOKS=sk_storage,sock_from_file";
+	run_args(&c, json, env, NULL);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, NULL);
+	assert_non_null(doc);
+	assert_non_null(
+		strstr(json_string_value(json_object_get(feature(doc, "per-socket state"), "hook")),
+		       "hash map"));
+	assert_non_null(strstr(
+		json_string_value(json_object_get(feature(doc, "owners from file tables"), "hook")),
+		"/proc/PID/fd"));
+	json_decref(doc);
+	cmd_free(&c);
+}
+
 static void test_help_and_version(void **state)
 {
 	static const char *const version[] = { "--version", NULL };
@@ -235,9 +329,8 @@ static void test_help_and_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_privileges),
-		cmocka_unit_test(test_kernel_support),
+		cmocka_unit_test(test_bad_input),	 cmocka_unit_test(test_privileges),
+		cmocka_unit_test(test_kernel_support),	 cmocka_unit_test(test_features),
 		cmocka_unit_test(test_help_and_version),
 	};
 
