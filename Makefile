@@ -5,6 +5,7 @@
 #   make run       deps, build, start the main view (portwatch watch)
 #   make test      deps, build, run every test
 #   make bench     throughput with and without portwatch (BENCHMARKS.md)
+#   make test-kernels  the integration tests under other Debian kernels, in QEMU (KERNELS=...)
 #   make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
 #   V=1            show every command
 
@@ -72,7 +73,7 @@ wrapper_test_track_raw := test_track inet_sock_set_state
 wrapper_test_track_510 := test_track sk_storage,sock_from_file
 wrapper_test_snapshot_procfd := test_snapshot sock_from_file
 
-.PHONY: all deps run test check bench vmlinux format format-check clean
+.PHONY: all deps run test check bench test-kernels vmlinux format format-check clean
 .DELETE_ON_ERROR:
 # The BPF objects are inputs to the tests too: keep them.
 .SECONDARY: $(BPF_NAMES:%=$(OUTPUT)/%.bpf.o) $(OUTPUT)/track.bpf.o
@@ -154,6 +155,12 @@ $(OUTPUT)/loadgen: bench/loadgen.c | $(OUTPUT)
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(APP) $(OUTPUT)/loadgen
 	bench/run.sh $(APP) $(OUTPUT)/loadgen $(BENCH_TRIALS) $(BENCH_SECONDS)
+
+# tests/kernels.sh boots each kernel of $(KERNELS) with tests/vm/run-in-vm.sh (it fetches
+# the kernels and installs QEMU itself) and runs the integration tests there.
+test-kernels: deps
+	$(Q)$(MAKE) --no-print-directory $(APP) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+	$(Q)OUTPUT=$(OUTPUT) KERNELS="$(KERNELS)" tests/kernels.sh $(APP) $(INTEG_TESTS) $(INTEG_WRAPPERS)
 
 $(INTEG_WRAPPERS): | $(OUTPUT)/tests
 	$(Q)set -- $(wrapper_$(notdir $@)); \
