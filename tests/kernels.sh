@@ -49,17 +49,17 @@ for k in ${KERNELS:-5.10 6.1 6.12 newest}; do
 		f=$(grep -c '^not ok ' "$log" || true)
 	fi
 	case $rc in
-	0 | 1) status=ok ;;
+	0 | 1) status=ran ;;
 	124) status=vm-timeout ;;
 	125) status=vm-failed ;;
 	*) status=exit-$rc ;;
 	esac
 	# tests/run.sh exits 1 when a test failed; anything else is a failure of its own.
-	if [ -z "$line" ] || [ "$status" != ok ] || { [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then
+	if [ -z "$line" ] || [ "$status" != ran ] || { [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; }; then
 		f=$((f + 1))
 	fi
 	note="${secs} s"
-	[ "$status" = ok ] || note="$status, $note"
+	[ "$status" = ran ] || note="$status, $note"
 	results+=("kernel ${uname:-$abi}: $p passed, $f failed ($note)")
 	printf '%s %s %s %s %s %s\n' "$k" "${uname:-$abi}" "$p" "$f" "$secs" "$status" \
 		>>"$DIR/summary.txt"

@@ -91,7 +91,12 @@ apt_refresh() {
 	fi
 	mv "$APTDIR/sources.list.new" "$APTDIR/sources.list"
 	say "apt-get update (private lists in $APTDIR)"
-	apt_private apt-get update >/dev/null || die "apt-get update of the kernel lists failed"
+	if ! apt_private apt-get update >/dev/null; then
+		# Offline with lists from an earlier day: better old kernels than none.
+		[ -s "$APTDIR/kernels.txt" ] || die "apt-get update of the kernel lists failed"
+		say "apt-get update failed: using the kernel list of $(date -r "$APTDIR/kernels.txt" +%F)"
+		return 0
+	fi
 	apt_private apt-cache search --names-only '^linux-image-[0-9.]+(-[0-9]+|\+deb[0-9.]+)-amd64$' |
 		sed -n 's/^linux-image-\([^ ]*\) - .*/\1/p' | sort -V >"$APTDIR/kernels.txt.new"
 	[ -s "$APTDIR/kernels.txt.new" ] || die "no amd64 kernels in the Debian lists"
