@@ -158,9 +158,12 @@ bench: deps
 
 # tests/kernels.sh boots each kernel of $(KERNELS) with tests/vm/run-in-vm.sh (it fetches
 # the kernels and installs QEMU itself) and runs the integration tests there.
+# Each kernel runs the integration tests and the raw-hook wrapper; the other
+# wrappers imitate old kernels, which this target runs for real.
+KERNEL_TESTS := $(INTEG_TESTS) $(OUTPUT)/tests/test_track_raw
 test-kernels: deps
-	$(Q)$(MAKE) --no-print-directory $(APP) $(INTEG_TESTS) $(INTEG_WRAPPERS)
-	$(Q)OUTPUT=$(OUTPUT) KERNELS="$(KERNELS)" tests/kernels.sh $(APP) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+	$(Q)$(MAKE) --no-print-directory $(APP) $(KERNEL_TESTS)
+	$(Q)OUTPUT=$(OUTPUT) KERNELS="$(KERNELS)" tests/kernels.sh $(APP) $(KERNEL_TESTS)
 
 $(INTEG_WRAPPERS): | $(OUTPUT)/tests
 	$(Q)set -- $(wrapper_$(notdir $@)); \
