@@ -138,8 +138,9 @@ $(OUTPUT)/tests/%.o: tests/integration/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/integration -c $< -o $@
 
-# test_notify also exercises the notifier threads.
+# test_notify also exercises the notifier threads; test_procfd walks a tree.
 $(OUTPUT)/tests/test_notify: $(OUTPUT)/notify.o
+$(OUTPUT)/tests/test_procfd: $(OUTPUT)/procfd.o
 $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
