@@ -112,7 +112,7 @@ static void sent(struct sock *sk, struct tcp_sock *tp, bool first, bool stamped)
 	out_start(st, tp->write_seq == st->mark_seq ? 0 : tp->first_tx_mstamp);
 }
 
-/* Preferred: inside tcp_sendmsg (6.8 and later), once per segment-sized
+/* Preferred: inside tcp_sendmsg (kernels after 6.12), once per segment-sized
  * chunk of a send. skb: the write queue's tail, NULL when nothing is
  * queued unsent. */
 SEC("tp_btf/tcp_sendmsg_locked")
@@ -133,7 +133,7 @@ int BPF_PROG(on_send_locked, struct sock *sk, struct msghdr *msg, struct sk_buff
 	return 0;
 }
 
-/* Before 6.8: after sendmsg() returns, outside the lock, when the data may
+/* Before that: after sendmsg() returns, outside the lock, when the data may
  * be out and answered already. Inbound, a request answered ends now unless
  * its stamp tells; outbound, the first send after an answer begins one. */
 static __always_inline int send_done(struct sock *sk, struct tcp_sock *tp, int ret)

@@ -13,9 +13,14 @@
 /* Tests name hooks to treat as missing: "sock_send_length,fentry". */
 static bool hidden(const char *name)
 {
-	const char *fake = getenv("PORTWATCH_TEST_NO_HOOKS");
+	const char *fake = getenv("PORTWATCH_TEST_NO_HOOKS"), *p;
+	size_t n = strlen(name);
 
-	return fake && strstr(fake, name);
+	for (p = fake; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+		if (strcspn(p, ",") == n && !strncmp(p, name, n))
+			return true;
+	}
+	return false;
 }
 
 bool pw_kernel__tp(const struct pw_kernel *k, const char *tp)
