@@ -424,17 +424,13 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 			   pw_kernel__fentry(k, "tcp_v6_send_reset")
 				   ? "fentry/tcp_v4_send_reset + fentry/tcp_v6_send_reset"
 				   : "fentry/tcp_v4_send_reset (IPv4 only)");
+	} else if (raw) {
+		feature_off(t, PW_FEAT_RESETS_CLOSED, "needs the BTF tracepoints");
 	} else {
-		feature_off(t, PW_FEAT_RESETS_CLOSED, "%s",
-			    raw ? "needs the BTF tracepoints"
-				: "tcp_send_reset covers them from Linux 6.10; before, fentry on "
-				  "tcp_v4_send_reset is needed and unavailable");
-		if (!raw)
-			snprintf(t->feat[PW_FEAT_RESETS_CLOSED].why +
-					 strlen(t->feat[PW_FEAT_RESETS_CLOSED].why),
-				 sizeof(t->feat[0].why) -
-					 strlen(t->feat[PW_FEAT_RESETS_CLOSED].why),
-				 " (%s)", no_fentry(k));
+		feature_off(t, PW_FEAT_RESETS_CLOSED,
+			    "tcp_send_reset covers them from Linux 6.10; before, fentry on "
+			    "tcp_v4_send_reset is needed (%s)",
+			    no_fentry(k));
 	}
 
 	/* Accept-queue waits: syscall exits, x86-64 only. */
