@@ -145,6 +145,25 @@ static void write_prog_stats(struct daemon *d)
 	pw_text_free(&p.runs);
 }
 
+/* What this kernel gives (portwatch features): per feature, 1 with the hook
+ * in use, 0 when off, so a fleet can see where a feature is missing. */
+static void write_features(struct daemon *d)
+{
+	const struct pw_feature_state *f = pw_tracker__features(d->tracker);
+	struct pw_text *t = &d->text;
+	int i;
+
+	pw_metrics_family(t, "portwatch_kernel_feature", "gauge",
+			  "Features this kernel gives: 1 with the hook in use, 0 when off "
+			  "(see portwatch features).");
+	for (i = 0; i < PW_FEAT_MAX; i++) {
+		pw_text_printf(t, "portwatch_kernel_feature{feature=\"%s\",hook=\"",
+			       pw_feature_id(i));
+		pw_metrics_label_value(t, f[i].hook);
+		pw_text_printf(t, "\"} %d\n", f[i].hook[0] != '\0');
+	}
+}
+
 static void write_self(struct daemon *d)
 {
 	static const char *const drop_names[PW_DROP_MAX] = {
@@ -203,6 +222,7 @@ static void write_self(struct daemon *d)
 	pw_text_printf(t, "portwatch_config_last_reload_success_timestamp_seconds %.3f\n",
 		       d->last_reload_ok);
 	write_prog_stats(d);
+	write_features(d);
 	pw_metrics_family(t, "portwatch_build_info", "gauge", "portwatch's version.");
 	pw_text_printf(t, "portwatch_build_info{version=\"%s\"} 1\n", PW_VERSION);
 }

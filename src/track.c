@@ -257,6 +257,15 @@ static const char *const feature_names[PW_FEAT_MAX] = {
 	[PW_FEAT_ACCEPT_WAIT] = "accept-queue wait",
 };
 
+/* The same as metric label values. */
+static const char *const feature_ids[PW_FEAT_MAX] = {
+	[PW_FEAT_STATES] = "state_changes",	 [PW_FEAT_SK_STATE] = "socket_state",
+	[PW_FEAT_OWNERS] = "owners_file_tables", [PW_FEAT_CLAIM] = "owners_first_send",
+	[PW_FEAT_DESTROY] = "socket_deaths",	 [PW_FEAT_RESETS_RECEIVED] = "resets_received",
+	[PW_FEAT_RESETS_SENT] = "resets_sent",	 [PW_FEAT_RESETS_CLOSED] = "resets_closed_ports",
+	[PW_FEAT_LATENCY] = "request_latency",	 [PW_FEAT_ACCEPT_WAIT] = "accept_wait",
+};
+
 static void feature_on(struct pw_tracker *t, enum pw_feature f, const char *hook)
 {
 	snprintf(t->feat[f].hook, sizeof(t->feat[f].hook), "%s", hook);
@@ -603,6 +612,11 @@ const struct pw_feature_state *pw_tracker__features(const struct pw_tracker *t)
 const char *pw_feature_name(enum pw_feature f)
 {
 	return f < PW_FEAT_MAX ? feature_names[f] : "?";
+}
+
+const char *pw_feature_id(enum pw_feature f)
+{
+	return f < PW_FEAT_MAX ? feature_ids[f] : "?";
 }
 
 void pw_tracker__free(struct pw_tracker *t)

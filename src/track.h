@@ -43,6 +43,8 @@ struct pw_tracker;
 /* The features, indexed by enum pw_feature, and their names. */
 const struct pw_feature_state *pw_tracker__features(const struct pw_tracker *t);
 const char *pw_feature_name(enum pw_feature f);
+/* A feature's name as a metric label value: "request_latency". */
+const char *pw_feature_id(enum pw_feature f);
 /* Loads, attaches and seeds. NULL with errno set, after printing why. */
 struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts);
 /* Detaches everything. */

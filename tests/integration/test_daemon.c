@@ -275,6 +275,14 @@ static void test_metrics_match_ss(void **state)
 	assert_true(strtod(p + strlen("\nportwatch_bpf_runs_total{program=\"on_state\"} "), NULL) >
 		    0);
 	assert_non_null(strstr(text, "\nportwatch_bpf_run_seconds_total{program=\"on_state\"} "));
+	/* What the kernel gives, one series per feature; the state hook on
+	 * every kernel. */
+	assert_non_null(
+		strstr(text, "\nportwatch_kernel_feature{feature=\"state_changes\",hook=\""));
+	assert_non_null(strstr(text, "inet_sock_set_state\"} 1\n"));
+	for (i = 0, p = text; (p = strstr(p, "\nportwatch_kernel_feature{")); p++)
+		i++;
+	assert_int_equal(i, 10);
 	path = write_file("metrics.txt", text);
 	free(text);
 	if (!stats_was) {
