@@ -740,6 +740,140 @@ double wall_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int ss_read_lastrcv(struct ss_rcv **rcv, size_t *n)
+{
+	static const char *const argv[] = { "ss", "-tinH", "state", "close-wait", NULL };
+	struct ss_rcv *out = NULL, *tmp, *r = NULL;
+	size_t cnt = 0, cap = 0;
+	char *line, *save = NULL;
+	const char *p;
+	unsigned int q;
+	struct cmd c;
+	int err;
+
+	err = cmd_run(&c, argv, NULL, 30000);
+	if (err || c.status) {
+		cmd_free(&c);
+		return err ? err : -EIO;
+	}
+	/* A line per socket (no state column: the filter names it), then its
+	 * details on an indented line. */
+	for (line = strtok_r(c.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '\t' || line[0] == ' ') {
+			p = strstr(line, " lastrcv:");
+			if (r && p)
+				r->lastrcv_ms = (unsigned int)atoi(p + 9);
+			continue;
+		}
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(out, cap * sizeof(*out));
+			if (!tmp) {
+				free(out);
+				cmd_free(&c);
+				return -ENOMEM;
+			}
+			out = tmp;
+		}
+		r = &out[cnt];
+		memset(r, 0, sizeof(*r));
+		if (sscanf(line, "%u %u %63s %63s", &q, &q, r->local, r->peer) != 4) {
+			r = NULL;
+			continue;
+		}
+		cnt++;
+	}
+	cmd_free(&c);
+	*rcv = out;
+	*n = cnt;
+	return 0;
+}
+
+const struct ss_rcv *ss_rcv_find(const struct ss_rcv *r, size_t n, const char *local,
+				 const char *peer)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(r[i].local, local) && !strcmp(r[i].peer, peer))
+			return &r[i];
+	return NULL;
+}
+
+int bg_wait_output(const struct bg *b, const char *needle, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	char *out;
+	bool found;
+
+	for (;;) {
+		out = bg_output(b);
+		found = out && strstr(out, needle);
+		free(out);
+		if (found)
+			return 0;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		usleep(20000);
+	}
+}
+
+bool events_is_canary(const char *line, int port)
+{
+	static const char *const types[] = { "connect_refused", "reset_sent", "reset_received" };
+	char type[32] = "";
+	json_t *o;
+	size_t i;
+	int p = 0;
+
+	if (line[0] == '{') {
+		o = json_loads(line, 0, NULL);
+		p = (int)json_integer_value(json_object_get(o, "port"));
+		snprintf(type, sizeof(type), "%s",
+			 json_string_value(json_object_get(o, "type")) ?: "");
+		json_decref(o);
+	} else if (sscanf(line, "%*s %d %*s %31s", &p, type) != 2) {
+		return false;
+	}
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (p == port && !strcmp(type, types[i]))
+			return true;
+	return false;
+}
+
+int events_wait_ready(const struct bg *b, int port, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	char *out, *line, *save;
+	bool found = false;
+	int fd;
+
+	while (!found) {
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		fd = tcp_connect(AF_INET, (uint16_t)port);
+		if (fd >= 0) {
+			close(fd);
+			return -EADDRINUSE;
+		}
+		usleep(100000);
+		out = bg_output(b);
+		for (line = strtok_r(out, "\n", &save); line && !found;
+		     line = strtok_r(NULL, "\n", &save))
+			found = events_is_canary(line, port) && strstr(line, "connect_refused");
+		free(out);
+	}
+	return 0;
+}
+
 json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;

@@ -101,6 +101,18 @@ int ss_wait_recvq(int lport, size_t want, unsigned int recvq, int timeout_ms);
 /* ss's state name for a kernel name: "CLOSE_WAIT" -> "CLOSE-WAIT". */
 const char *ss_state_of(const char *kernel_name);
 
+/* A CLOSE_WAIT socket's time since data last arrived (`ss -ti`'s lastrcv,
+ * 0 when ss leaves it out). */
+struct ss_rcv {
+	char local[64], peer[64];
+	unsigned int lastrcv_ms;
+};
+
+int ss_read_lastrcv(struct ss_rcv **rcv, size_t *n);
+/* The entry for (local, peer), or NULL. */
+const struct ss_rcv *ss_rcv_find(const struct ss_rcv *r, size_t n, const char *local,
+				 const char *peer);
+
 /* Runs `portwatch states --json` and checks that its per-state totals equal
  * ss's for the whole namespace. Returns the document (caller decrefs). */
 json_t *states_checked(void);
@@ -109,6 +121,8 @@ json_t *states_checked(void);
 json_t *closewait_checked(void);
 /* Wall-clock seconds. */
 double wall_now(void);
+/* CLOCK_MONOTONIC seconds, the clock of the kernel's timestamps. */
+double mono_now(void);
 /* The rows of the first complete `watch --json` interval stamped after
  * `after` (wall seconds), waiting up to timeout_ms; *status gets that
  * interval's status object. NULL on timeout. */
@@ -121,6 +135,18 @@ int bpf_prog_count(const char *prefix);
 /* The same, polled until it is want (the kernel frees a detached program a
  * moment after its process exits) or timeout_ms passes: the last count. */
 int bpf_prog_count_wait(const char *prefix, int want, int timeout_ms);
+
+/* Polls b's stdout until it holds needle; 0 or -ETIMEDOUT. */
+int bg_wait_output(const struct bg *b, const char *needle, int timeout_ms);
+/* `events` prints nothing (not even its header, which stdio holds back)
+ * until it is attached, seeded and reading events. Until it prints one,
+ * makes refused connects to port (nothing may listen there): the
+ * connect_refused and reset events then on that port are the canary's, for
+ * tests to skip. JSON or text. 0 or -ETIMEDOUT. */
+#define EVENTS_CANARY_PORT 3998
+int events_wait_ready(const struct bg *b, int port, int timeout_ms);
+/* Whether a line of `events` (JSON or text) is the canary's on port. */
+bool events_is_canary(const char *line, int port);
 
 /* The states row for (port, direction), or NULL. */
 json_t *find_row(json_t *rows, int port, const char *dir);

@@ -310,56 +310,125 @@ static void test_port_filter(void **state)
 	cmd_free(&c);
 }
 
+/* Fails unless entry e's age lies between the lastrcv ss gave its socket
+ * just before portwatch looked and just after (both in jiffies, as
+ * portwatch's; 1 ms for rounding). */
+static double age_between(json_t *e, const struct ss_rcv *before, size_t nb,
+			  const struct ss_rcv *after, size_t na)
+{
+	const char *local = json_string_value(json_object_get(e, "local"));
+	const char *remote = json_string_value(json_object_get(e, "remote"));
+	double age = json_real_value(json_object_get(e, "age_seconds"));
+	const struct ss_rcv *b = ss_rcv_find(before, nb, local, remote);
+	const struct ss_rcv *a = ss_rcv_find(after, na, local, remote);
+
+	if (!b || !a)
+		fail_msg("%s -> %s: not in CLOSE_WAIT for ss", local, remote);
+	if (age * 1000 < b->lastrcv_ms - 1.0 || age * 1000 > a->lastrcv_ms + 1.0)
+		fail_msg("%s: age %.3fs, ss lastrcv %ums before and %ums after", remote, age,
+			 b->lastrcv_ms, a->lastrcv_ms);
+	return age;
+}
+
+static json_t *find_entry(json_t *doc, const char *local, const char *remote)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach (doc, i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "local")), local) &&
+		    !strcmp(json_string_value(json_object_get(e, "remote")), remote))
+			return e;
+	return NULL;
+}
+
 /* Ages track ss's lastrcv; --min-age keeps only the old ones. */
 static void test_ages(void **state)
 {
-	static const char *const ss_argv[] = { "ss", "-tinH", "state", "close-wait", NULL };
-	struct cmd c;
+	struct ss_rcv *before, *after;
+	int min_age_ms, gap_ms, old = 0, young = 0;
+	char min_age[32];
+	size_t nb, na, i;
 	json_t *doc, *e;
-	json_error_t jerr;
-	const char *p;
-	size_t i;
-	int old = 0;
+	struct cmd c;
+	double t;
 
 	(void)state;
+	/* The young sockets must stay well under --min-age while portwatch
+	 * starts and reads, however slow the machine: four times one look. */
+	t = mono_now();
+	json_decref(closewait_checked());
+	min_age_ms = (int)((mono_now() - t) * 4 * 10 + 1) * 100;
+	if (min_age_ms < 1000)
+		min_age_ms = 1000;
+	gap_ms = min_age_ms + 300;
+	snprintf(min_age, sizeof(min_age), "%dms", min_age_ms);
+	print_message("# --min-age %s, young and old %d ms apart\n", min_age, gap_ms);
+
 	leak_inbound(AF_INET, 3001, 3);
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 3, WAIT_MS), 0);
-	usleep(1300 * 1000);
+	usleep((useconds_t)gap_ms * 1000);
 	leak_inbound(AF_INET, 3005, 2);
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3005, -1, 2, WAIT_MS), 0);
 
-	assert_int_equal(portwatch(&c, "closewait", "--json", "--min-age", "1s", NULL), 0);
+	/* Listed: every socket ss found at least that old just before;
+	 * never one it found younger just after. */
+	assert_int_equal(ss_read_lastrcv(&before, &nb), 0);
+	assert_int_equal(portwatch(&c, "closewait", "--json", "--min-age", min_age, NULL), 0);
+	assert_int_equal(ss_read_lastrcv(&after, &na), 0);
 	assert_int_equal(c.status, 0);
-	doc = json_loads(c.out, 0, &jerr);
+	doc = json_loads(c.out, 0, NULL);
 	assert_non_null(doc);
+	assert_int_equal(na, 5);
+	for (i = 0; i < na; i++) {
+		const struct ss_rcv *b = ss_rcv_find(before, nb, after[i].local, after[i].peer);
+
+		assert_non_null(b);
+		e = find_entry(doc, after[i].local, after[i].peer);
+		if (b->lastrcv_ms >= (unsigned int)min_age_ms) {
+			if (!e)
+				fail_msg("%s: %u ms old for ss, not listed", b->peer,
+					 b->lastrcv_ms);
+			old++;
+		}
+		if (after[i].lastrcv_ms < (unsigned int)min_age_ms) {
+			if (e)
+				fail_msg("%s: %u ms old for ss, listed", b->peer,
+					 after[i].lastrcv_ms);
+			young++;
+		}
+	}
+	/* The three old ones in, the two young ones out: none in between. */
+	assert_int_equal(old, 3);
+	assert_int_equal(young, 2);
 	assert_int_equal(json_array_size(doc), 3);
 	json_array_foreach (doc, i, e) {
 		assert_int_equal(json_integer_value(json_object_get(e, "port")), 3001);
-		assert_true(json_real_value(json_object_get(e, "age_seconds")) >= 1.2);
-		assert_true(json_real_value(json_object_get(e, "age_seconds")) < 10);
+		age_between(e, before, nb, after, na);
 	}
 	json_decref(doc);
 	cmd_free(&c);
+	free(before);
+	free(after);
 
-	/* Every age within 100 ms of ss's lastrcv, read right after. */
+	/* Every age between ss's lastrcv read just before and just after. */
+	assert_int_equal(ss_read_lastrcv(&before, &nb), 0);
 	doc = closewait_checked();
-	assert_int_equal(cmd_run(&c, ss_argv, NULL, 10000), 0);
+	assert_int_equal(ss_read_lastrcv(&after, &na), 0);
+	assert_int_equal(json_array_size(doc), 5);
+	old = 0;
 	json_array_foreach (doc, i, e) {
-		double age = json_real_value(json_object_get(e, "age_seconds"));
-		const char *remote = json_string_value(json_object_get(e, "remote"));
-
-		/* ss prints the peer, then on the next line lastrcv:MS. */
-		p = strstr(c.out, remote);
-		assert_non_null(p);
-		p = strstr(p, "lastrcv:");
-		assert_non_null(p);
-		if (age * 1000 > atof(p + 8) + 1 || age * 1000 < atof(p + 8) - 100)
-			fail_msg("%s: age %.3fs, ss lastrcv %sms", remote, age, p + 8);
-		old += age >= 1.2;
+		t = age_between(e, before, nb, after, na);
+		if (json_integer_value(json_object_get(e, "port")) != 3001)
+			continue;
+		/* Older than the pause, give or take a jiffy. */
+		assert_true(t * 1000 >= gap_ms - 10);
+		old++;
 	}
 	assert_int_equal(old, 3);
-	cmd_free(&c);
 	json_decref(doc);
+	free(before);
+	free(after);
 }
 
 /* A namespace with a socket in every state that can be held still, each
