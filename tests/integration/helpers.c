@@ -874,36 +874,84 @@ int events_wait_ready(const struct bg *b, int port, int timeout_ms)
 	return 0;
 }
 
+/* The timestamp of a status line (a row has no "drops"), or -1. */
+static double status_time(const char *line, json_t **status)
+{
+	json_t *obj;
+	double t;
+
+	if (!strstr(line, "\"drops\""))
+		return -1;
+	obj = json_loads(line, 0, NULL);
+	if (!obj || !json_object_get(obj, "drops")) {
+		json_decref(obj);
+		return -1;
+	}
+	t = json_real_value(json_object_get(obj, "timestamp"));
+	if (status)
+		*status = obj;
+	else
+		json_decref(obj);
+	return t;
+}
+
+/* The interval's rows come before its status line. Parses backwards from
+ * the end, so that a long run's output costs no more than its tail. */
+static json_t *rows_after(char *out, double after, json_t **status)
+{
+	size_t n = 0, cap = 1024, i, first = 0, end;
+	char **lines = malloc(cap * sizeof(*lines)), **tmp, *line, *save;
+	json_t *batch = NULL, *obj;
+	double t;
+
+	if (!lines)
+		return NULL;
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (n == cap) {
+			cap *= 2;
+			tmp = realloc(lines, cap * sizeof(*lines));
+			if (!tmp)
+				goto out;
+			lines = tmp;
+		}
+		lines[n++] = line;
+	}
+	/* After the last status line stamped up to after, if any. */
+	for (i = n; i > 0; i--) {
+		t = status_time(lines[i - 1], NULL);
+		if (t >= 0 && t <= after) {
+			first = i;
+			break;
+		}
+	}
+	for (end = first; end < n && status_time(lines[end], NULL) < 0; end++)
+		;
+	if (end == n)
+		goto out; /* that interval is not complete yet */
+	batch = json_array();
+	for (i = first; i < end; i++) {
+		obj = json_loads(lines[i], 0, NULL);
+		if (obj)
+			json_array_append_new(batch, obj);
+	}
+	status_time(lines[end], status);
+out:
+	free(lines);
+	return batch;
+}
+
 json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;
-	char *out, *line, *save;
-	json_t *batch, *obj;
+	json_t *batch;
+	char *out;
 
 	for (;;) {
 		out = bg_output(b);
-		batch = json_array();
-		for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-			obj = json_loads(line, 0, NULL);
-			if (!obj)
-				continue; /* a line still being written */
-			if (!json_object_get(obj, "drops")) {
-				json_array_append_new(batch, obj);
-				continue;
-			}
-			if (json_real_value(json_object_get(obj, "timestamp")) > after) {
-				free(out);
-				if (status)
-					*status = obj;
-				else
-					json_decref(obj);
-				return batch;
-			}
-			json_decref(obj);
-			json_array_clear(batch);
-		}
+		batch = out ? rows_after(out, after, status) : NULL;
 		free(out);
-		json_decref(batch);
+		if (batch)
+			return batch;
 		if (now_ms() > deadline)
 			return NULL;
 		usleep(20000);
@@ -942,7 +990,7 @@ json_t *watch_checked(const struct bg *b, json_t **status)
 	for (tries = 0; tries < 10; tries++) {
 		assert_int_equal(ss_read(&before, &nb), 0);
 		t = wall_now();
-		rows = watch_rows_after(b, t, status, 10000);
+		rows = watch_rows_after(b, t, status, WAIT_MS);
 		assert_non_null(rows);
 		assert_int_equal(ss_read(&after, &na), 0);
 		if (ss_same(before, nb, after, na))

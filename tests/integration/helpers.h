@@ -13,6 +13,11 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+/* How long a test waits for a condition before it fails: generous, as an
+ * emulated machine (QEMU TCG) is many times slower than this one and a
+ * wait that succeeds ends as soon as its condition holds. */
+#define WAIT_MS 30000
+
 /* Enters a new, anonymous network namespace with lo up. Leaving it (or the
  * test process dying) destroys it once its last socket and child are gone. */
 int netns_enter(void);

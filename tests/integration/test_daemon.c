@@ -184,7 +184,7 @@ static int leak_more(int lfd, int port, int n, int *srv, int total)
 		srv[i] = accept(lfd, NULL, NULL);
 		close(c);
 	}
-	return ss_wait_count("CLOSE-WAIT", port, -1, total, 5000);
+	return ss_wait_count("CLOSE-WAIT", port, -1, total, WAIT_MS);
 }
 
 static int leak(int lfd, int port, int n, int *srv)
@@ -237,15 +237,15 @@ static void test_metrics_match_ss(void **state)
 		series, sizeof(series),
 		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
 		LEAK_PORT);
-	assert_int_equal(wait_sample(series, (double)ss_now("CLOSE-WAIT", LEAK_PORT), 5000), 0);
+	assert_int_equal(wait_sample(series, (double)ss_now("CLOSE-WAIT", LEAK_PORT), WAIT_MS), 0);
 	snprintf(series, sizeof(series),
 		 "portwatch_tcp_connections{port=\"%d\",direction=\"listen\",state=\"listen\"}",
 		 LEAK_PORT);
-	assert_int_equal(wait_sample(series, 1, 5000), 0);
+	assert_int_equal(wait_sample(series, 1, WAIT_MS), 0);
 	snprintf(series, sizeof(series),
 		 "portwatch_connections_opened_total{port=\"%d\",direction=\"inbound\"}",
 		 LEAK_PORT);
-	assert_int_equal(wait_sample(series, 7, 5000), 0);
+	assert_int_equal(wait_sample(series, 7, WAIT_MS), 0);
 	/* Half of them closed: the gauge follows. */
 	for (i = 0; i < 3; i++)
 		close(srv[i]);
@@ -253,8 +253,8 @@ static void test_metrics_match_ss(void **state)
 		series, sizeof(series),
 		"portwatch_tcp_connections{port=\"%d\",direction=\"inbound\",state=\"close_wait\"}",
 		LEAK_PORT);
-	assert_int_equal(ss_wait_count("CLOSE-WAIT", LEAK_PORT, -1, 4, 5000), 0);
-	assert_int_equal(wait_sample(series, 4, 5000), 0);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", LEAK_PORT, -1, 4, WAIT_MS), 0);
+	assert_int_equal(wait_sample(series, 4, WAIT_MS), 0);
 
 	/* The kernel's BPF statistics on: run time and runs per program. */
 	stats_was = bpf_stats(true);
@@ -314,7 +314,7 @@ static void test_metrics_match_ss(void **state)
 	for (i = 3; i < 7; i++)
 		close(srv[i]);
 	close(lfd);
-	assert_int_equal(bg_stop(&d, 5000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
 /* accept_wait: true exports each inbound port's accept-queue wait: four
@@ -333,7 +333,7 @@ static void test_accept_wait_metric(void **state)
 	assert_non_null(text);
 	assert_null(strstr(text, "portwatch_accept_wait_seconds"));
 	free(text);
-	assert_int_equal(bg_stop(&d, 5000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 
 	snprintf(config, sizeof(config), "%saccept_wait: true\n", base_config);
 	start_daemon(&d, config);
@@ -353,14 +353,14 @@ static void test_accept_wait_metric(void **state)
 	snprintf(series, sizeof(series),
 		 "portwatch_accept_wait_seconds_count{port=\"%d\",direction=\"inbound\"}",
 		 LEAK_PORT);
-	assert_int_equal(wait_sample(series, 4, 5000), 0);
+	assert_int_equal(wait_sample(series, 4, WAIT_MS), 0);
 	snprintf(series, sizeof(series),
 		 "portwatch_accept_wait_seconds_sum{port=\"%d\",direction=\"inbound\"}", LEAK_PORT);
 	sum = scrape(series);
 	print_message("# accept wait sum: %.3fs for 4 connections queued 300 ms\n", sum);
 	assert_true(sum >= 4 * 0.3 && sum < 4 * 1.0);
 	close(lfd);
-	assert_int_equal(bg_stop(&d, 5000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
 /* A server child on port that answers each one-byte request after delay_ms. */
@@ -572,17 +572,17 @@ static void test_prometheus_alertmanager(void **state)
 	assert_non_null(strstr(bg_errors(&d), "backend_close_wait"));
 
 	pid = spawn(serve_slowly, &slow);
-	assert_int_equal(wait_child(pid, 5000), 0);
+	assert_int_equal(wait_child(pid, WAIT_MS), 0);
 	requests(SLOW_PORT, 6);
 	assert_int_equal(wait_am("backend_slow", 1, 30000), 0);
 	snprintf(expr, sizeof(expr),
 		 "portwatch_alert_state{rule=\"backend_slow\",port=\"%d\",state=\"firing\"}",
 		 SLOW_PORT);
-	assert_int_equal(wait_sample(expr, 1, 5000), 0);
+	assert_int_equal(wait_sample(expr, 1, WAIT_MS), 0);
 	close(lfd);
-	assert_int_equal(bg_stop(&d, 5000), 0);
-	bg_stop(&prom, 10000);
-	bg_stop(&am, 10000);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+	bg_stop(&prom, WAIT_MS);
+	bg_stop(&am, WAIT_MS);
 }
 
 /* Hostile clients: garbage requests, idle connections filling the cap,
@@ -654,11 +654,11 @@ static void test_hostile_clients(void **state)
 	text = http_get("http://127.0.0.1:9977/healthz", &status);
 	assert_int_equal(status, 200);
 	free(text);
-	assert_int_equal(wait_sample(series, 4, 5000), 0);
+	assert_int_equal(wait_sample(series, 4, WAIT_MS), 0);
 	for (i = 0; i < 4; i++)
 		close(srv[i]);
 	close(lfd);
-	assert_int_equal(bg_stop(&d, 5000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
 /* SIGHUP: a bad file keeps the running config and says where it is wrong;
@@ -679,17 +679,17 @@ static void test_reload(void **state)
 	snprintf(series, sizeof(series),
 		 "portwatch_connections_opened_total{port=\"%d\",direction=\"inbound\"}",
 		 LEAK_PORT);
-	assert_int_equal(wait_sample(series, 3, 5000), 0);
+	assert_int_equal(wait_sample(series, 3, WAIT_MS), 0);
 
 	write_file("portwatch.yaml", "listen: 127.0.0.1:9977\nrules:\n  - name: [\n");
 	kill(d.pid, SIGHUP);
-	assert_int_equal(wait_sample("portwatch_config_reloads_total{result=\"failure\"}", 1, 5000),
-			 0);
+	assert_int_equal(
+		wait_sample("portwatch_config_reloads_total{result=\"failure\"}", 1, WAIT_MS), 0);
 	assert_non_null(strstr(bg_errors(&d), "portwatch.yaml:4:1: yaml:"));
 	assert_non_null(strstr(bg_errors(&d), "keeping the running configuration"));
 	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"first\",port=\"3001\","
 				     "state=\"inactive\"}",
-				     1, 5000),
+				     1, WAIT_MS),
 			 0);
 
 	snprintf(config, sizeof(config),
@@ -697,11 +697,11 @@ static void test_reload(void **state)
 		 base_config, LEAK_PORT);
 	write_file("portwatch.yaml", config);
 	kill(d.pid, SIGHUP);
-	assert_int_equal(wait_sample("portwatch_config_reloads_total{result=\"success\"}", 1, 5000),
-			 0);
+	assert_int_equal(
+		wait_sample("portwatch_config_reloads_total{result=\"success\"}", 1, WAIT_MS), 0);
 	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"second\",port=\"3001\","
 				     "state=\"firing\"}",
-				     1, 5000),
+				     1, WAIT_MS),
 			 0);
 	assert_true(scrape("portwatch_alert_state{rule=\"first\",port=\"3001\","
 			   "state=\"inactive\"}") < 0);
@@ -710,13 +710,13 @@ static void test_reload(void **state)
 	/* Removing a firing rule resolves it. */
 	write_file("portwatch.yaml", base_config);
 	kill(d.pid, SIGHUP);
-	assert_int_equal(wait_sample("portwatch_config_reloads_total{result=\"success\"}", 2, 5000),
-			 0);
+	assert_int_equal(
+		wait_sample("portwatch_config_reloads_total{result=\"success\"}", 2, WAIT_MS), 0);
 	assert_non_null(strstr(bg_errors(&d), "alert second port=3001 resolved: the reload"));
 	for (i = 0; i < 3; i++)
 		close(srv[i]);
 	close(lfd);
-	assert_int_equal(bg_stop(&d, 5000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
 /* Bad configs: --check names the place and exits 2; the daemon refuses to
@@ -801,7 +801,7 @@ static void test_stop_detaches(void **state)
 	before = bpf_prog_count("on_state");
 	start_daemon(&d, base_config);
 	assert_true(bpf_prog_count("on_state") > before);
-	assert_int_equal(bg_stop(&d, 5000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 	for (i = 0; i < 50 && bpf_prog_count("on_state") != before; i++)
 		usleep(100000);
 	assert_int_equal(bpf_prog_count("on_state"), before);
@@ -875,7 +875,7 @@ static void test_notifiers(void **state)
 	assert_int_equal(wait_sample(series, 4, 2500), 0);
 	assert_int_equal(
 		wait_sample("portwatch_notifications_total{notifier=\"hang\",result=\"timeout\"}",
-			    1, 5000),
+			    1, WAIT_MS),
 		0);
 	assert_int_equal(
 		wait_sample("portwatch_notifications_total{notifier=\"script\",result=\"sent\"}", 1,
@@ -890,7 +890,7 @@ static void test_notifiers(void **state)
 		close(srv[i]);
 	close(lfd);
 	close(hole);
-	assert_int_equal(bg_stop(&d, 10000), 0);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
 int main(void)

@@ -13,8 +13,6 @@
 #include <unistd.h>
 #include "helpers.h"
 
-#define WAIT_MS 10000
-
 struct server_args {
 	int family;
 	uint16_t port;

@@ -15,8 +15,6 @@
 #include <unistd.h>
 #include "helpers.h"
 
-#define WAIT_MS 10000
-
 /* A server under the test's control. It accepts everything; connection i is
  * kept when i % keep_every == 0 (it leaks into CLOSE_WAIT once the client
  * closes), else closed at once. With read_first it reads one byte from each
@@ -211,7 +209,7 @@ static void test_seeded_then_live(void **state)
 	owner = row_field(rows, 3002, "inbound", "close_wait_oldest_owner");
 	assert_int_equal(json_integer_value(json_object_get(owner, "pid")), pid_new);
 	json_decref(rows);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	close(ctl_old);
 	close(ctl_new);
 }
@@ -261,7 +259,7 @@ static void test_churn(void **state)
 	 * once; every closed leak left it once, into the histogram. */
 	json_t *last = NULL;
 	long entered = 0, left = 0, closed_leaks = 0, total = 0;
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	char *out = bg_output(&w);
 	char *line, *save;
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -337,7 +335,7 @@ static void test_owner_not_softirq_task(void **state)
 
 	/* The events name the server too, never the client (us). */
 	wait_events(&ev, "close_wait_enter", 3001, 3);
-	assert_int_equal(bg_stop(&ev, 5000), 0);
+	assert_int_equal(bg_stop(&ev, WAIT_MS), 0);
 	out = bg_output(&ev);
 	char *line, *save;
 	int enters = 0;
@@ -354,7 +352,7 @@ static void test_owner_not_softirq_task(void **state)
 	}
 	free(out);
 	assert_int_equal(enters, 3);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	close(c1);
 	close(c2);
 }
@@ -379,7 +377,7 @@ static void test_ringbuf_overflow(void **state)
 			    json_object_get(json_object_get(status, "drops"), "ringbuf")) > 0);
 	json_decref(rows);
 	json_decref(status);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	close(ctl);
 }
 
@@ -413,7 +411,7 @@ static void test_events(void **state)
 	assert_int_equal(fd, -ECONNREFUSED);
 	wait_events(&ev, "close_wait_leave", 3001, 1);
 	wait_events(&ev, "connect_refused", 3999, 1);
-	assert_int_equal(bg_stop(&ev, 5000), 0);
+	assert_int_equal(bg_stop(&ev, WAIT_MS), 0);
 
 	/* The one socket that left CLOSE_WAIT, after about a second, sits in
 	 * one bucket whose bound is just above its time. */
@@ -490,7 +488,7 @@ static void test_events_seeded(void **state)
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 1, WAIT_MS), 0);
 	t_gone = mono_now();
 	wait_events(&ev, "close_wait_leave", 3001, 1);
-	assert_int_equal(bg_stop(&ev, 5000), 0);
+	assert_int_equal(bg_stop(&ev, WAIT_MS), 0);
 	out = bg_output(&ev);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		json_t *o = json_loads(line, 0, NULL);
@@ -551,7 +549,7 @@ static void test_reconcile_repairs(void **state)
 			    json_object_get(json_object_get(status, "repairs"), "reconcile")) > 0);
 	json_decref(rows);
 	json_decref(status);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	close(ctl);
 }
 
@@ -588,7 +586,7 @@ static void test_missing_hooks(void **state)
 	owner = row_field(rows, 3001, "inbound", "close_wait_oldest_owner");
 	assert_int_equal(json_integer_value(json_object_get(owner, "pid")), pid);
 	json_decref(rows);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	close(ctl);
 }
 
@@ -667,7 +665,7 @@ static void test_all_netns(void **state)
 	free(here);
 	free(there);
 	json_decref(rows);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	close(ctl);
 }
 
@@ -732,7 +730,7 @@ static void test_events_text(void **state)
 		free(out);
 	}
 	enters = 0;
-	assert_int_equal(bg_stop(&ev, 5000), 0);
+	assert_int_equal(bg_stop(&ev, WAIT_MS), 0);
 	out = bg_output(&ev);
 	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (lines++ == 0) {
@@ -797,7 +795,7 @@ static void test_connect_failures(void **state)
 	assert_int_equal(fd, -ETIMEDOUT);
 	json_decref(watch_rows_after(&w, wall_now() + 0.2, &status, WAIT_MS));
 	assert_non_null(status);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 
 	/* A state change the kernel skipped (a run nested on one CPU, which
 	 * the raw fallback hook is prone to) is counted in missed_events, and
@@ -848,9 +846,9 @@ static void test_detach(void **state)
 	}
 	assert_int_equal(bpf_prog_count("on_state"), before + 2);
 	assert_true(bpf_prog_count("count_mini") >= 1);
-	assert_int_equal(bg_stop(&w, 5000), 0);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
 	kill(ev.pid, SIGINT);
-	assert_int_equal(bg_stop(&ev, 5000), 0);
+	assert_int_equal(bg_stop(&ev, WAIT_MS), 0);
 	/* The kernel frees a detached program after a grace period. */
 	for (int i = 0; i < 100 && (bpf_prog_count("on_state") > before ||
 				    bpf_prog_count("count_mini") || bpf_prog_count("on_send"));
