@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -350,6 +351,25 @@ int tcp_connect(int family, uint16_t port)
 		return -errno;
 	}
 	return fd;
+}
+
+int wait_accept_queue(int lfd, unsigned int n, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	struct tcp_info ti;
+	socklen_t len;
+
+	for (;;) {
+		len = sizeof(ti);
+		/* For a listener, tcpi_unacked is its accept queue's length. */
+		if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+			return -errno;
+		if (ti.tcpi_unacked == n)
+			return 0;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		usleep(100);
+	}
 }
 
 #define MAX_CHILDREN 16

@@ -68,6 +68,11 @@ int count_lines(const char *s);
 int tcp_listen(int family, uint16_t port, int backlog);
 int tcp_connect(int family, uint16_t port);
 
+/* Polls listener lfd until n connections are queued for accept (what ss
+ * shows as its Recv-Q, read through TCP_INFO: fast enough to time the
+ * queueing); 0 or -ETIMEDOUT. */
+int wait_accept_queue(int lfd, unsigned int n, int timeout_ms);
+
 /* A child runs fn(arg, ready_fd): it writes one byte to ready_fd for every
  * step the parent waits for, then returns, after which it holds everything
  * it opened until killed. */

@@ -741,11 +741,13 @@ static void test_accept_wait(void **state)
 	wait_measuring(&pw);
 	assert_int_equal(bpf_prog_count_wait("on_sys_exit", 1, WAIT_MS), 1);
 	for (i = 0; i < ACCEPTS; i++) {
-		/* connect() returns once the server's end is queued. */
 		before[i] = mono();
 		cfd[i] = tcp_connect(AF_INET, 3001);
-		queued[i] = mono();
 		assert_true(cfd[i] >= 0);
+		/* Queued once the client's ACK is in: after connect() began,
+		 * by the time the listener counts it. */
+		assert_int_equal(wait_accept_queue(lfd, (unsigned int)i + 1, WAIT_MS), 0);
+		queued[i] = mono();
 	}
 	assert_int_equal(setsockopt(cfd[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
 	close(cfd[1]); /* RST: the queued socket is closed */
@@ -754,7 +756,7 @@ static void test_accept_wait(void **state)
 		usleep(ACCEPT_GAP_US);
 		t = mono();
 		afd = accept(lfd, NULL, NULL);
-		/* Queued during connect(), taken during accept(). */
+		/* Taken during accept(). */
 		lo[i] = t - queued[i];
 		hi[i] = mono() - before[i];
 		assert_true(afd >= 0);
