@@ -37,6 +37,7 @@ struct pw_tracker {
 	bool raw; /* the state hook loaded raw */
 	struct pw_kernel kernel;
 	struct pw_feature_state feat[PW_FEAT_MAX];
+	__u64 state_misses; /* skipped state-hook runs, as of the last repair */
 	void *percpu; /* lookup buffer: ncpus stats values */
 };
 
@@ -788,15 +789,52 @@ static int read_close_wait(struct pw_tracker *t, struct pw_live *l, bool *ownerl
 	return 0;
 }
 
+/* Runs of the state hook the kernel skipped (it does not nest a tracing
+ * program on one CPU): each is a state change the gauges missed. */
+static __u64 state_misses(struct pw_tracker *t)
+{
+	struct bpf_program *progs[] = { t->skel->progs.on_state, t->skel->progs.on_state_raw };
+	struct bpf_prog_info info;
+	__u64 n = 0;
+	__u32 len;
+	size_t i;
+
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (bpf_program__fd(progs[i]) < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (!bpf_obj_get_info_by_fd(bpf_program__fd(progs[i]), &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
+static int reconcile_netns(struct pw_tracker *t, __u32 netns, void *arg);
+
 int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 {
 	bool ownerless;
 	size_t i;
 	int err;
 
+	__u64 misses;
+
 	pw_live_reset(l);
 	l->ts_ns = now_ns();
 	err = read_stats(t, l);
+	misses = err ? 0 : state_misses(t);
+	if (misses > t->state_misses) {
+		/* State changes were missed since the last repair: the sync
+		 * pass recounts every socket now (each repair is counted), so
+		 * no read shows gauges off until the next --reconcile. */
+		t->state_misses = misses;
+		err = for_each_netns(t, reconcile_netns, l);
+		pw_live_reset(l);
+		l->ts_ns = now_ns();
+		if (!err)
+			err = read_stats(t, l);
+	}
 	if (!err)
 		err = for_each_netns(t, mini_netns, l);
 	if (!err)
