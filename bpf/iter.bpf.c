@@ -16,12 +16,11 @@ int sync(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	const struct pw_listening *l;
-	struct inet_connection_sock *icsk;
 	struct pw_stats *s;
 	struct tcp_sock *tp;
 	struct pw_sk *st;
-	__u32 zero = 0, jiffies;
-	__u64 now, age;
+	__u32 zero = 0;
+	__u64 now;
 	__u8 state, counted;
 
 	if (!skc)
@@ -65,11 +64,7 @@ int sync(struct bpf_iter__tcp *ctx)
 	st->state = state;
 	st->state_since_ns = now;
 	if (state == PW_TCP_CLOSE_WAIT) {
-		/* Since data last arrived: ss -ti's lastrcv. */
-		icsk = &tp->inet_conn;
-		jiffies = (__u32)bpf_jiffies64() - icsk->icsk_ack.lrcvtime;
-		age = (__u64)jiffies * pw_ns_per_jiffy;
-		st->state_since_ns = age < now ? now - age : 0;
+		st->state_since_ns = last_rcv_ns((struct sock *)tp, now);
 		cw_enter((struct sock *)tp, st);
 	}
 	return 0;

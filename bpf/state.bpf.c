@@ -136,6 +136,10 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 		lat_transition(sk, st, old, new, now);
 
 	counted = st->state;
+	/* Leaving CLOSE_WAIT without having seen it entered (the kernel
+	 * skipped that run): it began when the peer's FIN came. */
+	if (old == PW_TCP_CLOSE_WAIT && counted != PW_TCP_CLOSE_WAIT)
+		st->state_since_ns = last_rcv_ns(sk, now);
 	st->state = 0;
 	s = stats_get(&st->key);
 	if (!s)

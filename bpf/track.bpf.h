@@ -314,6 +314,17 @@ static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 trans
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* When data last arrived (ss -ti's lastrcv), in bpf_ktime_get_ns time: for a
+ * socket in CLOSE_WAIT whose entry we did not see, the peer's FIN. */
+static __always_inline __u64 last_rcv_ns(const struct sock *sk, __u64 now)
+{
+	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+	__u32 jiffies = (__u32)bpf_jiffies64() - BPF_CORE_READ(icsk, icsk_ack.lrcvtime);
+	__u64 age = (__u64)jiffies * pw_ns_per_jiffy;
+
+	return age < now ? now - age : 0;
+}
+
 /* The owner of a socket in CLOSE_WAIT, into its close_wait entry. */
 static __always_inline void cw_set_owner(const struct sock *sk, const struct pw_sk *st)
 {

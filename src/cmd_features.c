@@ -90,7 +90,7 @@ int cmd_features(int argc, char **argv)
 	struct pw_kernel k = {};
 	struct pw_tracker *t;
 	struct utsname u;
-	char lockdown[32];
+	char lockdown[96];
 	bool json = false;
 	int c, err;
 

@@ -132,8 +132,12 @@ const char *pw_kernel_lockdown(char *buf, size_t len)
 	FILE *f = fopen("/sys/kernel/security/lockdown", "r");
 
 	snprintf(buf, len, "unknown");
-	if (!f)
+	if (!f) {
+		snprintf(buf, len,
+			 "unknown (no /sys/kernel/security/lockdown: securityfs not "
+			 "mounted, or no lockdown LSM)");
 		return buf;
+	}
 	/* "none [integrity] confidentiality": the bracketed one is in force. */
 	if (fgets(line, sizeof(line), f) && (open = strchr(line, '[')) &&
 	    (close = strchr(open, ']'))) {

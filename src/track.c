@@ -297,21 +297,17 @@ static const char *no_fentry(const struct pw_kernel *k)
 static const char *pick(struct pw_tracker *t, bool raw, const char *tp, struct bpf_program *tp_prog,
 			const char *fn, struct bpf_program *fn_prog)
 {
-	const char *use = NULL;
+	struct bpf_program *use = NULL;
 
 	if (!raw && tp && pw_kernel__tp(&t->kernel, tp))
-		use = bpf_program__section_name(tp_prog);
+		use = tp_prog;
 	else if (!raw && fn && pw_kernel__fentry(&t->kernel, fn))
-		use = bpf_program__section_name(fn_prog);
+		use = fn_prog;
 	if (tp_prog)
-		bpf_program__set_autoload(tp_prog,
-					  use && tp_prog &&
-						  !strcmp(use, bpf_program__section_name(tp_prog)));
+		bpf_program__set_autoload(tp_prog, use == tp_prog);
 	if (fn_prog)
-		bpf_program__set_autoload(fn_prog,
-					  use && fn_prog &&
-						  !strcmp(use, bpf_program__section_name(fn_prog)));
-	return use;
+		bpf_program__set_autoload(fn_prog, use == fn_prog);
+	return use ? bpf_program__section_name(use) : NULL;
 }
 
 /* Picks the programs to load, per feature. raw: the BTF state hook is
