@@ -208,6 +208,13 @@ mkdir -p $R/lib/modules/$KVER
 mount -t 9p -o "$P9,ro,cache=loose" modules $R/lib/modules/$KVER || fail "mount the modules"
 ip link set lo up
 hostname vm
+# The kernel loads modules on demand (tcp_diag for ss, veth, ...) by running
+# /proc/sys/kernel/modprobe in its own root, which is this initramfs: run the
+# host'"'"'s modprobe in the guest root instead. Without it ss falls back to
+# /proc/net/tcp (no Send-Q for listeners, no timers).
+printf '"'"'#!/bin/busybox sh\nexec /bin/busybox chroot /root /sbin/modprobe "$@"\n'"'"' >/bin/vm-modprobe
+chmod 755 /bin/vm-modprobe
+echo /bin/vm-modprobe >/proc/sys/kernel/modprobe
 cp /cmd.sh $R/run/vm-cmd.sh
 read -r up _ </proc/uptime
 chroot $R /bin/bash /run/vm-cmd.sh </dev/null >/dev/ttyS1 2>&1
