@@ -83,3 +83,20 @@ int BPF_PROG(on_reset_v6, const struct sock *sk, struct sk_buff *skb)
 		reset_unowned(skb);
 	return 0;
 }
+
+/* The same where the kernel refuses fentry but has kprobes (before 6.10). */
+SEC("kprobe/tcp_v4_send_reset")
+int BPF_KPROBE(on_reset_v4_kprobe, const struct sock *sk, struct sk_buff *skb)
+{
+	if (!sk)
+		reset_unowned(skb);
+	return 0;
+}
+
+SEC("kprobe/tcp_v6_send_reset")
+int BPF_KPROBE(on_reset_v6_kprobe, const struct sock *sk, struct sk_buff *skb)
+{
+	if (!sk)
+		reset_unowned(skb);
+	return 0;
+}

@@ -40,6 +40,7 @@ static void print_text(const struct utsname *u, const char *lockdown, const stru
 	printf("lockdown  %s\n", lockdown);
 	printf("fentry    %s%s%s\n", k->fentry ? "yes" : "no (", k->fentry ? "" : k->fentry_why,
 	       k->fentry ? "" : ")");
+	printf("kprobes   %s\n", k->kprobe ? "yes" : "no (no kprobe PMU: CONFIG_KPROBES off)");
 	printf("\n%-26s %s\n", "FEATURE", "HOOK (or why it is off)");
 	for (i = 0; i < PW_FEAT_MAX; i++) {
 		if (f[i].hook[0])
@@ -61,6 +62,7 @@ static int print_json(const struct utsname *u, const char *lockdown, const struc
 	json_object_set_new(doc, "btf", json_true());
 	json_object_set_new(doc, "lockdown", json_string(lockdown));
 	json_object_set_new(doc, "fentry", json_boolean(k->fentry));
+	json_object_set_new(doc, "kprobe", json_boolean(k->kprobe));
 	if (!k->fentry)
 		json_object_set_new(doc, "fentry_why", json_string(k->fentry_why));
 	for (i = 0; i < PW_FEAT_MAX; i++) {

@@ -89,6 +89,11 @@ static bool probe_fentry(const struct pw_kernel *k, char *why, size_t len)
 	return link >= 0;
 }
 
+bool pw_kernel__kprobe(const struct pw_kernel *k, const char *fn)
+{
+	return k->kprobe && !hidden(fn) && btf__find_by_name_kind(k->btf, fn, BTF_KIND_FUNC) > 0;
+}
+
 static bool has_enum_value(const struct btf *btf, const char *type, const char *value)
 {
 	int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM), i;
@@ -110,6 +115,9 @@ int pw_kernel__probe(struct pw_kernel *k, bool fentry)
 		k->fentry = probe_fentry(k, k->fentry_why, sizeof(k->fentry_why));
 	else
 		snprintf(k->fentry_why, sizeof(k->fentry_why), "not probed");
+	/* libbpf attaches kprobes through this PMU; kernels without
+	 * CONFIG_KPROBES have none. */
+	k->kprobe = !hidden("kprobe") && !access("/sys/bus/event_source/devices/kprobe/type", R_OK);
 	/* The function that admits tracing programs to socket storage came
 	 * with the feature (Linux 5.11). */
 	k->sk_storage =

@@ -15,6 +15,8 @@ struct pw_kernel {
 	 * without a lockdown or policy that refuses them); else why not. */
 	bool fentry;
 	char fentry_why[96];
+	/* kprobes can be attached (CONFIG_KPROBES and the kprobe PMU). */
+	bool kprobe;
 	/* Socket storage from tracing programs and iterators (Linux 5.11). */
 	bool sk_storage;
 	/* bpf_sock_from_file: a file's socket, for the file-table passes
@@ -33,6 +35,8 @@ bool pw_kernel__tp(const struct pw_kernel *k, const char *tp);
 int pw_kernel__tp_args(const struct pw_kernel *k, const char *tp);
 /* Whether fentry/fexit can attach to the kernel function fn. */
 bool pw_kernel__fentry(const struct pw_kernel *k, const char *fn);
+/* Whether a kprobe can be attached to the kernel function fn. */
+bool pw_kernel__kprobe(const struct pw_kernel *k, const char *fn);
 /* The lockdown mode ("none", "integrity", "confidentiality"), or "unknown". */
 const char *pw_kernel_lockdown(char *buf, size_t len);
 

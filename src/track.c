@@ -38,6 +38,7 @@ struct pw_tracker {
 	struct pw_kernel kernel;
 	struct pw_feature_state feat[PW_FEAT_MAX];
 	__u64 state_misses; /* skipped state-hook runs, as of the last repair */
+	struct bpf_link *links[2]; /* attached by hand: attach_optional() */
 	void *percpu; /* lookup buffer: ncpus stats values */
 };
 
@@ -418,6 +419,8 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 				: "kernel lacks the tracepoint tcp_send_reset");
 	bpf_program__set_autoload(skel->progs.on_reset_v4, false);
 	bpf_program__set_autoload(skel->progs.on_reset_v6, false);
+	bpf_program__set_autoload(skel->progs.on_reset_v4_kprobe, false);
+	bpf_program__set_autoload(skel->progs.on_reset_v6_kprobe, false);
 	if (hook && pw_kernel__tp_args(k, "tcp_send_reset") >= 4) {
 		/* (ctx, sk, skb, reason): the 6.10 tracepoint, in
 		 * tcp_v4_send_reset() itself. */
@@ -430,13 +433,23 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 			   pw_kernel__fentry(k, "tcp_v6_send_reset")
 				   ? "fentry/tcp_v4_send_reset + fentry/tcp_v6_send_reset"
 				   : "fentry/tcp_v4_send_reset (IPv4 only)");
+	} else if (!raw && pw_kernel__kprobe(k, "tcp_v4_send_reset")) {
+		/* Attached by hand (attach_optional()): a kprobe the kernel
+		 * refuses costs this feature only. */
+		bpf_program__set_autoload(skel->progs.on_reset_v4_kprobe, true);
+		bpf_program__set_autoload(skel->progs.on_reset_v6_kprobe,
+					  pw_kernel__kprobe(k, "tcp_v6_send_reset"));
+		feature_on(t, PW_FEAT_RESETS_CLOSED,
+			   pw_kernel__kprobe(k, "tcp_v6_send_reset")
+				   ? "kprobe/tcp_v4_send_reset + kprobe/tcp_v6_send_reset"
+				   : "kprobe/tcp_v4_send_reset (IPv4 only)");
 	} else if (raw) {
 		feature_off(t, PW_FEAT_RESETS_CLOSED, "needs the BTF tracepoints");
 	} else {
 		feature_off(t, PW_FEAT_RESETS_CLOSED,
-			    "tcp_send_reset covers them from Linux 6.10; before, fentry on "
-			    "tcp_v4_send_reset is needed (%s)",
-			    no_fentry(k));
+			    "tcp_send_reset covers them from Linux 6.10; before, fentry or a "
+			    "kprobe on tcp_v4_send_reset is needed (fentry: %s; kprobes: %s)",
+			    no_fentry(k), k->kprobe ? "no such function" : "none in this kernel");
 	}
 
 	/* Accept-queue waits: syscall exits, x86-64 only. */
@@ -483,6 +496,28 @@ static int on_event(void *ctx, void *data, size_t len)
 	return t->fn(t->fn_ctx, data);
 }
 
+/* The kprobes, attached one by one: a kernel may refuse one (a function it
+ * does not allow probing) and that costs only its feature. */
+static void attach_optional(struct pw_tracker *t)
+{
+	struct bpf_program *progs[] = { t->skel->progs.on_reset_v4_kprobe,
+					t->skel->progs.on_reset_v6_kprobe };
+	size_t i;
+
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (bpf_program__fd(progs[i]) < 0)
+			continue;
+		t->links[i] = bpf_program__attach(progs[i]);
+		if (t->links[i])
+			continue;
+		feature_off(t, PW_FEAT_RESETS_CLOSED, "kernel refused %s: %s",
+			    bpf_program__section_name(progs[i]), strerror(errno));
+		bpf_link__destroy(t->links[0]);
+		t->links[0] = NULL;
+		return;
+	}
+}
+
 /* Opens, configures, loads and (unless probing) attaches the programs. */
 static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opts, bool raw)
 {
@@ -515,6 +550,8 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	bpf_program__set_autoattach(t->skel->progs.seed_owners, false);
 	bpf_program__set_autoattach(t->skel->progs.seed_owners_ino, false);
 	bpf_program__set_autoattach(t->skel->progs.count_mini, false);
+	bpf_program__set_autoattach(t->skel->progs.on_reset_v4_kprobe, false);
+	bpf_program__set_autoattach(t->skel->progs.on_reset_v6_kprobe, false);
 	if (track_bpf__load(t->skel))
 		return raw ? libbpf_err(pw_verbose() ? "load BPF tracker"
 						     : "load BPF tracker (run with -v for the "
@@ -526,6 +563,7 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	 * seen by the tracepoint, and the seeding pass then leaves it alone. */
 	if (track_bpf__attach(t->skel))
 		return raw ? libbpf_err("attach tracepoints") : -errno;
+	attach_optional(t);
 	return 0;
 }
 
@@ -621,6 +659,8 @@ void pw_tracker__free(struct pw_tracker *t)
 	if (!t)
 		return;
 	ring_buffer__free(t->rb);
+	bpf_link__destroy(t->links[0]);
+	bpf_link__destroy(t->links[1]);
 	track_bpf__destroy(t->skel);
 	pw_kernel__free(&t->kernel);
 	free(t->percpu);
