@@ -311,6 +311,21 @@ static const char *pick(struct pw_tracker *t, bool raw, const char *tp, struct b
 	return use ? bpf_program__section_name(use) : NULL;
 }
 
+/* A feature only a tracepoint gives: on with it, else off saying why. */
+static const char *tp_only(struct pw_tracker *t, bool raw, enum pw_feature f, const char *tp,
+			   struct bpf_program *prog)
+{
+	const char *hook = pick(t, raw, tp, prog, NULL, NULL);
+
+	if (hook)
+		feature_on(t, f, hook);
+	else if (raw)
+		feature_off(t, f, "needs the BTF tracepoints");
+	else
+		feature_off(t, f, "kernel lacks the tracepoint %s", tp);
+	return hook;
+}
+
 /* Picks the programs to load, per feature. raw: the BTF state hook is
  * missing or refused, so the state hooks load raw and no other BTF hook
  * does. Records for each feature the hook in use or why it is off. */
@@ -402,21 +417,11 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 	skel->rodata->pw_latency = t->latency && t->want_latency;
 
 	/* Resets. Before 6.10 tcp_send_reset fires only for a socket's own
-	 * resets; the kernel's answers for closed ports need fentry. */
-	hook = pick(t, raw, "tcp_receive_reset", skel->progs.on_reset_received, NULL, NULL);
-	if (hook)
-		feature_on(t, PW_FEAT_RESETS_RECEIVED, hook);
-	else
-		feature_off(t, PW_FEAT_RESETS_RECEIVED, "%s",
-			    raw ? "needs the BTF tracepoints"
-				: "kernel lacks the tracepoint tcp_receive_reset");
-	hook = pick(t, raw, "tcp_send_reset", skel->progs.on_reset_sent, NULL, NULL);
-	if (hook)
-		feature_on(t, PW_FEAT_RESETS_SENT, hook);
-	else
-		feature_off(t, PW_FEAT_RESETS_SENT, "%s",
-			    raw ? "needs the BTF tracepoints"
-				: "kernel lacks the tracepoint tcp_send_reset");
+	 * resets; the kernel's answers for closed ports need fentry or a
+	 * kprobe. */
+	tp_only(t, raw, PW_FEAT_RESETS_RECEIVED, "tcp_receive_reset",
+		skel->progs.on_reset_received);
+	hook = tp_only(t, raw, PW_FEAT_RESETS_SENT, "tcp_send_reset", skel->progs.on_reset_sent);
 	bpf_program__set_autoload(skel->progs.on_reset_v4, false);
 	bpf_program__set_autoload(skel->progs.on_reset_v6, false);
 	bpf_program__set_autoload(skel->progs.on_reset_v4_kprobe, false);
