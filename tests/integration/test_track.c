@@ -220,7 +220,7 @@ static void test_churn(void **state)
 {
 	struct server s = { 3001, 7, false, -1 };
 	const int rounds = 4, per_round = 700;
-	long leaked = 0, opened = 0;
+	long leaked = 0, opened = 0, missed = 0;
 	json_t *rows, *status;
 	struct bg w;
 	int ctl, r;
@@ -251,6 +251,8 @@ static void test_churn(void **state)
 
 			fprintf(stderr, "# churn status: %s\n", txt);
 			free(txt);
+			missed = json_integer_value(
+				json_object_get(json_object_get(status, "drops"), "missed_events"));
 		}
 		json_decref(rows);
 		json_decref(status);
@@ -284,13 +286,26 @@ static void test_churn(void **state)
 	/* A connection the server closes at once may pass through CLOSE_WAIT
 	 * too, when the client's FIN comes first: every one that entered
 	 * left, but the leaks still there. */
-	assert_int_equal(opened, rounds * per_round);
-	assert_true(entered >= rounds * (per_round / 7));
-	assert_int_equal(entered - left, total);
-	assert_true(left >= closed_leaks);
-	assert_int_equal(json_integer_value(json_object_get(
-				 json_object_get(last, "close_wait_duration"), "count")),
-			 left);
+	long hist = json_integer_value(
+		json_object_get(json_object_get(last, "close_wait_duration"), "count"));
+	if (!missed) {
+		assert_int_equal(opened, rounds * per_round);
+		assert_true(entered >= rounds * (per_round / 7));
+		assert_int_equal(entered - left, total);
+		assert_true(left >= closed_leaks);
+		assert_int_equal(hist, left);
+	} else {
+		/* Counters cannot be repaired: a state change the kernel
+		 * skipped (each counted in missed_events; emulated machines
+		 * skip some) may be missing from them, and only then. The
+		 * gauges above were exact all the same. */
+		print_message("# %ld state changes skipped by the kernel\n", missed);
+		assert_true(opened <= rounds * per_round && opened >= rounds * per_round - missed);
+		assert_true(entered >= rounds * (per_round / 7) - missed);
+		assert_true(labs(entered - left - total) <= missed);
+		assert_true(left >= closed_leaks - missed);
+		assert_true(labs(hist - left) <= missed);
+	}
 	json_decref(last);
 	close(ctl);
 }
