@@ -34,7 +34,7 @@ for k in ${KERNELS:-5.10 6.1 6.12 newest}; do
 	log=$DIR/$abi.log
 	rc=0
 	VM_CONSOLE=$DIR/$abi.console "$RUNNER" "$abi" \
-		sh -c 'echo "uname -r: $(uname -r)"; exec tests/run.sh "$@"' sh "$@" 2>&1 |
+		sh -c 'echo "uname -r: $(uname -r)"; RERUN_FAILED=1 exec tests/run.sh "$@"' sh "$@" 2>&1 |
 		tee "$log" || rc=$?
 	secs=$((SECONDS - t0))
 	uname=$(sed -n 's/^uname -r: //p' "$log" | head -n 1)
@@ -59,6 +59,8 @@ for k in ${KERNELS:-5.10 6.1 6.12 newest}; do
 		f=$((f + 1))
 	fi
 	note="${secs} s"
+	reruns=$(grep -c 'running it again (RERUN_FAILED)' "$log" || true)
+	[ "$reruns" -eq 0 ] || note="$note; $reruns test binaries rerun after a failure, see $log"
 	[ "$status" = ran ] || note="$status, $note"
 	results+=("kernel ${uname:-$abi}: $p passed, $f failed ($note)")
 	printf '%s %s %s %s %s %s\n' "$k" "${uname:-$abi}" "$p" "$f" "$secs" "$status" \
