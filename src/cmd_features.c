@@ -89,12 +89,12 @@ int cmd_features(int argc, char **argv)
 	const struct pw_tracker_opts topts = { .latency = true,
 					       .accept_wait = true,
 					       .probe_only = true };
-	struct pw_kernel k = {};
+	const struct pw_kernel *k;
 	struct pw_tracker *t;
 	struct utsname u;
 	char lockdown[96];
 	bool json = false;
-	int c, err;
+	int c, err = 0;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":jvh", opts, NULL)) != -1) {
@@ -120,23 +120,17 @@ int cmd_features(int argc, char **argv)
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;
-	err = pw_kernel__probe(&k, true);
-	if (err) {
-		pw_err("read kernel BTF: %s", strerror(-err));
-		pw_tracker__free(t);
-		return PW_EXIT_FAIL;
-	}
+	k = pw_tracker__kernel(t);
 	uname(&u);
 	pw_kernel_lockdown(lockdown, sizeof(lockdown));
 	if (json)
-		err = print_json(&u, lockdown, &k, pw_tracker__features(t));
+		err = print_json(&u, lockdown, k, pw_tracker__features(t));
 	else
-		print_text(&u, lockdown, &k, pw_tracker__features(t));
+		print_text(&u, lockdown, k, pw_tracker__features(t));
 	if (err || fflush(stdout)) {
 		pw_err("write output: I/O error");
 		err = -1;
 	}
-	pw_kernel__free(&k);
 	pw_tracker__free(t);
 	return err ? PW_EXIT_FAIL : PW_EXIT_OK;
 }

@@ -654,6 +654,11 @@ const char *pw_feature_name(enum pw_feature f)
 	return f < PW_FEAT_MAX ? feature_names[f] : "?";
 }
 
+const struct pw_kernel *pw_tracker__kernel(const struct pw_tracker *t)
+{
+	return &t->kernel;
+}
+
 const char *pw_feature_id(enum pw_feature f)
 {
 	return f < PW_FEAT_MAX ? feature_ids[f] : "?";

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include "live.h"
 
+struct pw_kernel;
+
 struct pw_tracker_opts {
 	__u32 ringbuf_bytes; /* 0: default; else a power of two >= page size */
 	bool all_netns; /* every network namespace, not only the caller's */
@@ -45,6 +47,8 @@ const struct pw_feature_state *pw_tracker__features(const struct pw_tracker *t);
 const char *pw_feature_name(enum pw_feature f);
 /* A feature's name as a metric label value: "request_latency". */
 const char *pw_feature_id(enum pw_feature f);
+/* What the tracker probed of the running kernel. */
+const struct pw_kernel *pw_tracker__kernel(const struct pw_tracker *t);
 /* Loads, attaches and seeds. NULL with errno set, after printing why. */
 struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts);
 /* Detaches everything. */
