@@ -96,7 +96,7 @@ static int print_event(void *arg, const struct pw_event *ev)
 			pw_state_name(e->old_state) ? pw_state_name(e->old_state) : "?",
 			"new_state",
 			pw_state_name(e->new_state) ? pw_state_name(e->new_state) : "?",
-			"time_in_state_seconds", pw_json_seconds((double)e->time_in_state_ns / 1e9),
+			"time_in_state_seconds", pw_json_ns_as_seconds((double)e->time_in_state_ns),
 			"pid", e->pid, "comm", e->pid ? e->comm : "", "error", e->err);
 
 		if (doc && !ctx->netns)

@@ -424,8 +424,10 @@ static void test_slow_events(void **state)
 		}
 		assert_int_equal(json_integer_value(json_object_get(o, "port")), 3001);
 		assert_true(json_real_value(json_object_get(o, "time_in_state_seconds")) >= 0.05);
+		/* Within the slowest client's time, give or take the kernel's
+		 * send stamp (whole microseconds) and the printed rounding. */
 		assert_true(json_real_value(json_object_get(o, "time_in_state_seconds")) <=
-			    lat[N - 1] + 1e-6);
+			    lat[N - 1] + 2e-6);
 		assert_true(json_integer_value(json_object_get(o, "pid")) > 0);
 		dir = json_string_value(json_object_get(o, "direction"));
 		in += !strcmp(dir, "inbound");
