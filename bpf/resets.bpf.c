@@ -10,7 +10,7 @@ static void count_reset(struct sock *sk, const struct pw_key *key, __u32 counter
 
 	if (s)
 		s->counter[counter]++;
-	if (!sk)
+	if (!sk || !emitting(type))
 		return;
 	st = sk_get(sk, false);
 	if (st)

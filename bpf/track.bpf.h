@@ -40,6 +40,11 @@ PW_EXTERN const volatile bool pw_latency PW_SET(false);
 PW_EXTERN const volatile __u64 pw_slow_ns PW_SET(0);
 /* Measure accept-queue waits (the syscall-exit hook is loaded only then). */
 PW_EXTERN const volatile bool pw_accept_wait PW_SET(false);
+/* Event types userspace reads (bit 1 << type); the rest are only counted. */
+PW_EXTERN const volatile __u32 pw_emit PW_SET(0);
+/* Userspace is woken when this much is waiting, else it collects on its own
+ * clock: a storm of events costs one wakeup per batch, not one each. */
+PW_EXTERN const volatile __u32 pw_wake_bytes PW_SET(0);
 /* The tcp_destroy_sock hook is loaded. */
 PW_EXTERN const volatile bool pw_destroy_hook PW_SET(true);
 /* Per-socket state in sk_hash rather than socket storage (see compat). */
@@ -282,12 +287,20 @@ static __always_inline void read_addrs(const struct sock *sk, __u16 *family, __u
 
 #define TRANSITION(old, new) (((old) << 8) | (new))
 
+/* Whether userspace reads events of this type. */
+static __always_inline bool emitting(__u8 type)
+{
+	return pw_emit & (1U << type);
+}
+
 /* transition: TRANSITION(old state, new state). */
 static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 transition, __s32 err)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct pw_event *e;
 
+	if (!emitting(type))
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		drop(PW_DROP_RINGBUF);
@@ -311,7 +324,9 @@ static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 trans
 	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
 	read_addrs(sk, &e->family, e->saddr, e->daddr);
 	__builtin_memcpy(e->comm, st->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= pw_wake_bytes
+				      ? BPF_RB_FORCE_WAKEUP
+				      : BPF_RB_NO_WAKEUP);
 }
 
 /* When data last arrived (ss -ti's lastrcv), in bpf_ktime_get_ns time: for a

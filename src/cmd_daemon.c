@@ -39,7 +39,6 @@ struct daemon {
 	struct pw_bounds bounds;
 	struct pw_live live;
 	struct pw_text text;
-	__u64 events[PW_EV_SLOW + 1];
 	__u64 reloads_ok, reloads_failed;
 	double last_reload_ok; /* wall clock */
 	__u64 drops_logged; /* drops already reported in the log */
@@ -99,15 +98,6 @@ static int load_config(const char *path, struct pw_config *cfg)
 	if (err)
 		pw_err("%s", why);
 	return err;
-}
-
-static int count_event(void *ctx, const struct pw_event *e)
-{
-	struct daemon *d = ctx;
-
-	if (e->type <= PW_EV_SLOW)
-		d->events[e->type]++;
-	return 0;
 }
 
 /* pw_prog_stat_fn: one program's two samples, into two text buffers so that
@@ -632,7 +622,7 @@ static int run(struct daemon *d)
 		n = pw_tracker__poll(d->tracker,
 				     next_publish > now ? (int)((next_publish - now) / 1000000) + 1
 							: 0,
-				     count_event, d);
+				     NULL, NULL);
 		if (n < 0 && n != -EINTR) {
 			pw_err("poll events: %s", strerror(-n));
 			return n;

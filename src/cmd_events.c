@@ -193,6 +193,7 @@ int cmd_events(int argc, char **argv)
 	if (pw_preflight())
 		return PW_EXIT_FAIL;
 	pw_install_stop_handlers();
+	topts.events = PW_EVENTS_ALL;
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;
@@ -211,7 +212,7 @@ int cmd_events(int argc, char **argv)
 		printf("%-12s %-5s %-8s %-16s %-24s %-24s %-22s %8s %s\n", "TIME", "PORT", "DIR",
 		       "EVENT", "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
 	while (!pw_stopping() && !ctx.err) {
-		n = pw_tracker__poll(t, 500, print_event, &ctx);
+		n = pw_tracker__poll(t, 100, print_event, &ctx);
 		if (n < 0 && n != -EINTR) {
 			pw_err("read events: %s", strerror(-n));
 			ctx.err = n;

@@ -48,8 +48,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: portwatch watch [--port P]... [--all-netns] [--interval DURATION] [--count "
 		"N]\n"
-		"                       [--json] [--reconcile DURATION] [--ringbuf-size BYTES] "
-		"[-v]\n\n"
+		"                       [--json] [--reconcile DURATION] [-v]\n\n"
 		"Follow every TCP state change in the kernel and show, per service port and\n"
 		"direction: ESTABLISHED and CLOSE_WAIT sockets, the oldest CLOSE_WAIT socket\n"
 		"and its owner, TIME_WAIT, and connections opened, closed, reset and failed\n"
@@ -70,7 +69,6 @@ static void usage(FILE *out)
 		"  -j, --json                JSON objects, one per line\n"
 		"  -r, --reconcile DURATION  recount every socket this often and repair what\n"
 		"                            missed events left wrong (default 60s, 0: never)\n"
-		"      --ringbuf-size BYTES  event ring buffer size (power of two, default 256K)\n"
 		"  -v, --verbose             show libbpf's log\n"
 		"  -h, --help                this text\n\n"
 		"Examples:\n"
@@ -358,16 +356,8 @@ static double wall_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int discard_event(void *ctx, const struct pw_event *e)
-{
-	(void)ctx;
-	(void)e;
-	return 0;
-}
-
 int cmd_watch(int argc, char **argv)
 {
-	enum { OPT_RINGBUF = 0x100 };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "all-netns", no_argument, NULL, 'A' },
@@ -376,7 +366,6 @@ int cmd_watch(int argc, char **argv)
 		{ "reconcile", required_argument, NULL, 'r' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -436,12 +425,6 @@ int cmd_watch(int argc, char **argv)
 		case 'L':
 			topts.latency = true;
 			break;
-		case OPT_RINGBUF:
-			if (pw_parse_ringbuf_size(optarg, &topts.ringbuf_bytes, &why)) {
-				pw_value_error("--ringbuf-size", optarg, why);
-				return PW_EXIT_USAGE;
-			}
-			break;
 		case 'h':
 			usage(stdout);
 			return PW_EXIT_OK;
@@ -498,10 +481,6 @@ int cmd_watch(int argc, char **argv)
 			}
 			continue;
 		}
-		/* watch shows no events: drain them once a tick, so the buffer
-		 * takes any burst shorter than a tick and bigger ones count as
-		 * drops. */
-		pw_tracker__poll(t, 0, discard_event, NULL);
 		deadline += interval_ns;
 		if (deadline < now)
 			deadline = now + interval_ns; /* we were stopped: skip ticks */

@@ -527,7 +527,7 @@ static void attach_optional(struct pw_tracker *t)
 static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opts, bool raw)
 {
 	struct pw_port_range eph = { 32768, 60999 };
-	__u32 hz;
+	__u32 hz, rb_bytes;
 	int err;
 
 	t->raw = raw;
@@ -545,9 +545,12 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	if (getenv("PORTWATCH_TEST_SKIP_EVERY"))
 		t->skel->rodata->pw_test_skip_every =
 			(__u32)strtoul(getenv("PORTWATCH_TEST_SKIP_EVERY"), NULL, 10);
-	if (opts && opts->ringbuf_bytes &&
-	    bpf_map__set_max_entries(t->skel->maps.events, opts->ringbuf_bytes))
+	/* No events read: the smallest ring, never written. */
+	rb_bytes = opts && opts->events ? opts->ringbuf_bytes : (__u32)sysconf(_SC_PAGESIZE);
+	if (rb_bytes && bpf_map__set_max_entries(t->skel->maps.events, rb_bytes))
 		return libbpf_err("size ring buffer");
+	t->skel->rodata->pw_emit = opts ? opts->events : 0;
+	t->skel->rodata->pw_wake_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
 	err = choose_hooks(t, raw);
 	if (err)
 		return err;
@@ -990,7 +993,14 @@ int pw_tracker__resolve_owner(struct pw_tracker *t, __u64 cookie, __u32 *pid, ch
 
 int pw_tracker__poll(struct pw_tracker *t, int timeout_ms, pw_event_fn fn, void *ctx)
 {
+	int n, more;
+
 	t->fn = fn;
 	t->fn_ctx = ctx;
-	return ring_buffer__poll(t->rb, timeout_ms);
+	n = ring_buffer__poll(t->rb, timeout_ms);
+	if (n < 0)
+		return n;
+	/* Woken or not: what the kernel queued without waking us. */
+	more = ring_buffer__consume(t->rb);
+	return more < 0 ? more : n + more;
 }

@@ -9,6 +9,9 @@
 struct pw_kernel;
 
 struct pw_tracker_opts {
+	/* Event types the caller reads: 1 << PW_EV_*; 0: none (only counts;
+	 * no record leaves the kernel). PW_EV_SLOW also needs slow_ns. */
+	__u32 events;
 	__u32 ringbuf_bytes; /* 0: default; else a power of two >= page size */
 	bool all_netns; /* every network namespace, not only the caller's */
 	bool latency; /* measure request latency: two more hooks per request */
@@ -80,9 +83,16 @@ __u32 pw_tracker__netns(const struct pw_tracker *t);
  * tables when no task had touched it when it got there. 0 or -ENOENT. */
 int pw_tracker__resolve_owner(struct pw_tracker *t, __u64 cookie, __u32 *pid, char *comm);
 
+/* Every event type, for pw_tracker_opts.events. */
+#define PW_EVENTS_ALL                                                                              \
+	((1U << PW_EV_STATE) | (1U << PW_EV_RESET_SENT) | (1U << PW_EV_RESET_RECEIVED) |           \
+	 (1U << PW_EV_CONNECT_FAILED) | (1U << PW_EV_SLOW))
+
 typedef int (*pw_event_fn)(void *ctx, const struct pw_event *e);
-/* Delivers pending events to fn, waiting up to timeout_ms for the first.
- * Returns the number delivered or -errno (-EINTR on a signal). */
+/* Waits up to timeout_ms, then delivers pending events to fn. The kernel
+ * wakes the caller only when a quarter of the ring buffer is waiting, so a
+ * caller that reads events polls with a short timeout (100 ms is what
+ * events uses). Returns the number delivered or -errno (-EINTR on a signal). */
 int pw_tracker__poll(struct pw_tracker *t, int timeout_ms, pw_event_fn fn, void *ctx);
 
 #endif

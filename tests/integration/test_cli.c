@@ -42,9 +42,10 @@ static const struct bad_case bad_cases[] = {
 	{ { "watch", "--count", "0" }, 2, "invalid --count '0': must be at least 1" },
 	{ { "watch", "--count", "-3" }, 2, "invalid --count '-3'" },
 	{ { "watch", "--reconcile", "1x" }, 2, "invalid --reconcile '1x'" },
-	{ { "watch", "--ringbuf-size", "1000" },
+	{ { "events", "--ringbuf-size", "1000" },
 	  2,
 	  "invalid --ringbuf-size '1000': not a power of two of at least 4096" },
+	{ { "watch", "--ringbuf-size", "4096" }, 2, "unknown option '--ringbuf-size'" },
 	{ { "watch", "--port", "70000" }, 2, "invalid --port '70000'" },
 	{ { "watch", "now" }, 2, "unexpected argument 'now'" },
 	{ { "events", "--ringbuf-size", "big" }, 2, "invalid --ringbuf-size 'big'" },
@@ -339,5 +340,7 @@ int main(void)
 		fprintf(stderr, "integration tests need root\n");
 		return 1;
 	}
+	if (getenv("TEST_FILTER")) /* one test by name (a glob), for development */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -879,5 +879,7 @@ int main(void)
 		fprintf(stderr, "integration tests need root\n");
 		return 1;
 	}
+	if (getenv("TEST_FILTER")) /* one test by name (a glob), for development */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests_name("latency", tests, NULL, NULL);
 }
