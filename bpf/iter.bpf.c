@@ -18,6 +18,7 @@ int sync(struct bpf_iter__tcp *ctx)
 	const struct pw_listening *l;
 	struct pw_stats *s;
 	struct tcp_sock *tp;
+	struct pw_key key;
 	struct pw_sk *st;
 	__u32 zero = 0;
 	__u64 now;
@@ -53,6 +54,18 @@ int sync(struct bpf_iter__tcp *ctx)
 	}
 	if (!pw_seeding || counted)
 		fixed(PW_FIX_DRIFT);
+	/* Counted in its direction's port-0 row (PW_SK_NOROW): out of it;
+	 * the pass counts every socket in its own row. */
+	if (counted && (st->flags & PW_SK_NOROW)) {
+		key = counted_key(st);
+		s = stats_get(&key);
+		if (!s)
+			return 0;
+		s->gauge[counted & (PW_STATE_SLOTS - 1)]--;
+		st->flags &= ~PW_SK_NOROW;
+		counted = 0;
+		st->state = 0;
+	}
 	s = stats_get(&st->key);
 	if (!s)
 		return 0;

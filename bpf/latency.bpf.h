@@ -179,22 +179,34 @@ static void out_start(struct pw_sk *st, __u64 first_tx_us)
 	st->lat_flags = PW_LAT_F_START;
 }
 
-/* Latency state at a state change. */
-static void lat_transition(struct sock *sk, struct pw_sk *st, int old, int new, __u64 now)
+/* Latency state at a state change. Returns whether a request dies
+ * unanswered: inbound, our side closes or the connection resets with a
+ * request nothing was written for (after only the peer's FIN the answer may
+ * still come); outbound, the peer closes or resets, or we give up, with a
+ * request sent since the last answer began. */
+static bool lat_transition(struct sock *sk, struct pw_sk *st, int old, int new, __u64 now)
 {
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	bool lost = false;
 
 	if (st->key.dir == PW_DIR_OUTBOUND) {
-		if (new == PW_TCP_ESTABLISHED)
+		if (new == PW_TCP_ESTABLISHED) {
 			out_mark(st, BPF_CORE_READ(tp, write_seq), now);
-	} else {
+		} else if (st->mark_ns && (new == PW_TCP_CLOSE_WAIT || new == PW_TCP_FIN_WAIT1 ||
+					   new == PW_TCP_CLOSE)) {
+			lost = (__s32)(BPF_CORE_READ(tp, write_seq) - st->mark_seq) > 0;
+			st->mark_ns = 0; /* nothing more to time */
+		}
+	} else if (st->key.dir == PW_DIR_INBOUND) {
 		/* A FIN sent or received ends the answer at the latest. */
 		in_resolve_probed(sk, st, now);
-		/* Closing our side: a request unanswered never will be. */
-		if (new == PW_TCP_FIN_WAIT1 || new == PW_TCP_LAST_ACK || new == PW_TCP_CLOSE)
+		if (new == PW_TCP_FIN_WAIT1 || new == PW_TCP_LAST_ACK || new == PW_TCP_CLOSE) {
+			lost = st->lat_phase == PW_LAT_REQUEST;
 			st->lat_phase = PW_LAT_IDLE;
+		}
 	}
 	lat_flush_batch(st);
+	return lost;
 }
 
 #endif

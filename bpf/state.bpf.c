@@ -107,12 +107,42 @@ static void accept_track(struct sock *sk, struct pw_sk *st, int old, int new, __
 	}
 }
 
+/* The row a socket in state new is counted in, and PW_SK_NOROW set to say
+ * so: an outbound attempt counts in its port's row only if that row exists
+ * (a scan of closed ports must not make a row each). cur: the row
+ * counted_key() gives now, if looked up already. */
+static struct pw_stats *row_for(struct pw_sk *st, int new, struct pw_stats *cur)
+{
+	bool norow = st->flags & PW_SK_NOROW;
+	struct pw_stats *s;
+	struct pw_key k;
+
+	if (new == PW_TCP_SYN_SENT && st->key.dir == PW_DIR_OUTBOUND) {
+		s = bpf_map_lookup_elem(&stats, &st->key);
+		if (s) {
+			st->flags &= ~PW_SK_NOROW;
+			return s;
+		}
+		st->flags |= PW_SK_NOROW;
+		if (norow && cur)
+			return cur;
+	} else {
+		st->flags &= ~PW_SK_NOROW;
+		if (!norow && cur)
+			return cur;
+	}
+	k = counted_key(st);
+	return stats_get(&k);
+}
+
 /* One state change, whichever hook saw it. sk is read only through CO-RE
  * probe reads, so a bare address from the fallback hook works too. */
 static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 {
-	struct pw_stats *s;
+	struct pw_stats *s = NULL;
 	__u64 now = bpf_ktime_get_ns();
+	bool unanswered = false;
+	struct pw_key key;
 	__u8 counted;
 	int err;
 
@@ -133,7 +163,7 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 	if (pw_accept_wait)
 		accept_track(sk, st, old, new, now);
 	if (pw_latency)
-		lat_transition(sk, st, old, new, now);
+		unanswered = lat_transition(sk, st, old, new, now);
 
 	counted = st->state;
 	/* Leaving CLOSE_WAIT without having seen it entered (the kernel
@@ -141,16 +171,23 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 	if (old == PW_TCP_CLOSE_WAIT && counted != PW_TCP_CLOSE_WAIT)
 		st->state_since_ns = last_rcv_ns(sk, now);
 	st->state = 0;
-	s = stats_get(&st->key);
-	if (!s)
-		goto out;
-	if (counted)
+	key = counted_key(st);
+	if (counted || new == PW_TCP_CLOSE)
+		s = stats_get(&key);
+	if (s && counted)
 		s->gauge[counted & (PW_STATE_SLOTS - 1)]--;
 	if (new != PW_TCP_CLOSE) {
-		s->gauge[new &(PW_STATE_SLOTS - 1)]++;
-		st->state = new;
+		s = row_for(st, new, s);
+		if (s) {
+			s->gauge[new &(PW_STATE_SLOTS - 1)]++;
+			st->state = new;
+		}
 	}
+	if (!s)
+		goto out;
 	count_transition(s, sk, old, new);
+	if (unanswered)
+		s->counter[PW_C_UNANSWERED]++;
 	if (pw_latency && old == PW_TCP_SYN_SENT && new == PW_TCP_ESTABLISHED &&
 	    st->key.dir == PW_DIR_OUTBOUND &&now > st->state_since_ns)
 		observe(&connect_latency, &st->key, now - st->state_since_ns);
@@ -218,6 +255,7 @@ int on_state_raw(struct bpf_raw_tracepoint_args *ctx)
 static void uncount_dead(struct sock *sk, struct pw_sk *st)
 {
 	struct pw_stats *s;
+	struct pw_key key;
 	__u64 id;
 
 	if (st && (st->flags & PW_SK_ACCEPT_Q)) {
@@ -227,7 +265,8 @@ static void uncount_dead(struct sock *sk, struct pw_sk *st)
 	if (!st || !st->state)
 		return;
 	fixed(PW_FIX_DESTROYED);
-	s = bpf_map_lookup_elem(&stats, &st->key);
+	key = counted_key(st);
+	s = bpf_map_lookup_elem(&stats, &key);
 	if (s)
 		s->gauge[st->state & (PW_STATE_SLOTS - 1)]--;
 	if (st->state == PW_TCP_CLOSE_WAIT)

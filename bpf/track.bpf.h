@@ -214,6 +214,16 @@ static struct pw_stats *stats_get(const struct pw_key *key)
 	return s;
 }
 
+/* The row a socket is counted in (see PW_SK_NOROW). */
+static __always_inline struct pw_key counted_key(const struct pw_sk *st)
+{
+	struct pw_key k = st->key;
+
+	if (st->flags & PW_SK_NOROW)
+		k.port = 0;
+	return k;
+}
+
 /* A socket's identity in maps and events: its address, the one thing every
  * kind of hook knows. */
 static __always_inline __u64 sk_id(const struct sock *sk)

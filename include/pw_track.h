@@ -8,7 +8,13 @@
 #include "pw_classify.h"
 #include "pw_hist.h"
 
-/* One row: a service port and direction in a network namespace. */
+/* One row: a service port and direction in a network namespace. Port 0 is
+ * each direction's row for traffic with no port of its own (so nothing an
+ * outside host sends makes a row per port): the kernel's resets for
+ * segments no socket takes (attempts to closed ports, inbound; late
+ * segments of connections already gone, by their local port's range), and
+ * outbound attempts to ports no connection has reached yet (see
+ * PW_SK_NOROW). */
 struct pw_key {
 	__u32 netns; /* namespace inode */
 	__u16 port;
@@ -27,6 +33,10 @@ enum pw_counter {
 	PW_C_CONNECT_ERROR, /* SYN_SENT -> CLOSE on any other error */
 	PW_C_CLOSE_WAIT_ENTERED,
 	PW_C_CLOSE_WAIT_LEFT,
+	/* a request never answered: its connection closed or reset first
+	 * (measured with request latency) */
+	PW_C_UNANSWERED,
+	PW_C_RETRANSMITS, /* segments retransmitted */
 	PW_C_MAX,
 };
 
@@ -119,6 +129,9 @@ struct pw_lat {
 
 #define PW_SK_SEEDED 0x1 /* found by the seeding pass, not seen from its start */
 #define PW_SK_ACCEPT_Q 0x2 /* has an accept_q entry: queued for accept() */
+/* Counted in its direction's port-0 row: an outbound attempt to a port
+ * with no row yet. It moves to its port's row once established. */
+#define PW_SK_NOROW 0x4
 
 /* A connection in a listener's accept queue, not yet accepted: in the
  * accept_q map, keyed by socket address, while accept waits are measured. */

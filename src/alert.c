@@ -36,7 +36,7 @@ struct pw_alerts {
 static bool windowed(enum pw_rule_metric m)
 {
 	return m == PW_RM_LATENCY || m == PW_RM_REQUEST_RATE || m == PW_RM_RESET_RATE ||
-	       m == PW_RM_CONNECT_FAILURES;
+	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS;
 }
 
 static __u64 elapsed(__u64 now_ns, __u64 since_ns)
@@ -94,6 +94,10 @@ static __u64 row_total(const struct pw_rule *r, const struct pw_live_row *row)
 		return row->counter[PW_C_RESETS_SENT] + row->counter[PW_C_RESETS_RECEIVED];
 	case PW_RM_CONNECT_FAILURES:
 		return pw_live_connect_failures(row->counter);
+	case PW_RM_UNANSWERED:
+		return row->counter[PW_C_UNANSWERED];
+	case PW_RM_RETRANSMITS:
+		return row->counter[PW_C_RETRANSMITS];
 	default:
 		return 0;
 	}
@@ -231,6 +235,8 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 			return NAN;
 		return pw_lat_quantile_ns(a->diff, r->quantile) / 1e9;
 	case PW_RM_CONNECT_FAILURES:
+	case PW_RM_UNANSWERED:
+	case PW_RM_RETRANSMITS:
 		return (double)(g->total[newest] - g->total[base]);
 	default:
 		return (double)(g->total[newest] - g->total[base]) /

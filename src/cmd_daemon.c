@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "alert.h"
+#include "args.h"
 #include "config.h"
 #include "exporter.h"
 #include "log.h"
@@ -245,6 +246,14 @@ static void describe(char *buf, size_t len, const struct pw_rule *r, double v, d
 	case PW_RM_RESET_RATE:
 		snprintf(buf, len, "%.2f resets/s on port %u%s (threshold %g)", v, r->port, dir,
 			 threshold);
+		break;
+	case PW_RM_UNANSWERED:
+		snprintf(buf, len, "%g requests unanswered on port %u%s (threshold %g)", v, r->port,
+			 dir, threshold);
+		break;
+	case PW_RM_RETRANSMITS:
+		snprintf(buf, len, "%g segments retransmitted on port %u%s (threshold %g)", v,
+			 r->port, dir, threshold);
 		break;
 	default:
 		snprintf(buf, len, "%g failed connects to port %u%s (threshold %g)", v, r->port,
@@ -499,9 +508,24 @@ static struct pw_tracker *start_tracker(const struct pw_config *cfg)
 		.all_netns = cfg->all_netns,
 		.latency = cfg->latency,
 		.accept_wait = cfg->accept_wait,
+		.forget_ns = cfg->forget_ns,
 	};
+	struct pw_portset *pins = calloc(1, sizeof(*pins));
+	struct pw_tracker *t;
+	size_t i;
 
-	return pw_tracker__new(&o);
+	/* The ports named in the file count attempts to them under their own
+	 * port even before one succeeds. */
+	if (pins) {
+		for (i = 0; i < cfg->n_ports; i++)
+			pins->bits[cfg->ports[i] / 64] |= 1ULL << (cfg->ports[i] % 64);
+		for (i = 0; i < cfg->n_rules; i++)
+			pins->bits[cfg->rules[i].port / 64] |= 1ULL << (cfg->rules[i].port % 64);
+		o.pins = pins;
+	}
+	t = pw_tracker__new(&o);
+	free(pins);
+	return t;
 }
 
 static void *free_notify(void *p)

@@ -122,6 +122,7 @@ int cmd_latency(int argc, char **argv)
 		return PW_EXIT_FAIL;
 	pw_install_stop_handlers();
 	topts.latency = true;
+	topts.pins = &ports; /* attempts to them count under them at once */
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;

@@ -170,12 +170,17 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 		obj, "close_wait_left",
 		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_LEFT)));
 	json_object_set_new(obj, "close_wait_duration", hist_json(&r->cw_hist));
+	json_object_set_new(obj, "retransmits",
+			    json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_RETRANSMITS)));
 	if (w->latency && r->key.dir != PW_DIR_LISTEN) {
 		struct pw_lat *l = calloc(1, sizeof(*l));
 
 		if (l) {
 			interval_latency(w, r, l);
 			json_object_set_new(obj, "requests", json_integer((json_int_t)l->count));
+			json_object_set_new(obj, "unanswered",
+					    json_integer((json_int_t)pw_live_delta(
+						    w->prev, r, PW_C_UNANSWERED)));
 			json_object_set_new(obj, "latency_p50_seconds",
 					    pw_json_ns_as_seconds(pw_lat_quantile_ns(l, 0.50)));
 			json_object_set_new(obj, "latency_p95_seconds",
@@ -222,10 +227,10 @@ static void print_header(FILE *out, bool clock, bool netns, bool latency)
 	if (netns)
 		fprintf(out, "%-10s ", "NETNS");
 	if (latency)
-		fprintf(out, "%8s %8s %8s %8s ", "REQ/s", "P50", "P95", "P99");
-	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s\n", "PORT", "DIR", "ESTAB",
-		"CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s", "RST/s",
-		"FAIL/s");
+		fprintf(out, "%8s %8s %8s %8s %8s ", "REQ/s", "P50", "P95", "P99", "UNANS/s");
+	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s %8s\n", "PORT", "DIR",
+		"ESTAB", "CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s", "RST/s",
+		"FAIL/s", "RETR/s");
 }
 
 static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_row *r,
@@ -251,19 +256,24 @@ static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_
 				pw_format_duration(q[1], sizeof(q[1]), pw_lat_quantile_ns(l, 0.95));
 				pw_format_duration(q[2], sizeof(q[2]), pw_lat_quantile_ns(l, 0.99));
 			}
-			fprintf(out, "%8.1f %8s %8s %8s ",
+			fprintf(out, "%8.1f %8s %8s %8s %8.1f ",
 				w->interval_s > 0 ? (double)l->count / w->interval_s : 0, q[0],
-				q[1], q[2]);
+				q[1], q[2], rate(w, r, PW_C_UNANSWERED));
 			free(l);
 		}
 	}
-	fprintf(out, "%-5u %-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f\n",
-		r->key.port, pw_dir_name(r->key.dir), (long long)r->states[PW_TCP_ESTABLISHED],
+	if (r->key.port)
+		fprintf(out, "%-5u ", r->key.port);
+	else
+		fprintf(out, "%-5s ", "none"); /* no socket of its own: see README */
+	fprintf(out, "%-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f %8.1f\n",
+		pw_dir_name(r->key.dir), (long long)r->states[PW_TCP_ESTABLISHED],
 		(long long)r->states[PW_TCP_CLOSE_WAIT], age, owner,
 		(long long)r->states[PW_TCP_TIME_WAIT], rate(w, r, PW_C_OPENED),
 		rate(w, r, PW_C_CLOSED),
 		rate(w, r, PW_C_RESETS_SENT) + rate(w, r, PW_C_RESETS_RECEIVED),
-		w->interval_s > 0 ? failures_delta(w, r) / w->interval_s : 0);
+		w->interval_s > 0 ? failures_delta(w, r) / w->interval_s : 0,
+		rate(w, r, PW_C_RETRANSMITS));
 }
 
 static int cmp_close_wait(const void *a, const void *b)
@@ -437,6 +447,7 @@ int cmd_watch(int argc, char **argv)
 	if (pw_preflight())
 		return PW_EXIT_FAIL;
 	pw_install_stop_handlers();
+	topts.pins = &ports; /* attempts to them count under them at once */
 	t = pw_tracker__new(&topts);
 	if (!t)
 		return PW_EXIT_FAIL;

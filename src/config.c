@@ -28,6 +28,7 @@ static const char *const metric_names[PW_RM_MAX] = {
 	[PW_RM_CLOSE_WAIT] = "close_wait", [PW_RM_CLOSE_WAIT_AGE] = "close_wait_age",
 	[PW_RM_LATENCY] = "latency",	   [PW_RM_REQUEST_RATE] = "request_rate",
 	[PW_RM_RESET_RATE] = "reset_rate", [PW_RM_CONNECT_FAILURES] = "connect_failures",
+	[PW_RM_UNANSWERED] = "unanswered", [PW_RM_RETRANSMITS] = "retransmits",
 };
 
 static const char *const kind_names[] = {
@@ -967,7 +968,7 @@ static const char *const rule_keys[RF_MAX] = {
 static bool metric_has_window(enum pw_rule_metric m)
 {
 	return m == PW_RM_LATENCY || m == PW_RM_REQUEST_RATE || m == PW_RM_RESET_RATE ||
-	       m == PW_RM_CONNECT_FAILURES;
+	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS;
 }
 
 /* Seconds-valued metrics take "2s" as well as 2. */
@@ -1112,8 +1113,8 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 		}
 	} else if (v[RF_WINDOW] != NONE) {
 		return fail(p, at(p, keyn[RF_WINDOW]), sub,
-			    "only applies to metrics latency, request_rate, reset_rate and "
-			    "connect_failures");
+			    "only applies to metrics latency, request_rate, reset_rate, "
+			    "connect_failures, unanswered and retransmits");
 	}
 
 	if (v[RF_WARN] == NONE && v[RF_CRIT] == NONE)
@@ -1183,6 +1184,7 @@ enum {
 	TF_MAX_PORTS,
 	TF_NAMESPACES,
 	TF_RECONCILE,
+	TF_FORGET,
 	TF_EVALUATION,
 	TF_LATENCY,
 	TF_ACCEPT_WAIT,
@@ -1193,17 +1195,12 @@ enum {
 };
 
 static const char *const top_keys[TF_MAX] = {
-	[TF_LISTEN] = "listen",
-	[TF_MAX_CONNECTIONS] = "max_connections",
-	[TF_PORTS] = "ports",
-	[TF_MAX_PORTS] = "max_ports",
-	[TF_NAMESPACES] = "namespaces",
-	[TF_RECONCILE] = "reconcile_interval",
-	[TF_EVALUATION] = "evaluation_interval",
-	[TF_LATENCY] = "latency",
-	[TF_ACCEPT_WAIT] = "accept_wait",
-	[TF_BUCKETS] = "buckets",
-	[TF_NOTIFIERS] = "notifiers",
+	[TF_LISTEN] = "listen",		[TF_MAX_CONNECTIONS] = "max_connections",
+	[TF_PORTS] = "ports",		[TF_MAX_PORTS] = "max_ports",
+	[TF_NAMESPACES] = "namespaces", [TF_RECONCILE] = "reconcile_interval",
+	[TF_FORGET] = "forget_after",	[TF_EVALUATION] = "evaluation_interval",
+	[TF_LATENCY] = "latency",	[TF_ACCEPT_WAIT] = "accept_wait",
+	[TF_BUCKETS] = "buckets",	[TF_NOTIFIERS] = "notifiers",
 	[TF_RULES] = "rules",
 };
 
@@ -1214,6 +1211,7 @@ static int set_defaults(struct parser *p, struct pw_config *cfg)
 	cfg->max_connections = 16;
 	cfg->max_ports = 64;
 	cfg->reconcile_ns = 60 * PW_NSEC_PER_SEC;
+	cfg->forget_ns = 600 * PW_NSEC_PER_SEC;
 	cfg->interval_ns = 5 * PW_NSEC_PER_SEC;
 	cfg->latency = true;
 	cfg->path = strdup(p->name);
@@ -1279,6 +1277,10 @@ static int fill(struct parser *p, struct pw_config *cfg)
 	if (v[TF_RECONCILE] != NONE &&
 	    (err = get_duration(p, at(p, v[TF_RECONCILE]), "reconcile_interval", PW_NSEC_PER_SEC,
 				true, "1s", &cfg->reconcile_ns)))
+		return err;
+	if (v[TF_FORGET] != NONE &&
+	    (err = get_duration(p, at(p, v[TF_FORGET]), "forget_after", PW_NSEC_PER_SEC, false,
+				"1s", &cfg->forget_ns)))
 		return err;
 	if (v[TF_EVALUATION] != NONE &&
 	    (err = get_duration(p, at(p, v[TF_EVALUATION]), "evaluation_interval",

@@ -19,6 +19,8 @@ enum pw_rule_metric {
 	PW_RM_REQUEST_RATE, /* request_rate: requests per second over window */
 	PW_RM_RESET_RATE, /* reset_rate: resets sent + received per second over window */
 	PW_RM_CONNECT_FAILURES, /* connect_failures: failed connects over window (count) */
+	PW_RM_UNANSWERED, /* unanswered: requests never answered over window (count) */
+	PW_RM_RETRANSMITS, /* retransmits: segments retransmitted over window (count) */
 	PW_RM_MAX,
 };
 
@@ -80,6 +82,9 @@ struct pw_config {
 	__u32 max_ports; /* default 64 */
 	bool all_netns; /* namespaces: "all" (true) or "host" (false, default) */
 	__u64 reconcile_ns; /* default 60s; 0 disables */
+	/* a row with no sockets and no activity this long is forgotten,
+	 * default 10m */
+	__u64 forget_ns;
 	__u64 interval_ns; /* rule evaluation interval, default 5s */
 	bool latency; /* request latency tracking, default true */
 	/* accept-queue waits: a hook on every system call's exit, default false */

@@ -40,20 +40,22 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 
 bool pw_lat_row_has_data(const struct pw_live_row *r)
 {
-	return r->lat.count || r->connect.count || r->accept.count ||
+	return r->lat.count || r->connect.count || r->accept.count || r->counter[PW_C_UNANSWERED] ||
 	       pw_live_connect_failures(r->counter);
 }
 
-static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l);
+static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l,
+		       __u64 unanswered);
 
 void pw_lat_print(FILE *out, const struct pw_live_row *r)
 {
-	print_hist(out, &r->key, &r->lat);
+	print_hist(out, &r->key, &r->lat, r->counter[PW_C_UNANSWERED]);
 	if (r->key.dir == PW_DIR_OUTBOUND)
 		print_connects(out, r);
 }
 
-static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l)
+static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l,
+		       __u64 unanswered)
 {
 	__u64 octave[PW_HIST_BUCKETS / PW_HIST_SUB + 2] = {}, most = 0;
 	int first = -1, last = -1, o, i, width;
@@ -71,6 +73,8 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 		pw_format_duration(q, sizeof(q), (double)l->max_ns);
 		fprintf(out, "  max %s", q);
 	}
+	if (unanswered)
+		fprintf(out, "  unanswered %llu", (unsigned long long)unanswered);
 	fputc('\n', out);
 	if (!l->count)
 		return;
@@ -135,6 +139,8 @@ json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 		json_object_update(obj, q);
 		json_decref(q);
 		json_object_set_new(obj, "buckets", pw_json_buckets(l->bucket));
+		json_object_set_new(obj, "unanswered",
+				    json_integer((json_int_t)r->counter[PW_C_UNANSWERED]));
 	}
 	if (obj && key->dir == PW_DIR_OUTBOUND) {
 		connect = quantiles_json(&r->connect);

@@ -8,7 +8,7 @@
 
 static bool key_eq(const struct pw_key *a, const struct pw_key *b)
 {
-	return a->netns == b->netns && a->port == b->port && a->dir == b->dir;
+	return a->netns == b->netns && a->port == b->port && a->dir == b->dir && a->pad == b->pad;
 }
 
 const struct pw_live_row *pw_live_find(const struct pw_live *l, const struct pw_key *key)

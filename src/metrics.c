@@ -72,12 +72,13 @@ void pw_portcap_init(struct pw_portcap *c, const __u16 *ports, size_t n_ports, _
 	}
 }
 
-/* The port's label: itself, 0 for "other", or -1 to leave it out. */
+/* The port's label: itself, 0 for "other", or -1 to leave it out. Port 0
+ * (traffic with no socket of its own) is always itself. */
 static int portcap_label(struct pw_portcap *c, __u16 port)
 {
 	__u64 bit = 1ULL << (port % 64);
 
-	if (c->own[port / 64] & bit)
+	if (!port || (c->own[port / 64] & bit))
 		return port;
 	if (c->allowlist)
 		return -1;
@@ -178,6 +179,7 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 		if (port < 0)
 			continue;
 		k.port = port;
+		k.pad = k.port != l->rows[i].key.port; /* under "other" */
 		if (!netns)
 			k.netns = 0;
 		r = pw_live_row(out, &k);
@@ -193,10 +195,12 @@ static void labels(struct pw_text *t, const struct pw_live_row *r, const struct 
 {
 	if (o->netns_label)
 		pw_text_printf(t, "netns=\"%u\",", r->key.netns);
-	if (r->key.port)
+	if (r->key.pad)
+		pw_text_printf(t, "port=\"other\",");
+	else if (r->key.port)
 		pw_text_printf(t, "port=\"%u\",", r->key.port);
 	else
-		pw_text_printf(t, "port=\"other\",");
+		pw_text_printf(t, "port=\"none\","); /* no socket of its own */
 	pw_text_printf(t, "direction=\"%s\"", pw_dir_name(r->key.dir));
 }
 
@@ -406,5 +410,11 @@ void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct p
 	write_counter(t, &f, o, "portwatch_resets_received_total", "RST segments received.",
 		      PW_C_RESETS_RECEIVED);
 	write_failures(t, &f, o);
+	if (o->latency)
+		write_counter(t, &f, o, "portwatch_requests_unanswered_total",
+			      "Requests whose connection closed or reset before any answer.",
+			      PW_C_UNANSWERED);
+	write_counter(t, &f, o, "portwatch_retransmits_total", "TCP segments retransmitted.",
+		      PW_C_RETRANSMITS);
 	pw_live_free(&f);
 }

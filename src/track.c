@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "args.h"
 #include "kernel.h"
 #include "log.h"
 #include "procfd.h"
@@ -40,6 +41,19 @@ struct pw_tracker {
 	__u64 state_misses; /* skipped state-hook runs, as of the last repair */
 	struct bpf_link *links[2]; /* attached by hand: attach_optional() */
 	void *percpu; /* lookup buffer: ncpus stats values */
+	struct pw_portset pins; /* outbound rows made at start, never forgotten */
+	__u64 forget_ns;
+	/* Each row's activity as of the last read (sorted by key): a
+	 * signature of its totals, and since when it has not changed. */
+	struct pw_seen *seen;
+	size_t n_seen;
+	__u64 prune_lost; /* a socket counted in a row as it was forgotten */
+};
+
+struct pw_seen {
+	__u64 key; /* struct pw_key's bytes */
+	__u64 sig;
+	__u64 since_ns;
 };
 
 static __u64 now_ns(void)
@@ -94,6 +108,7 @@ static int listening_from_rows(struct pw_tracker *t, const struct pw_live *l, __
 }
 
 static int read_stats(struct pw_tracker *t, struct pw_live *l);
+static int pin_rows(struct pw_tracker *t);
 
 /* Runs fn in every namespace tracked: the caller's, or with all_netns each
  * one a process or /run/netns holds. iter/tcp walks only the namespace of
@@ -255,6 +270,7 @@ static const char *const feature_names[PW_FEAT_MAX] = {
 	[PW_FEAT_RESETS_RECEIVED] = "resets received",
 	[PW_FEAT_RESETS_SENT] = "resets sent",
 	[PW_FEAT_RESETS_CLOSED] = "resets to closed ports",
+	[PW_FEAT_RETRANSMITS] = "retransmits",
 	[PW_FEAT_LATENCY] = "request latency",
 	[PW_FEAT_ACCEPT_WAIT] = "accept-queue wait",
 };
@@ -266,6 +282,7 @@ static const char *const feature_ids[PW_FEAT_MAX] = {
 	[PW_FEAT_DESTROY] = "socket_deaths",	 [PW_FEAT_RESETS_RECEIVED] = "resets_received",
 	[PW_FEAT_RESETS_SENT] = "resets_sent",	 [PW_FEAT_RESETS_CLOSED] = "resets_closed_ports",
 	[PW_FEAT_LATENCY] = "request_latency",	 [PW_FEAT_ACCEPT_WAIT] = "accept_wait",
+	[PW_FEAT_RETRANSMITS] = "retransmits",
 };
 
 static void feature_on(struct pw_tracker *t, enum pw_feature f, const char *hook)
@@ -457,6 +474,8 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 			    no_fentry(k), k->kprobe ? "no such function" : "none in this kernel");
 	}
 
+	tp_only(t, raw, PW_FEAT_RETRANSMITS, "tcp_retransmit_skb", skel->progs.on_retransmit);
+
 	/* Accept-queue waits: syscall exits, x86-64 only. */
 	if (!skel->rodata->pw_accept_supported) {
 		feature_off(t, PW_FEAT_ACCEPT_WAIT, "measured on x86-64 only");
@@ -479,7 +498,8 @@ static int choose_hooks(struct pw_tracker *t, bool raw)
 static void warn_lost(const struct pw_tracker *t)
 {
 	static const enum pw_feature always[] = { PW_FEAT_DESTROY, PW_FEAT_RESETS_RECEIVED,
-						  PW_FEAT_RESETS_SENT, PW_FEAT_RESETS_CLOSED };
+						  PW_FEAT_RESETS_SENT, PW_FEAT_RESETS_CLOSED,
+						  PW_FEAT_RETRANSMITS };
 	size_t i;
 
 	for (i = 0; i < sizeof(always) / sizeof(always[0]) && !t->raw; i++)
@@ -598,6 +618,9 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 	t->all_netns = opts && opts->all_netns;
 	t->want_latency = opts && opts->latency;
 	t->want_accept = opts && opts->accept_wait;
+	t->forget_ns = opts && opts->forget_ns ? opts->forget_ns : 600 * 1000000000ULL;
+	if (opts && opts->pins)
+		t->pins = *opts->pins;
 	/* Lookup buffer for per-CPU values: the biggest is pw_lat. */
 	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_lat));
 	if (!t->percpu) {
@@ -637,7 +660,9 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 		err = libbpf_err("open ring buffer");
 		goto fail;
 	}
-	err = seed(t);
+	err = pin_rows(t);
+	if (!err)
+		err = seed(t);
 	if (err)
 		goto fail;
 	return t;
@@ -677,6 +702,7 @@ void pw_tracker__free(struct pw_tracker *t)
 	track_bpf__destroy(t->skel);
 	pw_kernel__free(&t->kernel);
 	free(t->percpu);
+	free(t->seen);
 	free(t);
 }
 
@@ -736,7 +762,7 @@ static int read_stats(struct pw_tracker *t, struct pw_live *l)
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, t->percpu))
-			continue; /* raced with nothing: entries are never deleted */
+			continue; /* forgotten since (see prune()) */
 		for (c = 0; c < t->ncpus; c++) {
 			err = pw_live_add_stats(l, &key, &s[c]);
 			if (err)
@@ -861,6 +887,131 @@ static __u64 state_misses(struct pw_tracker *t)
 
 static int reconcile_netns(struct pw_tracker *t, __u32 netns, void *arg);
 
+/* Rows made at start for the pinned ports (see pw_tracker_opts.pins). */
+static int pin_rows(struct pw_tracker *t)
+{
+	struct pw_key k = { .netns = t->netns, .dir = PW_DIR_OUTBOUND };
+	int fd = bpf_map__fd(t->skel->maps.stats);
+	unsigned int port;
+
+	memset(t->percpu, 0, (size_t)t->ncpus * sizeof(struct pw_stats));
+	for (port = 1; port < 65536; port++) {
+		if (!pw_portset_has(&t->pins, port))
+			continue;
+		k.port = port;
+		if (bpf_map_update_elem(fd, &k, t->percpu, BPF_NOEXIST) && errno != EEXIST)
+			return libbpf_err("make a pinned row");
+	}
+	return 0;
+}
+
+static __u64 key_bits(const struct pw_key *k)
+{
+	__u64 v;
+
+	memcpy(&v, k, sizeof(v));
+	return v;
+}
+
+static int cmp_seen(const void *a, const void *b)
+{
+	__u64 x = ((const struct pw_seen *)a)->key, y = ((const struct pw_seen *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+static __u64 counters_sum(const __u64 *counter)
+{
+	__u64 sum = 0;
+	int i;
+
+	for (i = 0; i < PW_C_MAX; i++)
+		sum += counter[i];
+	return sum;
+}
+
+/* Everything a row has counted: it changes with any activity. */
+static __u64 row_sig(const struct pw_live_row *r)
+{
+	return counters_sum(r->counter) + r->cw_hist.count + r->lat.count + r->connect.count +
+	       r->accept.count;
+}
+
+static bool row_busy(const struct pw_live_row *r)
+{
+	int i;
+
+	for (i = 0; i < PW_STATE_SLOTS; i++)
+		if (r->states[i])
+			return true;
+	return false;
+}
+
+/* Forgets one row in the kernel. Its stats are taken and deleted in one
+ * step where the kernel can (5.14), and put back if a socket came to it in
+ * between (that socket would otherwise be lost from the gauges). */
+static void forget_row(struct pw_tracker *t, const struct pw_key *key, __u64 sig)
+{
+	struct bpf_map *maps[] = { t->skel->maps.latency, t->skel->maps.connect_latency,
+				   t->skel->maps.accept_wait, t->skel->maps.cw_hist };
+	int fd = bpf_map__fd(t->skel->maps.stats), c, i;
+	const struct pw_stats *s = t->percpu;
+	__u64 now_sig = 0;
+	bool busy = false;
+
+	/* sig: the row's counters when it was found idle. */
+
+	if (bpf_map_lookup_and_delete_elem(fd, key, t->percpu)) {
+		if (errno == ENOENT || bpf_map_lookup_elem(fd, key, t->percpu) ||
+		    bpf_map_delete_elem(fd, key))
+			return;
+	}
+	for (c = 0; c < t->ncpus; c++) {
+		for (i = 0; i < PW_STATE_SLOTS; i++)
+			busy |= s[c].gauge[i] != 0;
+		now_sig += counters_sum(s[c].counter);
+	}
+	if (busy || now_sig > sig) {
+		if (bpf_map_update_elem(fd, key, t->percpu, BPF_NOEXIST))
+			t->prune_lost++;
+		return;
+	}
+	for (i = 0; i < (int)(sizeof(maps) / sizeof(maps[0])); i++)
+		bpf_map_delete_elem(bpf_map__fd(maps[i]), key);
+}
+
+/* Forgets rows with no sockets whose totals have not moved for forget_ns:
+ * the kernel's maps hold what is live, whatever came and went before. */
+static int prune(struct pw_tracker *t, const struct pw_live *l)
+{
+	struct pw_seen *seen = calloc(l->n ? l->n : 1, sizeof(*seen)), *old;
+	size_t i, n = 0;
+
+	if (!seen)
+		return -ENOMEM;
+	for (i = 0; i < l->n; i++) {
+		const struct pw_live_row *r = &l->rows[i];
+		struct pw_seen me = { key_bits(&r->key), row_sig(r), l->ts_ns };
+
+		old = t->seen ? bsearch(&me, t->seen, t->n_seen, sizeof(me), cmp_seen) : NULL;
+		if (old && old->sig == me.sig && !row_busy(r))
+			me.since_ns = old->since_ns;
+		if (!r->key.port || (r->key.dir == PW_DIR_OUTBOUND && r->key.netns == t->netns &&
+				     pw_portset_has(&t->pins, r->key.port)))
+			me.since_ns = l->ts_ns; /* never forgotten */
+		if (l->ts_ns - me.since_ns >= t->forget_ns) {
+			forget_row(t, &r->key, counters_sum(r->counter));
+			continue;
+		}
+		seen[n++] = me;
+	}
+	qsort(seen, n, sizeof(*seen), cmp_seen);
+	free(t->seen);
+	t->seen = seen;
+	t->n_seen = n;
+	return 0;
+}
+
 int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 {
 	bool ownerless;
@@ -909,6 +1060,8 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 		if (!err)
 			err = read_close_wait(t, l, &ownerless);
 	}
+	if (!err)
+		err = prune(t, l);
 	if (err)
 		pw_err("read tracker maps: %s", strerror(-err));
 	pw_live_sort(l);
@@ -933,7 +1086,10 @@ static int sum_percpu_array(struct pw_tracker *t, struct bpf_map *map, __u64 *ou
 
 int pw_tracker__drops(struct pw_tracker *t, __u64 drops[PW_DROP_MAX])
 {
-	return sum_percpu_array(t, t->skel->maps.drops, drops, PW_DROP_MAX);
+	int err = sum_percpu_array(t, t->skel->maps.drops, drops, PW_DROP_MAX);
+
+	drops[PW_DROP_STATS] += t->prune_lost;
+	return err;
 }
 
 int pw_tracker__health(struct pw_tracker *t, __u64 fixes[PW_FIX_MAX], __u64 *missed)

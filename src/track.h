@@ -7,6 +7,7 @@
 #include "live.h"
 
 struct pw_kernel;
+struct pw_portset;
 
 struct pw_tracker_opts {
 	/* Event types the caller reads: 1 << PW_EV_*; 0: none (only counts;
@@ -21,6 +22,14 @@ struct pw_tracker_opts {
 	bool accept_wait;
 	/* load the programs only: no attach, no seeding (portwatch features) */
 	bool probe_only;
+	/* Ports whose outbound row exists from the start, in the caller's
+	 * namespace: attempts to them count under the port even before any
+	 * connection there succeeded (others count under port 0 until one
+	 * does), and the row is never forgotten. NULL: none. */
+	const struct pw_portset *pins;
+	/* A row with no sockets and no activity for this long is forgotten
+	 * (its counters start again from 0 if the port comes back). 0: 10 min. */
+	__u64 forget_ns;
 };
 
 /* What the tracker does on this kernel, feature by feature. */
@@ -33,6 +42,7 @@ enum pw_feature {
 	PW_FEAT_RESETS_RECEIVED,
 	PW_FEAT_RESETS_SENT,
 	PW_FEAT_RESETS_CLOSED, /* the kernel's resets for ports nobody has open */
+	PW_FEAT_RETRANSMITS,
 	PW_FEAT_LATENCY, /* request latency */
 	PW_FEAT_ACCEPT_WAIT,
 	PW_FEAT_MAX,
@@ -56,7 +66,8 @@ const struct pw_kernel *pw_tracker__kernel(const struct pw_tracker *t);
 struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts);
 /* Detaches everything. */
 void pw_tracker__free(struct pw_tracker *t);
-/* Current rows of the tracked namespace into *l (reset first). */
+/* Current rows of the tracked namespace into *l (reset first). Forgets
+ * the rows idle for forget_ns (see pw_tracker_opts) as it goes. */
 int pw_tracker__read(struct pw_tracker *t, struct pw_live *l);
 /* Drop counters summed over CPUs. */
 int pw_tracker__drops(struct pw_tracker *t, __u64 drops[PW_DROP_MAX]);

@@ -240,7 +240,7 @@ static void test_features(void **state)
 	assert_non_null(doc);
 	assert_string_equal(json_string_value(json_object_get(doc, "kernel")), u.release);
 	fentry = json_is_true(json_object_get(doc, "fentry"));
-	assert_int_equal(json_array_size(json_object_get(doc, "features")), 10);
+	assert_int_equal(json_array_size(json_object_get(doc, "features")), 11);
 	json_array_foreach (json_object_get(doc, "features"), i, f) {
 		hook = json_object_get(f, "hook");
 		assert_true(json_is_string(hook) ||

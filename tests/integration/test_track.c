@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -840,7 +842,10 @@ static void test_connect_failures(void **state)
 	 * only then may a failure be missing. */
 	missed = json_integer_value(
 		json_object_get(json_object_get(status, "drops"), "missed_events"));
-	refused = sum_field(&w, 3999, "outbound", "connect_failures");
+	/* 3999 has never had a connection: its refused attempts count under
+	 * port 0 (a scan must not make a row per port); 3006 has one. */
+	refused = sum_field(&w, 0, "outbound", "connect_failures");
+	assert_int_equal(sum_field(&w, 3999, "outbound", "connect_failures"), 0);
 	timeouts = sum_field(&w, 3006, "outbound", "connect_failures");
 	if (refused != 5 || timeouts != 1) {
 		char *txt = json_dumps(status, 0);
@@ -854,11 +859,175 @@ static void test_connect_failures(void **state)
 	if (!missed || timeouts > 1)
 		assert_int_equal(timeouts, 1);
 	/* Without the reset hooks (the fallback) resets are not counted. */
-	assert_int_equal(sum_field(&w, 3999, "outbound", "resets_received"), resets ? 5 : 0);
-	assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), resets ? 5 : 0);
+	assert_int_equal(sum_field(&w, 0, "outbound", "resets_received"), resets ? 5 : 0);
+	assert_int_equal(sum_field(&w, 0, "inbound", "resets_sent"), resets ? 5 : 0);
+	assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), 0);
 	assert_int_equal(sum_field(&w, 3006, "outbound", "resets_received"), 0);
+	/* The timed-out connect's SYN retries: one with exponential backoff,
+	 * two where the first SYN retries are linear (tcp_syn_linear_timeouts,
+	 * 6.5+), whose time-based limit lets one more out before 3 s. */
+	if (!hooks) {
+		long retr = sum_field(&w, 3006, "outbound", "retransmits");
+
+		assert_true(retr >= 1 && retr <= 2);
+	}
 	close(queued);
 	close(full);
+
+	/* Named with --port, 3999 has its row from the start. */
+	assert_int_equal(
+		bg_portwatch(&w, "watch", "--json", "--interval", "100ms", "--port", "3999", NULL),
+		0);
+	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(tcp_connect(AF_INET, 3999), -ECONNREFUSED);
+	json_decref(watch_rows_after(&w, wall_now() + 0.2, NULL, WAIT_MS));
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
+	if (!missed)
+		assert_int_equal(sum_field(&w, 3999, "outbound", "connect_failures"), 3);
+	assert_int_equal(sum_field(&w, 3999, "outbound", "resets_received"), resets ? 3 : 0);
+}
+
+/* Whether any row watch printed is for a port in [lo, hi]. */
+static bool any_row_in(const struct bg *b, int lo, int hi)
+{
+	char *out = bg_output(b), *line, *save;
+	bool found = false;
+	json_int_t port;
+
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		port = json_integer_value(json_object_get(o, "port"));
+		found |= json_object_get(o, "direction") && port >= lo && port <= hi;
+		json_decref(o);
+	}
+	free(out);
+	return found;
+}
+
+/* A scan of 3,000 closed ports makes no row per port (the kernel's resets
+ * and the refused attempts count under port 0), so a CLOSE_WAIT leak on a
+ * new port right after shows exactly as ss does. */
+static void test_scan_then_leak(void **state)
+{
+	struct server s = { 3002, 1, false, -1 };
+	json_t *rows, *status;
+	json_int_t missed;
+	struct bg w;
+	int i, ctl;
+
+	(void)state;
+	start_watch(&w, "100ms", NULL);
+	for (i = 0; i < 3000; i++)
+		assert_int_equal(tcp_connect(AF_INET, (uint16_t)(20000 + i)), -ECONNREFUSED);
+	start_server(&s, &ctl);
+	churn(3002, 9, false);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3002, -1, 9, WAIT_MS), 0);
+	rows = watch_checked(&w, &status);
+	assert_int_equal(row_val(rows, 3002, "inbound", "CLOSE_WAIT"), 9);
+	missed = json_integer_value(
+		json_object_get(json_object_get(status, "drops"), "missed_events"));
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(status, "drops"), "stats")), 0);
+	json_decref(rows);
+	json_decref(status);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
+	assert_false(any_row_in(&w, 20000, 22999));
+	if (!missed)
+		assert_int_equal(sum_field(&w, 0, "outbound", "connect_failures"), 3000);
+	if (!getenv("PORTWATCH_TEST_NO_HOOKS"))
+		assert_int_equal(sum_field(&w, 0, "inbound", "resets_sent"), 3000);
+	close(ctl);
+}
+
+/* A segment for a connection that is gone: the kernel answers with a reset
+ * no socket sends. Here the client's socket vanishes without a word (closed
+ * in repair mode), then the server writes to it: the reset goes to the
+ * client's ephemeral port, and counts under port 0 outbound, never as an
+ * inbound row for that ephemeral port. */
+static void test_stale_reset(void **state)
+{
+	int lfd, c, a, on = 1;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct bg w;
+
+	(void)state;
+	start_watch(&w, "100ms", NULL);
+	lfd = tcp_listen(AF_INET, 3003, 16);
+	assert_true(lfd >= 0);
+	c = tcp_connect(AF_INET, 3003);
+	assert_true(c >= 0);
+	a = accept(lfd, NULL, NULL);
+	assert_true(a >= 0);
+	assert_int_equal(getsockname(c, (struct sockaddr *)&sin, &len), 0);
+	assert_int_equal(setsockopt(c, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)), 0);
+	close(c); /* in repair mode: no FIN, no reset */
+	assert_int_equal(write(a, "x", 1), 1);
+	/* The reset closes the server's side. */
+	assert_int_equal(ss_wait_count("ESTAB", 3003, -1, 0, WAIT_MS), 0);
+	json_decref(watch_rows_after(&w, wall_now() + 0.2, NULL, WAIT_MS));
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
+	close(a);
+	close(lfd);
+	assert_false(any_row_in(&w, ntohs(sin.sin_port), ntohs(sin.sin_port)));
+	if (!getenv("PORTWATCH_TEST_NO_HOOKS")) {
+		assert_int_equal(sum_field(&w, 0, "outbound", "resets_sent"), 1);
+		assert_int_equal(sum_field(&w, 0, "inbound", "resets_sent"), 0);
+		assert_int_equal(sum_field(&w, 3003, "inbound", "resets_received"), 1);
+	}
+}
+
+/* Requests that never get an answer, counted per port and direction:
+ * clients that give up (close), and a client that resets, on a server that
+ * reads and never answers; requests answered count nothing. */
+static void test_unanswered(void **state)
+{
+	static const char *const args[] = { "watch",	  "--latency", "--json",
+					    "--interval", "100ms",     NULL };
+	struct linger lg = { 1, 0 };
+	int lfd, c[6], a[6], i;
+	char b;
+	struct bg w;
+
+	(void)state;
+	assert_int_equal(bg_portwatch_env(&w, NULL, args), 0);
+	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
+	lfd = tcp_listen(AF_INET, 3005, 16);
+	assert_true(lfd >= 0);
+	for (i = 0; i < 6; i++) {
+		c[i] = tcp_connect(AF_INET, 3005);
+		assert_true(c[i] >= 0);
+		a[i] = accept(lfd, NULL, NULL);
+		assert_true(a[i] >= 0);
+		/* One answered request each. */
+		assert_int_equal(write(c[i], "q", 1), 1);
+		assert_int_equal(read(a[i], &b, 1), 1);
+		assert_int_equal(write(a[i], "a", 1), 1);
+		assert_int_equal(read(c[i], &b, 1), 1);
+		/* Then one the server reads and never answers. */
+		assert_int_equal(write(c[i], "q", 1), 1);
+		assert_int_equal(read(a[i], &b, 1), 1);
+	}
+	/* Four clients give up, two reset. */
+	for (i = 0; i < 6; i++) {
+		if (i >= 4)
+			assert_int_equal(setsockopt(c[i], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
+					 0);
+		close(c[i]);
+	}
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3005, -1, 4, WAIT_MS), 0);
+	for (i = 0; i < 6; i++)
+		close(a[i]);
+	close(lfd);
+	assert_int_equal(ss_wait_count("ESTAB", 3005, -1, 0, WAIT_MS), 0);
+	json_decref(watch_rows_after(&w, wall_now() + 0.3, NULL, WAIT_MS));
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
+	assert_int_equal(sum_field(&w, 3005, "outbound", "unanswered"), 6);
+	assert_int_equal(sum_field(&w, 3005, "inbound", "unanswered"), 6);
+	assert_int_equal(sum_field(&w, 3005, "outbound", "requests"), 6);
+	assert_int_equal(sum_field(&w, 3005, "inbound", "requests"), 6);
 }
 
 /* The hook `portwatch features` names for resets to closed ports, with these
@@ -916,12 +1085,14 @@ static void test_resets_closed_without_fentry(void **state)
 		/* Said in its own line, or in the raw fallback's one line. */
 		assert_true(strstr(err, "no resets to closed ports: ") ||
 			    strstr(err, "no reset counts"));
-		assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), 0);
+		assert_int_equal(sum_field(&w, 0, "inbound", "resets_sent"), 0);
 	} else {
-		assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), 5);
-		assert_int_equal(sum_field(&w, 3998, "inbound", "resets_sent"),
-				 strstr(hook, "IPv4 only") ? 0 : 5);
+		/* Under port 0, never a row per closed port. */
+		assert_int_equal(sum_field(&w, 0, "inbound", "resets_sent"),
+				 strstr(hook, "IPv4 only") ? 5 : 10);
 	}
+	assert_int_equal(sum_field(&w, 3999, "inbound", "resets_sent"), 0);
+	assert_int_equal(sum_field(&w, 3998, "inbound", "resets_sent"), 0);
 	free(err);
 	free(hook);
 }
@@ -978,6 +1149,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_repairs, netns_setup,
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_connect_failures, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_scan_then_leak, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_stale_reset, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_unanswered, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_resets_closed_without_fentry, netns_setup,
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_hooks, netns_setup, netns_teardown),
