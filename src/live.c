@@ -39,8 +39,7 @@ struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key)
 	}
 	r = &l->rows[l->n++];
 	memset(r, 0, sizeof(*r));
-	r->key = *key;
-	r->key.pad = 0;
+	r->key = *key; /* pad: 1 marks the metrics' "other" row (see fold()) */
 	return r;
 }
 

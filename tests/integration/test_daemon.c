@@ -282,7 +282,7 @@ static void test_metrics_match_ss(void **state)
 	assert_non_null(strstr(text, "inet_sock_set_state\"} 1\n"));
 	for (i = 0, p = text; (p = strstr(p, "\nportwatch_kernel_feature{")); p++)
 		i++;
-	assert_int_equal(i, 10);
+	assert_int_equal(i, 11);
 	path = write_file("metrics.txt", text);
 	free(text);
 	if (!stats_was) {

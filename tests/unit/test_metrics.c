@@ -187,7 +187,7 @@ static void test_write_ports_text(void **state)
 				"direction=\"inbound\""));
 	assert_int_equal(count(t.s, "# TYPE portwatch_request_duration_seconds histogram\n"), 1);
 	assert_int_equal(count(t.s, "# HELP "), count(t.s, "# TYPE "));
-	assert_int_equal(count(t.s, "# TYPE "), 10);
+	assert_int_equal(count(t.s, "# TYPE "), 12);
 	assert_null(strstr(t.s, "portwatch_accept_wait_seconds"));
 
 	/* Accept-queue waits, when measured: inbound rows only, folded too. */
