@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Loopback load for `make bench`, bounded in count and time.
  *   loadgen churn SECONDS MAX     connect/accept/close as fast as possible
+ *   loadgen resets SECONDS MAX    the same, the client closing with a reset
+ *                                 (SO_LINGER 0, as health checkers and timed-out
+ *                                 clients do)
+ *   loadgen closed SECONDS MAX    connection attempts to a port nobody listens on
  *   loadgen pingpong SECONDS MAX  1-byte request/response on one connection
  * Prints operations per second. Run it in a network namespace of its own. */
 #define _GNU_SOURCE
@@ -8,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,17 +73,35 @@ int main(int argc, char **argv)
 	int lfd, fd, one = 1;
 	char b = 'x';
 
-	if (argc != 4 || (strcmp(argv[1], "churn") && strcmp(argv[1], "pingpong"))) {
-		fprintf(stderr, "usage: loadgen churn|pingpong SECONDS MAX\n");
+	struct linger lg = { 1, 0 };
+	bool resets, closed;
+
+	if (argc != 4 || (strcmp(argv[1], "churn") && strcmp(argv[1], "resets") &&
+			  strcmp(argv[1], "closed") && strcmp(argv[1], "pingpong"))) {
+		fprintf(stderr, "usage: loadgen churn|resets|closed|pingpong SECONDS MAX\n");
 		return 2;
 	}
+	resets = !strcmp(argv[1], "resets");
+	closed = !strcmp(argv[1], "closed");
 	secs = atof(argv[2]);
 	max = atol(argv[3]);
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = listener();
 	start = now();
 	end = start + secs;
-	if (!strcmp(argv[1], "churn")) {
+	if (closed) {
+		struct sockaddr_in none = addr;
+
+		none.sin_port = htons(PORT + 1);
+		for (; n < max && ((n & 63) || now() < end); n++) {
+			fd = socket(AF_INET, SOCK_STREAM, 0);
+			if (!connect(fd, (struct sockaddr *)&none, sizeof(none))) {
+				fprintf(stderr, "connect: port %d is open\n", PORT + 1);
+				return 1;
+			}
+			close(fd);
+		}
+	} else if (strcmp(argv[1], "pingpong")) {
 		pthread_create(&th, NULL, churn_server, &lfd);
 		/* Check the clock every 64 connections: cheap and bounded. */
 		for (; n < max && ((n & 63) || now() < end); n++) {
@@ -87,6 +110,8 @@ int main(int argc, char **argv)
 				perror("connect");
 				return 1;
 			}
+			if (resets)
+				setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			close(fd);
 		}
 	} else {

@@ -6,9 +6,9 @@
 # each adjacent (baseline, portwatch) pair: this VM's throughput drifts by
 # tens of percent within minutes, and pairing cancels the drift.
 # Usage: bench/run.sh PORTWATCH LOADGEN [TRIALS] [SECONDS]
-# BENCH_ONLY: run only the configurations whose name (churn:watch,
-# pingpong:watch, churn:latency, pingpong:latency, churn:accept,
-# pingpong:accept) contains one of these
+# BENCH_ONLY: run only the configurations whose name (WORKLOAD:MODE, workloads
+# churn, resets, closed, pingpong; modes watch, latency, daemon, accept)
+# contains one of these
 # comma-separated words, e.g. BENCH_ONLY=pingpong or BENCH_ONLY=churn:latency.
 set -euo pipefail
 PW=$(realpath "$1")
@@ -16,7 +16,7 @@ LOADGEN=$(realpath "$2")
 TRIALS=${3:-5}
 SECS=${4:-2}
 
-# One trial in a new netns: mode (base, watch, latency, accept), workload, seconds.
+# One trial in a new netns: mode (base, watch, latency, daemon, accept), workload, seconds.
 trial() {
 	unshare -n bash -s "$1" "$2" "$SECS" "$PW" "$LOADGEN" <<'EOS'
 set -eu
@@ -28,17 +28,29 @@ if [ "$mode" != base ]; then
 		"$pw" latency --json >"$out" 2>&1 &
 	elif [ "$mode" = accept ]; then
 		"$pw" latency --accept-wait --json >"$out" 2>&1 &
+	elif [ "$mode" = daemon ]; then
+		# Its default configuration: an empty file.
+		cfg=$(mktemp)
+		"$pw" daemon --config "$cfg" >/dev/null 2>"$out" &
 	else
 		"$pw" watch --json --interval 1s >"$out" 2>&1 &
 	fi
 	pid=$!
-	# Ready once the first interval is printed (attached and seeded).
-	for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.05; done
+	# Ready once the first interval is printed (attached and seeded);
+	# the daemon once it serves /metrics (it attaches and seeds first).
+	for _ in $(seq 100); do
+		if [ "$mode" = daemon ]; then
+			ss -Hltn 'sport = :9977' | grep -q . && break
+		else
+			[ -s "$out" ] && break
+		fi
+		sleep 0.05
+	done
 fi
 "$loadgen" "$work" "$secs" 100000000
 if [ "$mode" != base ]; then
 	kill -TERM "$pid"; wait "$pid" || true
-	rm -f "$out"
+	rm -f "$out" "${cfg:-}"
 fi
 EOS
 }
@@ -59,7 +71,10 @@ wanted() {
 	return 1
 }
 
-for run in churn:watch pingpong:watch churn:latency pingpong:latency churn:accept pingpong:accept; do
+RUNS=${BENCH_RUNS:-"churn:watch resets:watch closed:watch pingpong:watch
+churn:latency resets:latency closed:latency pingpong:latency
+churn:daemon resets:daemon closed:daemon pingpong:daemon churn:accept pingpong:accept"}
+for run in $RUNS; do
 	wanted "$run" || continue
 	work=${run%:*} mode=${run#*:}
 	base=() traced=()
