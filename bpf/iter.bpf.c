@@ -155,9 +155,31 @@ static void lat_flush(struct sock_common *skc)
 	lat_flush_batch(st);
 }
 
+/* A listener's accept queue and drops, into the listeners map. */
+static void listener(struct sock_common *skc)
+{
+	struct pw_listener v = {};
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	struct sock *sk = (struct sock *)tp;
+	__u64 id;
+
+	if (!tp)
+		return;
+	v.key.netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	v.key.port = skc->skc_num;
+	v.key.dir = PW_DIR_LISTEN;
+	v.backlog = sk->sk_ack_backlog;
+	v.max_backlog = sk->sk_max_ack_backlog;
+	v.drops = (__u32)BPF_CORE_READ(sk, sk_drops.counter);
+	id = sk_id(sk);
+	if (bpf_map_update_elem(&listeners, &id, &v, BPF_ANY))
+		drop(PW_DROP_MINI);
+}
+
 /* Counting pass for minisockets, which no tracepoint follows: time-wait
  * sockets (TIME_WAIT, and FIN_WAIT2 after close) and request sockets
- * (SYN_RECV). Userspace empties `mini` before each pass. */
+ * (SYN_RECV); and the listeners' queues. Userspace empties `mini` and
+ * `listeners` before each pass. */
 SEC("iter/tcp")
 int count_mini(struct bpf_iter__tcp *ctx)
 {
@@ -179,6 +201,9 @@ int count_mini(struct bpf_iter__tcp *ctx)
 		state = tw->tw_sk.tw_substate;
 	} else if (state == PW_TCP_NEW_SYN_RECV) {
 		state = PW_TCP_SYN_RECV;
+	} else if (state == PW_TCP_LISTEN) {
+		listener(skc);
+		return 0;
 	} else {
 		lat_flush(skc);
 		return 0;

@@ -172,6 +172,15 @@ PW_EXTERN struct {
 	__type(value, __u64);
 } mini SEC(".maps");
 
+/* Listeners seen by the counting pass, by socket address; userspace empties
+ * it before each pass. */
+PW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct pw_listener);
+} listeners SEC(".maps");
+
 /* Owners by socket inode, filled by userspace from /proc/PID/fd where the
  * kernel lacks bpf_sock_from_file (before 5.11), for iter.bpf.c. */
 PW_EXTERN struct {

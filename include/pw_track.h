@@ -209,6 +209,17 @@ enum pw_fix {
 	PW_FIX_MAX,
 };
 
+/* A listener, found by the counting pass, in the listeners map by socket
+ * address: its accept queue and what it dropped. */
+struct pw_listener {
+	struct pw_key key; /* its listen row */
+	__u32 backlog; /* connections queued for accept() */
+	__u32 max_backlog; /* the limit listen() set */
+	/* segments it dropped since it was made (sk_drops): SYNs and
+	 * handshake ends refused with the queue full, and other drops */
+	__u64 drops;
+};
+
 /* A time-wait or request minisocket counted by the counting pass. */
 struct pw_mini_key {
 	struct pw_key key;

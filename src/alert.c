@@ -36,7 +36,8 @@ struct pw_alerts {
 static bool windowed(enum pw_rule_metric m)
 {
 	return m == PW_RM_LATENCY || m == PW_RM_REQUEST_RATE || m == PW_RM_RESET_RATE ||
-	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS;
+	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS ||
+	       m == PW_RM_LISTEN_DROPS;
 }
 
 static __u64 elapsed(__u64 now_ns, __u64 since_ns)
@@ -48,6 +49,9 @@ static bool row_matches(const struct pw_rule *r, const struct pw_live_row *row)
 {
 	if (row->key.port != r->port)
 		return false;
+	/* Listener metrics: the port's listen row, whatever the direction. */
+	if (r->metric == PW_RM_ACCEPT_QUEUE || r->metric == PW_RM_LISTEN_DROPS)
+		return row->key.dir == PW_DIR_LISTEN;
 	switch (r->dir) {
 	case PW_RD_ANY:
 		return row->key.dir == PW_DIR_INBOUND || row->key.dir == PW_DIR_OUTBOUND;
@@ -62,6 +66,7 @@ static bool row_matches(const struct pw_rule *r, const struct pw_live_row *row)
 double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 {
 	__u64 oldest = 0;
+	__u32 queue = 0;
 	__s64 cw = 0;
 	size_t i;
 
@@ -71,6 +76,8 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 		if (!row_matches(r, row))
 			continue;
 		cw += row->states[PW_TCP_CLOSE_WAIT];
+		if (row->acceptq > queue)
+			queue = row->acceptq;
 		if (row->cw_oldest_since_ns && (!oldest || row->cw_oldest_since_ns < oldest))
 			oldest = row->cw_oldest_since_ns;
 	}
@@ -80,6 +87,8 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 		return cw > 0 ? (double)cw : 0;
 	case PW_RM_CLOSE_WAIT_AGE:
 		return oldest ? (double)elapsed(l->ts_ns, oldest) / 1e9 : 0;
+	case PW_RM_ACCEPT_QUEUE:
+		return queue;
 	default:
 		return NAN;
 	}
@@ -98,6 +107,8 @@ static __u64 row_total(const struct pw_rule *r, const struct pw_live_row *row)
 		return row->counter[PW_C_UNANSWERED];
 	case PW_RM_RETRANSMITS:
 		return row->counter[PW_C_RETRANSMITS];
+	case PW_RM_LISTEN_DROPS:
+		return row->listen_drops;
 	default:
 		return 0;
 	}
@@ -237,6 +248,7 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 	case PW_RM_CONNECT_FAILURES:
 	case PW_RM_UNANSWERED:
 	case PW_RM_RETRANSMITS:
+	case PW_RM_LISTEN_DROPS:
 		return (double)(g->total[newest] - g->total[base]);
 	default:
 		return (double)(g->total[newest] - g->total[base]) /

@@ -255,6 +255,14 @@ static void describe(char *buf, size_t len, const struct pw_rule *r, double v, d
 		snprintf(buf, len, "%g segments retransmitted on port %u%s (threshold %g)", v,
 			 r->port, dir, threshold);
 		break;
+	case PW_RM_ACCEPT_QUEUE:
+		snprintf(buf, len, "%g connections waiting for accept() on port %u (threshold %g)",
+			 v, r->port, threshold);
+		break;
+	case PW_RM_LISTEN_DROPS:
+		snprintf(buf, len, "%g segments dropped by the listener on port %u (threshold %g)",
+			 v, r->port, threshold);
+		break;
 	default:
 		snprintf(buf, len, "%g failed connects to port %u%s (threshold %g)", v, r->port,
 			 dir, threshold);

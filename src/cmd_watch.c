@@ -93,6 +93,15 @@ static void interval_latency(const struct pw_watch *w, const struct pw_live_row 
 	pw_lat_sub(out, &r->lat, p ? &p->lat : &none);
 }
 
+/* Listen rows: segments dropped during the interval. */
+static __u64 listen_drops_delta(const struct pw_watch *w, const struct pw_live_row *r)
+{
+	const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
+	__u64 before = p ? p->listen_drops : 0;
+
+	return r->listen_drops > before ? r->listen_drops - before : 0;
+}
+
 /* Rows worth showing: on a wanted port, in our netns, with sockets or
  * activity. */
 static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
@@ -107,6 +116,8 @@ static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
 	for (s = 0; s < PW_C_MAX; s++)
 		if (pw_live_delta(w->prev, r, s))
 			return true;
+	if (listen_drops_delta(w, r))
+		return true;
 	if (w->latency) {
 		const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
 
@@ -172,6 +183,12 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 	json_object_set_new(obj, "close_wait_duration", hist_json(&r->cw_hist));
 	json_object_set_new(obj, "retransmits",
 			    json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_RETRANSMITS)));
+	if (r->key.dir == PW_DIR_LISTEN) {
+		json_object_set_new(obj, "accept_queue", json_integer(r->acceptq));
+		json_object_set_new(obj, "accept_queue_max", json_integer(r->acceptq_max));
+		json_object_set_new(obj, "listen_drops",
+				    json_integer((json_int_t)listen_drops_delta(w, r)));
+	}
 	if (w->latency && r->key.dir != PW_DIR_LISTEN) {
 		struct pw_lat *l = calloc(1, sizeof(*l));
 
@@ -228,15 +245,15 @@ static void print_header(FILE *out, bool clock, bool netns, bool latency)
 		fprintf(out, "%-10s ", "NETNS");
 	if (latency)
 		fprintf(out, "%8s %8s %8s %8s %8s ", "REQ/s", "P50", "P95", "P99", "UNANS/s");
-	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s %8s\n", "PORT", "DIR",
-		"ESTAB", "CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s", "RST/s",
-		"FAIL/s", "RETR/s");
+	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s %8s %11s %8s\n", "PORT",
+		"DIR", "ESTAB", "CLOSE-WAIT", "OLDEST", "OWNER", "TIME-WAIT", "NEW/s", "CLOSED/s",
+		"RST/s", "FAIL/s", "RETR/s", "ACCEPT-Q", "DROP/s");
 }
 
 static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_row *r,
 		      const char *clock)
 {
-	char age[PW_AGE_LEN] = "-", owner[40];
+	char age[PW_AGE_LEN] = "-", owner[40], q[24] = "-";
 
 	if (r->cw_oldest_since_ns)
 		pw_format_age(age, sizeof(age), oldest_age(w, r));
@@ -266,14 +283,21 @@ static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_
 		fprintf(out, "%-5u ", r->key.port);
 	else
 		fprintf(out, "%-5s ", "none"); /* no socket of its own: see README */
-	fprintf(out, "%-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f %8.1f\n",
+	if (r->key.dir == PW_DIR_LISTEN)
+		snprintf(q, sizeof(q), "%u/%u", r->acceptq, r->acceptq_max);
+	fprintf(out, "%-8s %7lld %10lld %8s %-22.22s %9lld %8.1f %8.1f %8.1f %8.1f %8.1f %11s ",
 		pw_dir_name(r->key.dir), (long long)r->states[PW_TCP_ESTABLISHED],
 		(long long)r->states[PW_TCP_CLOSE_WAIT], age, owner,
 		(long long)r->states[PW_TCP_TIME_WAIT], rate(w, r, PW_C_OPENED),
 		rate(w, r, PW_C_CLOSED),
 		rate(w, r, PW_C_RESETS_SENT) + rate(w, r, PW_C_RESETS_RECEIVED),
 		w->interval_s > 0 ? failures_delta(w, r) / w->interval_s : 0,
-		rate(w, r, PW_C_RETRANSMITS));
+		rate(w, r, PW_C_RETRANSMITS), q);
+	if (r->key.dir == PW_DIR_LISTEN)
+		fprintf(out, "%8.1f\n",
+			w->interval_s > 0 ? listen_drops_delta(w, r) / w->interval_s : 0);
+	else
+		fprintf(out, "%8s\n", "-");
 }
 
 static int cmp_close_wait(const void *a, const void *b)

@@ -25,10 +25,11 @@ static const double default_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 					  0.5,	 1,	 2.5,	5,    10,    30,   60 };
 
 static const char *const metric_names[PW_RM_MAX] = {
-	[PW_RM_CLOSE_WAIT] = "close_wait", [PW_RM_CLOSE_WAIT_AGE] = "close_wait_age",
-	[PW_RM_LATENCY] = "latency",	   [PW_RM_REQUEST_RATE] = "request_rate",
-	[PW_RM_RESET_RATE] = "reset_rate", [PW_RM_CONNECT_FAILURES] = "connect_failures",
-	[PW_RM_UNANSWERED] = "unanswered", [PW_RM_RETRANSMITS] = "retransmits",
+	[PW_RM_CLOSE_WAIT] = "close_wait",     [PW_RM_CLOSE_WAIT_AGE] = "close_wait_age",
+	[PW_RM_LATENCY] = "latency",	       [PW_RM_REQUEST_RATE] = "request_rate",
+	[PW_RM_RESET_RATE] = "reset_rate",     [PW_RM_CONNECT_FAILURES] = "connect_failures",
+	[PW_RM_UNANSWERED] = "unanswered",     [PW_RM_RETRANSMITS] = "retransmits",
+	[PW_RM_ACCEPT_QUEUE] = "accept_queue", [PW_RM_LISTEN_DROPS] = "listen_drops",
 };
 
 static const char *const kind_names[] = {
@@ -968,7 +969,8 @@ static const char *const rule_keys[RF_MAX] = {
 static bool metric_has_window(enum pw_rule_metric m)
 {
 	return m == PW_RM_LATENCY || m == PW_RM_REQUEST_RATE || m == PW_RM_RESET_RATE ||
-	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS;
+	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS ||
+	       m == PW_RM_LISTEN_DROPS;
 }
 
 /* Seconds-valued metrics take "2s" as well as 2. */
@@ -1114,7 +1116,7 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 	} else if (v[RF_WINDOW] != NONE) {
 		return fail(p, at(p, keyn[RF_WINDOW]), sub,
 			    "only applies to metrics latency, request_rate, reset_rate, "
-			    "connect_failures, unanswered and retransmits");
+			    "connect_failures, unanswered, retransmits and listen_drops");
 	}
 
 	if (v[RF_WARN] == NONE && v[RF_CRIT] == NONE)

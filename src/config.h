@@ -21,6 +21,8 @@ enum pw_rule_metric {
 	PW_RM_CONNECT_FAILURES, /* connect_failures: failed connects over window (count) */
 	PW_RM_UNANSWERED, /* unanswered: requests never answered over window (count) */
 	PW_RM_RETRANSMITS, /* retransmits: segments retransmitted over window (count) */
+	PW_RM_ACCEPT_QUEUE, /* accept_queue: the fullest listener's queue now */
+	PW_RM_LISTEN_DROPS, /* listen_drops: segments listeners dropped over window */
 	PW_RM_MAX,
 };
 

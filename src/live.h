@@ -16,6 +16,12 @@ struct pw_live_row {
 	struct pw_lat lat; /* request latency, since start */
 	struct pw_lat connect; /* connect latency (outbound), since start */
 	struct pw_lat accept; /* accept-queue wait (inbound), since start */
+	/* Listen rows: the fullest listener's accept queue and its limit
+	 * (per listener, never summed: IPv4 and IPv6 sockets, or
+	 * SO_REUSEPORT groups, each have their own), and the segments the
+	 * port's listeners dropped, since portwatch started or they were made. */
+	__u32 acceptq, acceptq_max;
+	__u64 listen_drops;
 	__u64 cw_oldest_since_ns; /* 0: no CLOSE_WAIT socket */
 	__u32 cw_oldest_pid;
 	char cw_oldest_comm[PW_COMM_LEN];

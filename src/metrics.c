@@ -160,6 +160,13 @@ static void merge_row(struct pw_live_row *to, const struct pw_live_row *from)
 	pw_lat_add(&to->lat, &from->lat);
 	pw_lat_add(&to->connect, &from->connect);
 	pw_lat_add(&to->accept, &from->accept);
+	/* Folded rows of one port: the fullest listener stays the figure. */
+	if ((__u64)from->acceptq * (to->acceptq_max ? to->acceptq_max : 1) >=
+	    (__u64)to->acceptq * (from->acceptq_max ? from->acceptq_max : 1)) {
+		to->acceptq = from->acceptq;
+		to->acceptq_max = from->acceptq_max;
+	}
+	to->listen_drops += from->listen_drops;
 	if (from->cw_oldest_since_ns &&
 	    (!to->cw_oldest_since_ns || from->cw_oldest_since_ns < to->cw_oldest_since_ns))
 		to->cw_oldest_since_ns = from->cw_oldest_since_ns;
@@ -388,6 +395,33 @@ static void write_failures(struct pw_text *t, const struct pw_live *f,
 	}
 }
 
+/* One family over the listen rows, labelled by port only. */
+static void write_listen(struct pw_text *t, const struct pw_live *f,
+			 const struct pw_metrics_opts *o, const char *name, const char *type,
+			 const char *help, size_t field, bool u64)
+{
+	size_t i;
+
+	pw_metrics_family(t, name, type, help);
+	for (i = 0; i < f->n; i++) {
+		const struct pw_live_row *r = &f->rows[i];
+		const char *v = (const char *)r + field;
+
+		if (r->key.dir != PW_DIR_LISTEN)
+			continue;
+		pw_text_printf(t, "%s{", name);
+		if (o->netns_label)
+			pw_text_printf(t, "netns=\"%u\",", r->key.netns);
+		if (r->key.pad)
+			pw_text_printf(t, "port=\"other\"");
+		else
+			pw_text_printf(t, "port=\"%u\"", r->key.port);
+		pw_text_printf(t, "} %llu\n",
+			       u64 ? (unsigned long long)*(const __u64 *)v
+				   : (unsigned long long)*(const __u32 *)v);
+	}
+}
+
 void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct pw_portcap *cap,
 			    const struct pw_metrics_opts *o)
 {
@@ -416,5 +450,15 @@ void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct p
 			      PW_C_UNANSWERED);
 	write_counter(t, &f, o, "portwatch_retransmits_total", "TCP segments retransmitted.",
 		      PW_C_RETRANSMITS);
+	write_listen(t, &f, o, "portwatch_accept_queue", "gauge",
+		     "Connections waiting for accept() on the port's fullest listener.",
+		     offsetof(struct pw_live_row, acceptq), false);
+	write_listen(t, &f, o, "portwatch_accept_queue_max", "gauge",
+		     "The accept-queue limit (listen backlog) of that listener.",
+		     offsetof(struct pw_live_row, acceptq_max), false);
+	write_listen(t, &f, o, "portwatch_listen_drops_total", "counter",
+		     "Segments the port's listeners dropped (full accept queue: SYNs and "
+		     "handshake ends).",
+		     offsetof(struct pw_live_row, listen_drops), true);
 	pw_live_free(&f);
 }

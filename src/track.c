@@ -48,6 +48,25 @@ struct pw_tracker {
 	struct pw_seen *seen;
 	size_t n_seen;
 	__u64 prune_lost; /* a socket counted in a row as it was forgotten */
+	struct pw_lsn *lsn; /* listeners of the last read, sorted by id */
+	size_t n_lsn;
+	struct pw_lsn *lsn_now; /* those of the read in progress */
+	size_t n_lsn_now;
+	struct pw_gone_drops *gone;
+	size_t n_gone;
+};
+
+/* A listener as of the last read, for its drops (see read_listeners()). */
+struct pw_lsn {
+	__u64 id; /* socket address */
+	struct pw_key key;
+	__u64 drops;
+};
+
+/* Drops of listeners gone, per listen row: their counter stays monotonic. */
+struct pw_gone_drops {
+	struct pw_key key;
+	__u64 drops;
 };
 
 struct pw_seen {
@@ -703,6 +722,8 @@ void pw_tracker__free(struct pw_tracker *t)
 	pw_kernel__free(&t->kernel);
 	free(t->percpu);
 	free(t->seen);
+	free(t->lsn);
+	free(t->gone);
 	free(t);
 }
 
@@ -777,8 +798,12 @@ static int read_stats(struct pw_tracker *t, struct pw_live *l)
 static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 {
 	int fd = bpf_map__fd(t->skel->maps.mini), err;
+	int lfd = bpf_map__fd(t->skel->maps.listeners);
 	struct pw_mini_key key, next;
+	struct pw_listener v;
 	struct pw_live *l = arg;
+	struct pw_lsn *more;
+	__u64 id;
 	struct pw_live_row *row;
 	size_t n;
 	__u64 cnt;
@@ -788,6 +813,8 @@ static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 		return err;
 	while (!bpf_map_get_next_key(fd, NULL, &next))
 		bpf_map_delete_elem(fd, &next);
+	while (!bpf_map_get_next_key(lfd, NULL, &id))
+		bpf_map_delete_elem(lfd, &id);
 	err = pw_run_iter(t->skel->progs.count_mini, 0, NULL, &n);
 	if (err)
 		return err;
@@ -801,7 +828,94 @@ static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 		}
 		bpf_map_delete_elem(fd, &key);
 	}
+	/* Listeners: the fullest queue into the row now, the drops kept for
+	 * read_listeners(). */
+	while (!bpf_map_get_next_key(lfd, NULL, &id)) {
+		if (!bpf_map_lookup_elem(lfd, &id, &v)) {
+			row = pw_live_row(l, &v.key);
+			if (!row)
+				return -ENOMEM;
+			if ((__u64)v.backlog * (row->acceptq_max ? row->acceptq_max : 1) >=
+			    (__u64)row->acceptq * (v.max_backlog ? v.max_backlog : 1)) {
+				row->acceptq = v.backlog;
+				row->acceptq_max = v.max_backlog;
+			}
+			more = realloc(t->lsn_now, (t->n_lsn_now + 1) * sizeof(*more));
+			if (!more)
+				return -ENOMEM;
+			t->lsn_now = more;
+			t->lsn_now[t->n_lsn_now++] = (struct pw_lsn){ id, v.key, v.drops };
+		}
+		bpf_map_delete_elem(lfd, &id);
+	}
 	return 0;
+}
+
+static int cmp_lsn(const void *a, const void *b)
+{
+	__u64 x = ((const struct pw_lsn *)a)->id, y = ((const struct pw_lsn *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Adds drops of a listener gone to its row's total. */
+static int drops_gone(struct pw_tracker *t, const struct pw_key *key, __u64 drops)
+{
+	struct pw_gone_drops *g;
+	size_t i;
+
+	if (!drops)
+		return 0;
+	for (i = 0; i < t->n_gone; i++)
+		if (!memcmp(&t->gone[i].key, key, sizeof(*key))) {
+			t->gone[i].drops += drops;
+			return 0;
+		}
+	g = realloc(t->gone, (t->n_gone + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	t->gone = g;
+	t->gone[t->n_gone++] = (struct pw_gone_drops){ *key, drops };
+	return 0;
+}
+
+/* The listeners the counting pass found (every namespace's, collected by
+ * mini_netns()) into their rows: the fullest queue, and drops summed with
+ * those of listeners gone since the last read, so the total never goes
+ * back when a listener closes (a new socket at the same address starts
+ * below where the old one ended). */
+static int read_listeners(struct pw_tracker *t, struct pw_live *l, struct pw_lsn *now, size_t n)
+{
+	struct pw_live_row *row;
+	struct pw_lsn *old;
+	size_t i;
+	int err = 0;
+
+	qsort(now, n, sizeof(*now), cmp_lsn);
+	for (i = 0; !err && i < t->n_lsn; i++) {
+		old = bsearch(&t->lsn[i], now, n, sizeof(*now), cmp_lsn);
+		if (!old || old->drops < t->lsn[i].drops ||
+		    memcmp(&old->key, &t->lsn[i].key, sizeof(old->key)))
+			err = drops_gone(t, &t->lsn[i].key, t->lsn[i].drops);
+	}
+	for (i = 0; !err && i < n; i++) {
+		row = pw_live_row(l, &now[i].key);
+		if (row)
+			row->listen_drops += now[i].drops;
+		else
+			err = -ENOMEM;
+	}
+	for (i = 0; !err && i < t->n_gone; i++) {
+		row = pw_live_row(l, &t->gone[i].key);
+		if (row)
+			row->listen_drops += t->gone[i].drops;
+		else
+			err = -ENOMEM;
+	}
+	free(t->lsn);
+	t->lsn = now;
+	t->n_lsn = n;
+	return err;
 }
 
 /* A per-CPU histogram map into one pw_lat per row, at offset field. */
@@ -1035,8 +1149,15 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 		if (!err)
 			err = read_stats(t, l);
 	}
+	t->lsn_now = NULL;
+	t->n_lsn_now = 0;
 	if (!err)
 		err = for_each_netns(t, mini_netns, l);
+	if (!err) {
+		err = read_listeners(t, l, t->lsn_now, t->n_lsn_now);
+		t->lsn_now = NULL;
+	}
+	free(t->lsn_now);
 	if (!err)
 		err = read_cw_hist(t, l);
 	if (!err)

@@ -378,6 +378,16 @@ static void test_gauges(void **state)
 	assert_true(isnan(pw_rule_value_now(&r, &l)));
 	r.metric = PW_RM_REQUEST_RATE;
 	assert_true(isnan(pw_rule_value_now(&r, &l)));
+
+	/* accept_queue: the port's fullest listen row, whatever direction
+	 * the rule names; other rows' fields never count. */
+	r.metric = PW_RM_ACCEPT_QUEUE;
+	r.dir = PW_RD_INBOUND;
+	row(&l, 1, 8080, PW_DIR_LISTEN)->acceptq = 5;
+	row(&l, 2, 8080, PW_DIR_LISTEN)->acceptq = 9;
+	row(&l, 1, 8080, PW_DIR_INBOUND)->acceptq = 50;
+	row(&l, 1, 9090, PW_DIR_LISTEN)->acceptq = 70;
+	assert_float_equal(pw_rule_value_now(&r, &l), 9, 0);
 	pw_live_free(&l);
 }
 

@@ -407,6 +407,12 @@ static const struct bad bad_cases[] = {
 	  "6:13", "rules[0].window: 500ms is too short (at least 1s)" },
 	{ "window_not_for_metric", RULE "    window: 5m\n", "6:5",
 	  "rules[0].window: only applies to metrics latency, request_rate" },
+	{ "window_not_for_accept_queue",
+	  "rules:\n  - name: q\n    metric: accept_queue\n    port: 3001\n    warn: 10\n"
+	  "    window: 5m\n",
+	  "6:5",
+	  "rules[0].window: only applies to metrics latency, request_rate, reset_rate, "
+	  "connect_failures, unanswered, retransmits and listen_drops" },
 	{ "notifier_timeout_zero",
 	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    timeout: 0s\n", "5:14",
 	  "notifiers[0].timeout: must be greater than 0" },

@@ -152,8 +152,17 @@ static void test_write_ports_text(void **state)
 	r->accept.bucket[pw_hist_bucket(at + 1)] = 1;
 	r->accept.count = 1;
 	r->accept.sum_ns = 2000000ULL;
-	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_LISTEN })
-		->states[PW_TCP_LISTEN] = 1;
+	r = pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_LISTEN });
+	r->states[PW_TCP_LISTEN] = 1;
+	r->acceptq = 2;
+	r->acceptq_max = 1;
+	r->listen_drops = 3;
+	/* Another listener of the port (another namespace here): more queued,
+	 * but far from its limit; the fullest is the figure, drops add up. */
+	r = pw_live_row(&l, &(struct pw_key){ .netns = 2, .port = 3001, .dir = PW_DIR_LISTEN });
+	r->acceptq = 3;
+	r->acceptq_max = 128;
+	r->listen_drops = 4;
 	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_OUTBOUND })
 		->counter[PW_C_CONNECT_REFUSED] = 7;
 	pw_portcap_init(c, NULL, 0, 64);
@@ -166,6 +175,9 @@ static void test_write_ports_text(void **state)
 		strstr(t.s, "{port=\"3001\",direction=\"inbound\",state=\"established\"} 3\n"));
 	assert_non_null(strstr(t.s, "{port=\"3001\",direction=\"listen\",state=\"listen\"} 1\n"));
 	assert_null(strstr(t.s, "direction=\"listen\",state=\"established\""));
+	assert_non_null(strstr(t.s, "\nportwatch_accept_queue{port=\"3001\"} 2\n"));
+	assert_non_null(strstr(t.s, "\nportwatch_accept_queue_max{port=\"3001\"} 1\n"));
+	assert_non_null(strstr(t.s, "\nportwatch_listen_drops_total{port=\"3001\"} 7\n"));
 	assert_null(strstr(t.s, "state=\"close\"}"));
 	assert_non_null(strstr(t.s, "portwatch_close_wait_oldest_age_seconds{port=\"3001\","
 				    "direction=\"inbound\"} 60.000000000\n"));
@@ -187,7 +199,7 @@ static void test_write_ports_text(void **state)
 				"direction=\"inbound\""));
 	assert_int_equal(count(t.s, "# TYPE portwatch_request_duration_seconds histogram\n"), 1);
 	assert_int_equal(count(t.s, "# HELP "), count(t.s, "# TYPE "));
-	assert_int_equal(count(t.s, "# TYPE "), 12);
+	assert_int_equal(count(t.s, "# TYPE "), 15);
 	assert_null(strstr(t.s, "portwatch_accept_wait_seconds"));
 
 	/* Accept-queue waits, when measured: inbound rows only, folded too. */
