@@ -494,6 +494,7 @@ static int apply_config(struct daemon *d, struct pw_config *cfg)
 		pw_err("%s: buckets: not ascending positive seconds", cfg->path);
 		return err;
 	}
+	pw_portcap_free(&d->cap);
 	pw_portcap_init(&d->cap, cfg->ports, cfg->n_ports, cfg->max_ports);
 	return 0;
 }
@@ -746,6 +747,7 @@ out:
 	pw_notify__free(d.notify);
 	pw_alerts__free(d.alerts);
 	pw_live_free(&d.live);
+	pw_portcap_free(&d.cap);
 	pw_text_free(&d.text);
 	pw_config_free(&d.cfg);
 	return err;

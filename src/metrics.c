@@ -72,21 +72,157 @@ void pw_portcap_init(struct pw_portcap *c, const __u16 *ports, size_t n_ports, _
 	}
 }
 
+void pw_portcap_free(struct pw_portcap *c)
+{
+	free(c->sig);
+	free(c->idle_since);
+	pw_live_free(&c->prev);
+	pw_live_free(&c->other);
+	memset(c, 0, sizeof(*c));
+}
+
+static bool member(const struct pw_portcap *c, __u16 port)
+{
+	return c->own[port / 64] & (1ULL << (port % 64));
+}
+
+static void set_member(struct pw_portcap *c, __u16 port, bool on)
+{
+	if (on == member(c, port))
+		return;
+	c->own[port / 64] ^= 1ULL << (port % 64);
+	if (on)
+		c->n++;
+	else
+		c->n--;
+}
+
+/* A port's activity at this write. */
+struct port_use {
+	__u16 port;
+	__u64 sockets;
+	__u64 moved; /* its totals' growth since the last write */
+};
+
+static int cmp_use(const void *a, const void *b)
+{
+	const struct port_use *x = a, *y = b;
+
+	if (x->sockets != y->sockets)
+		return x->sockets > y->sockets ? -1 : 1;
+	if (x->moved != y->moved)
+		return x->moved > y->moved ? -1 : 1;
+	return x->port < y->port ? -1 : x->port > y->port;
+}
+
+static __u64 row_sig(const struct pw_live_row *r)
+{
+	__u64 sig = r->cw_hist.count + r->lat.count + r->connect.count + r->accept.count +
+		    r->listen_drops;
+	int i;
+
+	for (i = 0; i < PW_C_MAX; i++)
+		sig += r->counter[i];
+	return sig;
+}
+
+/* Membership by activity (see struct pw_portcap). */
+static int portcap_update(struct pw_portcap *c, const struct pw_live *l)
+{
+	struct port_use *use;
+	__u64 *sig, sockets, ns = l->ts_ns ? l->ts_ns : 1;
+	__u32 *at; /* per port: its entry in use, + 1 */
+	size_t i, n = 0;
+	unsigned int port;
+	int s;
+
+	if (c->allowlist)
+		return 0;
+	if (!c->sig) {
+		c->sig = calloc(65536, sizeof(*c->sig));
+		c->idle_since = calloc(65536, sizeof(*c->idle_since));
+		if (!c->sig || !c->idle_since)
+			return -ENOMEM;
+	}
+	sig = calloc(65536, sizeof(*sig));
+	at = calloc(65536, sizeof(*at));
+	use = calloc(l->n + 1, sizeof(*use));
+	if (!sig || !at || !use) {
+		free(sig);
+		free(at);
+		free(use);
+		return -ENOMEM;
+	}
+	/* Totals and sockets per port, over its rows. */
+	for (i = 0; i < l->n; i++) {
+		const struct pw_live_row *r = &l->rows[i];
+
+		for (sockets = 0, s = 0; s < PW_STATE_SLOTS; s++)
+			sockets += r->states[s] > 0 ? (__u64)r->states[s] : 0;
+		sig[r->key.port] += row_sig(r) + 1; /* + 1: the port has a row */
+		if (!at[r->key.port]) {
+			use[n++] = (struct port_use){ .port = r->key.port };
+			at[r->key.port] = (__u32)n;
+		}
+		use[at[r->key.port] - 1].sockets += sockets;
+	}
+	for (i = 0; i < n; i++) {
+		port = use[i].port;
+		use[i].moved = sig[port] > c->sig[port] ? sig[port] - c->sig[port] : 0;
+		if (use[i].sockets || use[i].moved)
+			c->idle_since[port] = 0;
+		else if (!c->idle_since[port])
+			c->idle_since[port] = ns;
+	}
+	/* Forgotten ports give their place up. */
+	for (port = 1; port < 65536; port++) {
+		if (member(c, port) && !sig[port]) {
+			set_member(c, port, false);
+			c->idle_since[port] = 0;
+		}
+		c->sig[port] = sig[port];
+	}
+	/* Newcomers, busiest first: a free place, else the member idle
+	 * longest, if the newcomer is busy and that member is idle. */
+	qsort(use, n, sizeof(*use), cmp_use);
+	for (i = 0; i < n; i++) {
+		__u16 idlest = 0;
+
+		port = use[i].port;
+		if (!port || member(c, port))
+			continue;
+		if (c->n < c->max) {
+			set_member(c, port, true);
+			continue;
+		}
+		if (!use[i].sockets && !use[i].moved)
+			break; /* the rest are idle too */
+		for (size_t k = 0; k < n; k++) {
+			__u16 m = use[k].port;
+
+			if (m && member(c, m) && c->idle_since[m] &&
+			    (!idlest || c->idle_since[m] < c->idle_since[idlest]))
+				idlest = m;
+		}
+		if (!idlest)
+			break; /* every member is busy */
+		set_member(c, idlest, false);
+		set_member(c, port, true);
+		c->idle_since[idlest] = 0;
+	}
+	free(sig);
+	free(at);
+	free(use);
+	return 0;
+}
+
 /* The port's label: itself, 0 for "other", or -1 to leave it out. Port 0
  * (traffic with no socket of its own) is always itself. */
-static int portcap_label(struct pw_portcap *c, __u16 port)
+static int portcap_label(const struct pw_portcap *c, __u16 port)
 {
-	__u64 bit = 1ULL << (port % 64);
-
-	if (!port || (c->own[port / 64] & bit))
+	if (!port || member(c, port))
 		return port;
-	if (c->allowlist)
-		return -1;
-	if (c->n >= c->max)
-		return 0;
-	c->own[port / 64] |= bit;
-	c->n++;
-	return port;
+	return c->allowlist ? -1 : 0;
 }
 
 int pw_bounds_init(struct pw_bounds *b, const double *seconds, size_t n)
@@ -145,12 +281,40 @@ void pw_metrics_label_value(struct pw_text *t, const char *v)
 	}
 }
 
-static void merge_row(struct pw_live_row *to, const struct pw_live_row *from)
+/* What a row has that only grows (counters, histograms): later - earlier,
+ * into out (zeroed by the caller). A row that went back (forgotten and
+ * made again) counts from zero. */
+static void row_growth(struct pw_live_row *out, const struct pw_live_row *later,
+		       const struct pw_live_row *earlier)
 {
 	int i;
 
-	for (i = 0; i < PW_STATE_SLOTS; i++)
-		to->states[i] += from->states[i];
+	if (earlier && row_sig(later) >= row_sig(earlier)) {
+		for (i = 0; i < PW_C_MAX; i++)
+			out->counter[i] = later->counter[i] - earlier->counter[i];
+		out->cw_hist.count = later->cw_hist.count - earlier->cw_hist.count;
+		out->cw_hist.sum_ns = later->cw_hist.sum_ns - earlier->cw_hist.sum_ns;
+		for (i = 0; i < PW_HIST_BUCKETS; i++)
+			out->cw_hist.bucket[i] =
+				later->cw_hist.bucket[i] - earlier->cw_hist.bucket[i];
+		pw_lat_sub(&out->lat, &later->lat, &earlier->lat);
+		pw_lat_sub(&out->connect, &later->connect, &earlier->connect);
+		pw_lat_sub(&out->accept, &later->accept, &earlier->accept);
+		out->listen_drops = later->listen_drops - earlier->listen_drops;
+		return;
+	}
+	memcpy(out->counter, later->counter, sizeof(out->counter));
+	out->cw_hist = later->cw_hist;
+	out->lat = later->lat;
+	out->connect = later->connect;
+	out->accept = later->accept;
+	out->listen_drops = later->listen_drops;
+}
+
+static void merge_totals(struct pw_live_row *to, const struct pw_live_row *from)
+{
+	int i;
+
 	for (i = 0; i < PW_C_MAX; i++)
 		to->counter[i] += from->counter[i];
 	to->cw_hist.count += from->cw_hist.count;
@@ -160,42 +324,94 @@ static void merge_row(struct pw_live_row *to, const struct pw_live_row *from)
 	pw_lat_add(&to->lat, &from->lat);
 	pw_lat_add(&to->connect, &from->connect);
 	pw_lat_add(&to->accept, &from->accept);
+	to->listen_drops += from->listen_drops;
+}
+
+/* Gauges: sockets now, the fullest listener, the oldest CLOSE_WAIT. */
+static void merge_gauges(struct pw_live_row *to, const struct pw_live_row *from)
+{
+	int i;
+
+	for (i = 0; i < PW_STATE_SLOTS; i++)
+		to->states[i] += from->states[i];
 	/* Folded rows of one port: the fullest listener stays the figure. */
 	if ((__u64)from->acceptq * (to->acceptq_max ? to->acceptq_max : 1) >=
 	    (__u64)to->acceptq * (from->acceptq_max ? from->acceptq_max : 1)) {
 		to->acceptq = from->acceptq;
 		to->acceptq_max = from->acceptq_max;
 	}
-	to->listen_drops += from->listen_drops;
 	if (from->cw_oldest_since_ns &&
 	    (!to->cw_oldest_since_ns || from->cw_oldest_since_ns < to->cw_oldest_since_ns))
 		to->cw_oldest_since_ns = from->cw_oldest_since_ns;
 }
 
-/* Rows relabelled by the port cap and merged: one per exported series. */
+/* Rows relabelled by the port cap and merged: one per exported series.
+ * Under "other", gauges are summed as they are, and totals grow by what
+ * each row under it added since the last write (see struct pw_portcap). */
 static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, struct pw_live *out)
 {
+	struct pw_live_row *r, *acc, *grown = calloc(1, sizeof(*grown));
 	size_t i;
+	int err = 0;
 
+	if (!grown)
+		return -ENOMEM;
 	out->ts_ns = l->ts_ns;
-	for (i = 0; i < l->n; i++) {
-		struct pw_key k = l->rows[i].key;
-		struct pw_live_row *r;
+	for (i = 0; !err && i < l->n; i++) {
+		const struct pw_live_row *row = &l->rows[i];
+		struct pw_key k = row->key;
 		int port = portcap_label(cap, k.port);
 
 		if (port < 0)
 			continue;
 		k.port = port;
-		k.pad = k.port != l->rows[i].key.port; /* under "other" */
+		k.pad = k.port != row->key.port; /* under "other" */
 		if (!netns)
 			k.netns = 0;
 		r = pw_live_row(out, &k);
-		if (!r)
-			return -ENOMEM;
-		merge_row(r, &l->rows[i]);
+		if (!r) {
+			err = -ENOMEM;
+			break;
+		}
+		r->key.pad = k.pad;
+		merge_gauges(r, row);
+		if (!k.pad) {
+			merge_totals(r, row);
+			continue;
+		}
+		acc = pw_live_row(&cap->other, &k);
+		if (!acc) {
+			err = -ENOMEM;
+			break;
+		}
+		acc->key.pad = 1;
+		memset(grown, 0, sizeof(*grown));
+		row_growth(grown, row, pw_live_find(&cap->prev, &row->key));
+		merge_totals(acc, grown);
+	}
+	/* Everything "other" has gathered, whether or not a port is under it
+	 * now. */
+	for (i = 0; !err && i < cap->other.n; i++) {
+		r = pw_live_row(out, &cap->other.rows[i].key);
+		if (!r) {
+			err = -ENOMEM;
+			break;
+		}
+		r->key.pad = 1;
+		merge_totals(r, &cap->other.rows[i]);
+	}
+	free(grown);
+	/* This write's rows, for the next one's growth. */
+	pw_live_reset(&cap->prev);
+	for (i = 0; !err && i < l->n; i++) {
+		r = pw_live_row(&cap->prev, &l->rows[i].key);
+		if (r)
+			*r = l->rows[i];
+		else
+			err = -ENOMEM;
 	}
 	pw_live_sort(out);
-	return 0;
+	return err;
 }
 
 static void labels(struct pw_text *t, const struct pw_live_row *r, const struct pw_metrics_opts *o)
@@ -427,7 +643,7 @@ void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct p
 {
 	struct pw_live f = {};
 
-	if (fold(l, cap, o->netns_label, &f)) {
+	if (portcap_update(cap, l) || fold(l, cap, o->netns_label, &f)) {
 		t->err = -ENOMEM;
 		pw_live_free(&f);
 		return;

@@ -20,17 +20,28 @@ void pw_text_printf(struct pw_text *t, const char *fmt, ...) __attribute__((form
 void pw_text_reset(struct pw_text *t);
 void pw_text_free(struct pw_text *t);
 
-/* Which ports get series of their own. With an allowlist, exactly those;
- * otherwise the first max ports seen, in order of appearance, and every
- * later port is summed under port="other". A port never moves between the
- * two, so counters stay monotonic. */
+/* Which ports get series of their own. With an allowlist, exactly those.
+ * Otherwise at most max ports, chosen by activity and re-evaluated at each
+ * write: a port joins while there is room; when there is none, a port with
+ * sockets or activity takes the place of the member idle longest (no
+ * sockets, totals unchanged since the last write); a port the tracker has
+ * forgotten gives its place up. The rest are summed under port="other",
+ * whose counters and histograms grow by what the ports under it add, so
+ * they stay monotonic as ports come and go. */
 struct pw_portcap {
 	__u64 own[65536 / 64];
 	__u32 n, max;
 	bool allowlist;
+	/* Per port, allocated at the first write: totals at the last write,
+	 * and since when they have not moved (0: active at the last write). */
+	__u64 *sig, *idle_since;
+	struct pw_live prev; /* the rows of the last write */
+	struct pw_live other; /* what "other" has accumulated, per direction */
 };
 
+/* c zeroed, or freed with pw_portcap_free(). */
 void pw_portcap_init(struct pw_portcap *c, const __u16 *ports, size_t n_ports, __u32 max_ports);
+void pw_portcap_free(struct pw_portcap *c);
 
 /* Histogram bounds: the in-kernel bucket index for each configured bound
  * (rounded up to the bucket holding it), ascending, without repeats. */

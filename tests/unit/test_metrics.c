@@ -64,46 +64,94 @@ static void test_bounds_reject(void **state)
 	assert_int_equal(pw_bounds_init(&b, (const double[]){ 1e6 }, 1), -EINVAL);
 }
 
+static struct pw_live_row *inb(struct pw_live *l, __u16 port, __s64 cw, __u64 opened)
+{
+	struct pw_live_row *r =
+		pw_live_row(l, &(struct pw_key){ .netns = 1, .port = port, .dir = PW_DIR_INBOUND });
+
+	r->states[PW_TCP_CLOSE_WAIT] = cw;
+	r->counter[PW_C_OPENED] = opened;
+	return r;
+}
+
+#define CW(port)                                                                                   \
+	"portwatch_tcp_connections{port=\"" port "\",direction=\"inbound\",state=\"close_wait\"} "
+#define OPENED(port) "portwatch_connections_opened_total{port=\"" port "\",direction=\"inbound\"} "
+
+/* Ports by activity: the busiest get places; a busy newcomer takes the
+ * place of an idle member; a forgotten port gives its place up; "other"
+ * only ever grows. */
 static void test_portcap(void **state)
 {
-	struct pw_portcap *c = malloc(sizeof(*c));
+	struct pw_portcap *c = calloc(1, sizeof(*c));
 	struct pw_live l = {};
 	struct pw_text t = {};
 	struct pw_bounds b;
 	struct pw_metrics_opts o = { .bounds = &b };
-	__u16 ports[] = { 443, 80, 8080 };
-	size_t i;
 
 	(void)state;
 	pw_bounds_init(&b, (const double[]){ 1 }, 1);
-	for (i = 0; i < 3; i++) {
-		struct pw_key k = { .netns = 1, .port = ports[i], .dir = PW_DIR_INBOUND };
-
-		pw_live_row(&l, &k)->states[PW_TCP_CLOSE_WAIT] = i + 1;
-	}
-	/* At most two ports: the third, and any later, under "other". */
 	pw_portcap_init(c, NULL, 0, 2);
+	/* At most two ports: the busiest two. */
+	inb(&l, 443, 1, 5);
+	inb(&l, 80, 2, 7);
+	inb(&l, 8080, 3, 0);
+	l.ts_ns = 1;
 	pw_metrics_write_ports(&t, &l, c, &o);
-	assert_non_null(strstr(t.s, "portwatch_tcp_connections{port=\"443\",direction=\"inbound\","
-				    "state=\"close_wait\"} 1\n"));
-	assert_non_null(
-		strstr(t.s, "{port=\"80\",direction=\"inbound\",state=\"close_wait\"} 2\n"));
-	assert_non_null(
-		strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 3\n"));
-	/* Sticky: 8080 stays "other" even once it is alone. */
+	assert_non_null(strstr(t.s, CW("8080") "3\n"));
+	assert_non_null(strstr(t.s, CW("80") "2\n"));
+	assert_non_null(strstr(t.s, CW("other") "1\n"));
+	assert_non_null(strstr(t.s, OPENED("other") "5\n"));
+	assert_null(strstr(t.s, "port=\"443\""));
+
+	/* 80 goes idle (no sockets, totals unchanged); 443 gets busy and takes
+	 * its place. What 80 had stays with 80's gone series: "other" does not
+	 * jump by it, nor fall back by 443's 5. */
 	pw_live_reset(&l);
-	pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 8080, .dir = PW_DIR_INBOUND })
-		->states[PW_TCP_CLOSE_WAIT] = 5;
+	inb(&l, 443, 4, 10);
+	inb(&l, 80, 0, 7);
+	inb(&l, 8080, 3, 0);
+	l.ts_ns = 2;
 	pw_text_reset(&t);
 	pw_metrics_write_ports(&t, &l, c, &o);
-	assert_non_null(
-		strstr(t.s, "{port=\"other\",direction=\"inbound\",state=\"close_wait\"} 5\n"));
+	assert_non_null(strstr(t.s, CW("443") "4\n"));
+	assert_non_null(strstr(t.s, OPENED("443") "10\n"));
+	assert_non_null(strstr(t.s, CW("other") "0\n"));
+	assert_non_null(strstr(t.s, OPENED("other") "5\n"));
+	assert_null(strstr(t.s, "port=\"80\""));
+
+	/* Under "other", 80 adds what it does from now on. */
+	pw_live_reset(&l);
+	inb(&l, 443, 4, 10);
+	inb(&l, 80, 1, 9);
+	inb(&l, 8080, 3, 0);
+	l.ts_ns = 3;
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_non_null(strstr(t.s, OPENED("other") "7\n"));
+	assert_non_null(strstr(t.s, CW("other") "1\n"));
+
+	/* 8080 forgotten by the tracker (no row): its place goes to 9000. */
+	pw_live_reset(&l);
+	inb(&l, 443, 4, 10);
+	inb(&l, 80, 1, 9);
+	inb(&l, 9000, 2, 1);
+	l.ts_ns = 4;
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	assert_non_null(strstr(t.s, CW("9000") "2\n"));
+	assert_non_null(strstr(t.s, OPENED("other") "7\n"));
+	assert_null(strstr(t.s, "port=\"8080\""));
+
 	/* An allowlist: only its ports, nothing under "other". */
+	pw_portcap_free(c);
 	pw_portcap_init(c, (const __u16[]){ 80 }, 1, 64);
 	pw_text_reset(&t);
 	pw_metrics_write_ports(&t, &l, c, &o);
 	assert_null(strstr(t.s, "other"));
-	assert_null(strstr(t.s, "8080"));
+	assert_null(strstr(t.s, "9000"));
+	assert_non_null(strstr(t.s, CW("80") "1\n"));
+	pw_portcap_free(c);
 	pw_text_free(&t);
 	pw_live_free(&l);
 	free(c);
@@ -122,7 +170,7 @@ static size_t count(const char *hay, const char *needle)
  * are cumulative and exact at the bounds; one HELP and TYPE per family. */
 static void test_write_ports_text(void **state)
 {
-	struct pw_portcap *c = malloc(sizeof(*c));
+	struct pw_portcap *c = calloc(1, sizeof(*c));
 	struct pw_live l = { .ts_ns = 100000000000ULL };
 	struct pw_text t = {};
 	struct pw_bounds b;
@@ -223,6 +271,7 @@ static void test_write_ports_text(void **state)
 	pw_metrics_write_ports(&t, &l, c, &o);
 	assert_non_null(strstr(t.s, "{netns=\"2\",port=\"3001\",direction=\"inbound\","
 				    "state=\"close_wait\"} 5\n"));
+	pw_portcap_free(c);
 	pw_text_free(&t);
 	pw_live_free(&l);
 	free(c);
