@@ -378,6 +378,65 @@ struct slow_server {
 	int delay_ms;
 };
 
+/* Whether /metrics has any series for port. */
+static bool has_port(const char *port)
+{
+	char needle[32], *text = http_get(METRICS_URL, NULL);
+	bool found;
+
+	snprintf(needle, sizeof(needle), "port=\"%s\"", port);
+	found = text && strstr(text, needle);
+	free(text);
+	return found;
+}
+
+/* Rows with no sockets and no activity are forgotten after forget_after and
+ * give their place up: with room for two ports (the daemon's own listener
+ * takes one), a port used once and gone idle leaves, and a CLOSE_WAIT leak
+ * on a new port gets its own series, equal to ss. */
+static void test_forget_and_port_set(void **state)
+{
+	char config[512];
+	struct linger lg = { 1, 0 };
+	int lfd, c, a, srv[9], i;
+	struct bg d;
+
+	(void)state;
+	snprintf(config, sizeof(config), "%sforget_after: 1s\nmax_ports: 2\n", base_config);
+	start_daemon(&d, config);
+	lfd = tcp_listen(AF_INET, 3010, 16);
+	assert_true(lfd >= 0);
+	c = tcp_connect(AF_INET, 3010);
+	a = accept(lfd, NULL, NULL);
+	assert_true(c >= 0 && a >= 0);
+	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	assert_int_equal(
+		wait_sample("portwatch_tcp_connections{port=\"3010\",direction=\"inbound\","
+			    "state=\"established\"}",
+			    1, WAIT_MS),
+		0);
+	close(c); /* a reset: no TIME_WAIT left behind */
+	close(a);
+	close(lfd);
+	for (i = 0; i < WAIT_MS / 100 && has_port("3010"); i++)
+		usleep(100000);
+	assert_false(has_port("3010"));
+
+	lfd = tcp_listen(AF_INET, 3011, 16);
+	assert_true(lfd >= 0);
+	assert_int_equal(leak(lfd, 3011, 9, srv), 0);
+	assert_int_equal(
+		wait_sample("portwatch_tcp_connections{port=\"3011\",direction=\"inbound\","
+			    "state=\"close_wait\"}",
+			    (double)ss_now("CLOSE-WAIT", 3011), WAIT_MS),
+		0);
+	assert_int_equal(ss_now("CLOSE-WAIT", 3011), 9);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+	for (i = 0; i < 9; i++)
+		close(srv[i]);
+	close(lfd);
+}
+
 static void serve_slowly(void *arg, int ready)
 {
 	struct slow_server *s = arg;
@@ -908,6 +967,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_metrics_match_ss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_and_port_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_wait_metric, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_command, setup, teardown),
@@ -919,5 +979,7 @@ int main(void)
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (getenv("TEST_FILTER")) /* one test by name (a glob), for development */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
