@@ -7,8 +7,8 @@
 # tens of percent within minutes, and pairing cancels the drift.
 # Usage: bench/run.sh PORTWATCH LOADGEN [TRIALS] [SECONDS]
 # BENCH_ONLY: run only the configurations whose name (WORKLOAD:MODE, workloads
-# churn, resets, closed, pingpong; modes watch, latency, daemon, accept)
-# contains one of these
+# churn, resets, closed, pingpong; modes watch, latency, daemon, accept; and
+# cpu:daemon, the daemon's CPU at 10,000 connections/s) contains one of these
 # comma-separated words, e.g. BENCH_ONLY=pingpong or BENCH_ONLY=churn:latency.
 set -euo pipefail
 PW=$(realpath "$1")
@@ -92,3 +92,42 @@ for run in $RUNS; do
 	echo "  baseline runs: ${base[*]}"
 	echo "  traced runs:   ${traced[*]}"
 done
+
+# The daemon's own CPU (default config) while 10,000 connections/s spread
+# over 2,000 ports, scraped every 15 s, as a share of one core (utime + stime
+# from /proc).
+cpu_trial() {
+	unshare -n bash -s "$SPREAD_SECS" "$PW" "$LOADGEN" <<'EOS'
+set -eu
+secs=$1 pw=$2 loadgen=$3
+ip link set lo up
+cfg=$(mktemp)
+"$pw" daemon --config "$cfg" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 200); do ss -Hltn 'sport = :9977' | grep -q . && break; sleep 0.05; done
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# Prometheus scraping every 15 s (deploy/prometheus.yml's interval).
+( while sleep 15; do
+	exec 3<>/dev/tcp/127.0.0.1/9977 || exit 0
+	printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+	cat <&3 >/dev/null
+	exec 3<&-
+done ) &
+scraper=$!
+t0=$(ticks) s0=$(date +%s.%N)
+rate=$("$loadgen" spread "$secs" 10000000)
+t1=$(ticks) s1=$(date +%s.%N)
+kill "$scraper" 2>/dev/null || true
+kill -TERM "$pid"; wait "$pid" || true
+rm -f "$cfg"
+awk -v t="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v a="$s0" -v b="$s1" -v r="$rate" \
+	'BEGIN {printf "%.2f %s\n", 100 * t / hz / (b - a), r}'
+EOS
+}
+if wanted cpu:daemon; then
+	SPREAD_SECS=${SPREAD_SECS:-60}
+	echo
+	echo "daemon CPU, default config, 10,000 connections/s over 2,000 ports, scraped every 15s, ${SPREAD_SECS}s:"
+	for _ in $(seq "$TRIALS"); do cpu_trial; done | sort -n |
+		awk '{c[NR]=$1; r[NR]=$2} END {m=(NR+1)/2; printf "  median %.2f%% of one core (runs: ", c[int(m)]; for (i=1;i<=NR;i++) printf "%s%% ", c[i]; printf "), %s connections/s\n", r[int(m)]}'
+fi

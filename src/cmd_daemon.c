@@ -6,6 +6,7 @@
  * and only ever receive copies. */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <getopt.h>
 #include <signal.h>
@@ -27,7 +28,8 @@
 #include "track.h"
 #include "watch.h"
 
-#define PUBLISH_NS 1000000000ULL /* /metrics is at most this old */
+/* A scrape is served text at most this old: older, it waits for a read. */
+#define PUBLISH_NS 1000000000ULL
 
 struct daemon {
 	struct pw_config cfg;
@@ -565,11 +567,12 @@ static void do_reload(struct daemon *d)
 	if (listen_changed(&d->cfg, &cfg)) {
 		pw_exporter__free(d->http);
 		d->http = NULL;
-		http = pw_exporter__new(cfg.listen_addr, cfg.listen_port, cfg.max_connections);
+		http = pw_exporter__new(cfg.listen_addr, cfg.listen_port, cfg.max_connections,
+					PUBLISH_NS);
 		if (!http) {
 			/* Nothing else changed yet: serve as before. */
 			d->http = pw_exporter__new(d->cfg.listen_addr, d->cfg.listen_port,
-						   d->cfg.max_connections);
+						   d->cfg.max_connections, PUBLISH_NS);
 			goto fail;
 		}
 	}
@@ -610,7 +613,7 @@ fail_http:
 	if (http) {
 		pw_exporter__free(http);
 		d->http = pw_exporter__new(d->cfg.listen_addr, d->cfg.listen_port,
-					   d->cfg.max_connections);
+					   d->cfg.max_connections, PUBLISH_NS);
 	}
 fail:
 	pw_alerts__free(alerts);
@@ -620,9 +623,13 @@ fail:
 	pw_err("reload %s failed: keeping the running configuration", d->cfg.path);
 }
 
+/* Reads the kernel's maps when a rule evaluation is due or a scrape wants
+ * fresher text than there is (the exporter wakes us), never on a clock of
+ * its own: between scrapes and evaluations the daemon costs nothing. */
 static int run(struct daemon *d)
 {
-	__u64 now = mono_ns(), next_publish = now, next_eval = now, next_reconcile;
+	__u64 now = mono_ns(), next_eval = now, next_reconcile, wake;
+	struct pollfd p = { .events = POLLIN };
 	int err = 0, n;
 
 	next_reconcile = now + d->cfg.reconcile_ns;
@@ -634,17 +641,20 @@ static int run(struct daemon *d)
 				return -EADDRNOTAVAIL;
 		}
 		now = mono_ns();
-		if (now >= next_publish || now >= next_eval) {
+		p.fd = pw_exporter__fd(d->http);
+		/* Without rules an evaluation has nothing to do: scrapes alone
+		 * read the maps. */
+		if (now >= next_eval && !d->cfg.n_rules)
+			next_eval = now + d->cfg.interval_ns;
+		if (now >= next_eval || (p.revents & POLLIN)) {
 			bool eval = now >= next_eval;
 
+			pw_exporter__wanted(d->http);
 			err = refresh(d, eval);
 			if (err)
 				pw_err("publish metrics: %s", strerror(-err));
-			next_publish = now + PUBLISH_NS;
 			if (eval)
 				next_eval = now + d->cfg.interval_ns;
-			if (next_eval < next_publish)
-				next_publish = next_eval;
 		}
 		if (d->cfg.reconcile_ns && now >= next_reconcile) {
 			if (pw_tracker__reconcile(d->tracker, &d->live))
@@ -652,13 +662,15 @@ static int run(struct daemon *d)
 			next_reconcile = now + d->cfg.reconcile_ns;
 		}
 		now = mono_ns();
-		n = pw_tracker__poll(d->tracker,
-				     next_publish > now ? (int)((next_publish - now) / 1000000) + 1
-							: 0,
-				     NULL, NULL);
-		if (n < 0 && n != -EINTR) {
-			pw_err("poll events: %s", strerror(-n));
-			return n;
+		wake = next_eval;
+		if (d->cfg.reconcile_ns && next_reconcile < wake)
+			wake = next_reconcile;
+		p.revents = 0;
+		n = poll(&p, 1, wake > now ? (int)((wake - now) / 1000000) + 1 : 0);
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			pw_err("wait: %s", strerror(errno));
+			return err;
 		}
 	}
 	return 0;
@@ -720,7 +732,8 @@ int cmd_daemon(int argc, char **argv)
 	err = PW_EXIT_FAIL;
 	pw_install_stop_handlers();
 	sigaction(SIGHUP, &sa, NULL);
-	d.http = pw_exporter__new(d.cfg.listen_addr, d.cfg.listen_port, d.cfg.max_connections);
+	d.http = pw_exporter__new(d.cfg.listen_addr, d.cfg.listen_port, d.cfg.max_connections,
+				  PUBLISH_NS);
 	if (!d.http)
 		goto out;
 	d.alerts = pw_alerts__new(&d.cfg);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "exporter.h"
@@ -19,12 +21,26 @@
 struct pw_exporter {
 	struct MHD_Daemon *mhd;
 	int fd;
+	int wake; /* eventfd: a scrape wants fresher text than there is */
+	__u64 max_age_ns;
 	pthread_mutex_t lock;
 	char *text;
 	size_t len;
+	__u64 published_ns; /* CLOCK_MONOTONIC of the text */
+	/* Scrapes suspended until the next publish. */
+	struct MHD_Connection **waiting;
+	size_t n_waiting, max_waiting;
 	bool healthy;
 	char why[128];
 };
+
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, const char *type,
 			     const char *body, size_t len)
@@ -43,12 +59,26 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, cons
 	return ret;
 }
 
-static enum MHD_Result serve_metrics(struct pw_exporter *e, struct MHD_Connection *c)
+static enum MHD_Result serve_metrics(struct pw_exporter *e, struct MHD_Connection *c, void **state)
 {
+	static const __u64 one = 1;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
 	pthread_mutex_lock(&e->lock);
+	/* Text older than max_age: the scrape waits (suspended, the server
+	 * serves others) for the tracing loop to read afresh, once. The
+	 * daemon reads the kernel's maps when asked, not on a clock. */
+	if (!*state && e->text && mono_ns() - e->published_ns > e->max_age_ns &&
+	    e->n_waiting < e->max_waiting) {
+		*state = e; /* waited once: served whatever there is next time */
+		e->waiting[e->n_waiting++] = c;
+		MHD_suspend_connection(c);
+		pthread_mutex_unlock(&e->lock);
+		/* Fails only with the counter full, and readable then. */
+		(void)!write(e->wake, &one, sizeof(one));
+		return MHD_YES;
+	}
 	r = MHD_create_response_from_buffer(e->len, e->text ? e->text : (char *)"",
 					    MHD_RESPMEM_MUST_COPY);
 	pthread_mutex_unlock(&e->lock);
@@ -90,12 +120,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	(void)state;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n",
 			     19);
 	if (!strcmp(url, "/metrics"))
-		return serve_metrics(e, c);
+		return serve_metrics(e, c, state);
 	if (!strcmp(url, "/healthz"))
 		return serve_health(e, c);
 	if (!strcmp(url, "/"))
@@ -140,13 +169,15 @@ static int listen_on(const char *addr, __u16 port)
 	return fd;
 }
 
-struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_conns)
+struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_conns,
+				     __u64 max_age_ns)
 {
 	struct pw_exporter *e = calloc(1, sizeof(*e));
 	int err;
 
 	if (!e)
 		return NULL;
+	e->wake = -1;
 	pthread_mutex_init(&e->lock, NULL);
 	snprintf(e->why, sizeof(e->why), "starting");
 	e->fd = listen_on(addr, port);
@@ -154,12 +185,21 @@ struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_con
 		err = e->fd;
 		goto err_free;
 	}
-	e->mhd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-				  handle, e, MHD_OPTION_LISTEN_SOCKET, e->fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conns,
-				  MHD_OPTION_CONNECTION_TIMEOUT, 10U,
-				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+	e->max_age_ns = max_age_ns;
+	e->max_waiting = max_conns;
+	e->waiting = calloc(max_conns ? max_conns : 1, sizeof(*e->waiting));
+	e->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!e->waiting || e->wake < 0) {
+		err = -ENOMEM;
+		close(e->fd);
+		goto err_free;
+	}
+	e->mhd = MHD_start_daemon(
+		MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0,
+		NULL, NULL, handle, e, MHD_OPTION_LISTEN_SOCKET, e->fd, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)max_conns, MHD_OPTION_CONNECTION_TIMEOUT, 10U,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, NULL, MHD_OPTION_END);
 	if (!e->mhd) {
 		err = -EIO;
 		pw_err("start HTTP server: libmicrohttpd refused to start");
@@ -170,19 +210,53 @@ struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_con
 err_close:
 	close(e->fd);
 err_free:
+	if (e->wake >= 0)
+		close(e->wake);
+	free(e->waiting);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 	errno = -err;
 	return NULL;
 }
 
+/* Resumes every suspended scrape: they are served the text there is. */
+static void resume_waiting(struct pw_exporter *e)
+{
+	struct MHD_Connection *c[e->max_waiting ? e->max_waiting : 1];
+	size_t i, n;
+
+	pthread_mutex_lock(&e->lock);
+	n = e->n_waiting;
+	memcpy(c, e->waiting, n * sizeof(*c));
+	e->n_waiting = 0;
+	pthread_mutex_unlock(&e->lock);
+	for (i = 0; i < n; i++)
+		MHD_resume_connection(c[i]);
+}
+
+int pw_exporter__fd(const struct pw_exporter *e)
+{
+	return e->wake;
+}
+
+bool pw_exporter__wanted(struct pw_exporter *e)
+{
+	__u64 n;
+
+	return read(e->wake, &n, sizeof(n)) == sizeof(n);
+}
+
 void pw_exporter__free(struct pw_exporter *e)
 {
 	if (!e)
 		return;
-	/* MHD closes the listening socket it was given. */
+	/* Nothing may stay suspended when the server stops. MHD closes the
+	 * listening socket it was given. */
+	resume_waiting(e);
 	MHD_stop_daemon(e->mhd);
 	pthread_mutex_destroy(&e->lock);
+	close(e->wake);
+	free(e->waiting);
 	free(e->text);
 	free(e);
 }
@@ -199,8 +273,10 @@ int pw_exporter__publish(struct pw_exporter *e, const char *text, size_t len)
 	old = e->text;
 	e->text = copy;
 	e->len = len;
+	e->published_ns = mono_ns();
 	pthread_mutex_unlock(&e->lock);
 	free(old);
+	resume_waiting(e);
 	return 0;
 }
 

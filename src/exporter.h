@@ -13,10 +13,17 @@ struct pw_exporter;
 
 /* Binds addr:port (numeric, IPv4 or IPv6) and starts serving at most
  * max_conns clients at once. NULL with errno set, after printing why. */
-struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_conns);
+struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_conns,
+				     __u64 max_age_ns);
 void pw_exporter__free(struct pw_exporter *e);
-/* Replaces the /metrics body (copied). */
+/* Replaces the /metrics body (copied), and serves the scrapes waiting. */
 int pw_exporter__publish(struct pw_exporter *e, const char *text, size_t len);
+/* A scrape finding text older than max_age_ns is suspended (the server
+ * goes on with others) and this eventfd becomes readable: the tracing loop
+ * then reads afresh and publishes, which serves it. */
+int pw_exporter__fd(const struct pw_exporter *e);
+/* Whether a scrape is waiting for fresh text (clears the eventfd). */
+bool pw_exporter__wanted(struct pw_exporter *e);
 /* /healthz: 200 "ok", or 503 with why. */
 void pw_exporter__health(struct pw_exporter *e, bool ok, const char *why);
 

@@ -11,15 +11,61 @@ static bool key_eq(const struct pw_key *a, const struct pw_key *b)
 	return a->netns == b->netns && a->port == b->port && a->dir == b->dir && a->pad == b->pad;
 }
 
+static size_t key_hash(const struct pw_key *k)
+{
+	__u64 v = (__u64)k->netns << 32 | (__u64)k->port << 16 | (__u64)k->dir << 8 | k->pad;
+
+	v *= 0x9e3779b97f4a7c15ULL; /* Fibonacci hashing */
+	return (size_t)(v >> 32);
+}
+
+/* The slot of key: its row's, or the free one where it would go. */
+static size_t slot_of(const struct pw_live *l, const struct pw_key *key)
+{
+	size_t mask = l->index_cap - 1, i = key_hash(key) & mask;
+
+	while (l->index[i] && !key_eq(&l->rows[l->index[i] - 1].key, key))
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* (Re)builds the index for at least want rows. -ENOMEM leaves none. */
+static int reindex(struct pw_live *l, size_t want)
+{
+	size_t cap = l->index_cap > 2 * want ? l->index_cap : 64, i;
+
+	while (cap <= 2 * want)
+		cap *= 2;
+	if (cap != l->index_cap) {
+		free(l->index);
+		l->index = malloc(cap * sizeof(*l->index));
+		l->index_cap = l->index ? cap : 0;
+		if (!l->index)
+			return -ENOMEM;
+	}
+	memset(l->index, 0, cap * sizeof(*l->index));
+	l->index_stale = false;
+	for (i = 0; i < l->n; i++)
+		l->index[slot_of(l, &l->rows[i].key)] = (__u32)i + 1;
+	l->indexed = l->n;
+	return 0;
+}
+
 const struct pw_live_row *pw_live_find(const struct pw_live *l, const struct pw_key *key)
 {
+	/* The index is a cache: a const table may still build it. */
+	struct pw_live *m = (struct pw_live *)l;
 	size_t i;
 
-	/* Rows are few (ports in use); a scan beats keeping an index. */
-	for (i = 0; i < l->n; i++)
-		if (key_eq(&l->rows[i].key, key))
-			return &l->rows[i];
-	return NULL;
+	if ((!l->index_cap || l->index_stale || l->indexed != l->n || l->index_cap <= 2 * l->n) &&
+	    reindex(m, l->n)) {
+		for (i = 0; i < l->n; i++)
+			if (key_eq(&l->rows[i].key, key))
+				return &l->rows[i];
+		return NULL;
+	}
+	i = slot_of(l, key);
+	return l->index[i] ? &l->rows[l->index[i] - 1] : NULL;
 }
 
 struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key)
@@ -40,6 +86,12 @@ struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key)
 	r = &l->rows[l->n++];
 	memset(r, 0, sizeof(*r));
 	r->key = *key; /* pad: 1 marks the metrics' "other" row (see fold()) */
+	if (l->index_cap > 2 * l->n && !l->index_stale && l->indexed == l->n - 1) {
+		l->index[slot_of(l, key)] = (__u32)l->n;
+		l->indexed = l->n;
+	} else {
+		l->index_stale = true;
+	}
 	return r;
 }
 
@@ -90,12 +142,14 @@ void pw_live_sort(struct pw_live *l)
 {
 	if (l->n)
 		qsort(l->rows, l->n, sizeof(*l->rows), cmp_row);
+	l->index_stale = true;
 }
 
 void pw_live_reset(struct pw_live *l)
 {
 	l->n = 0;
 	l->ts_ns = 0;
+	l->index_stale = true;
 }
 
 void pw_live_free(struct pw_live *l)
@@ -103,6 +157,7 @@ void pw_live_free(struct pw_live *l)
 	if (!l)
 		return;
 	free(l->rows);
+	free(l->index);
 	memset(l, 0, sizeof(*l));
 }
 

@@ -31,6 +31,13 @@ struct pw_live {
 	struct pw_live_row *rows;
 	size_t n, cap;
 	__u64 ts_ns; /* CLOCK_MONOTONIC of the read */
+	/* Rows by key: open addressing, row index + 1 (0: free); rebuilt
+	 * when it is too small for n or the rows moved (sorting). A read of
+	 * thousands of rows adds every CPU's copy of each. */
+	__u32 *index;
+	size_t index_cap; /* a power of two, > 2 n; 0: none yet */
+	size_t indexed; /* rows in the index: rebuilt when it is not n */
+	bool index_stale;
 };
 
 /* The row for key, added zeroed if missing; NULL on ENOMEM. */

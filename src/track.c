@@ -51,7 +51,12 @@ struct pw_tracker {
 	struct pw_lsn *lsn; /* listeners of the last read, sorted by id */
 	size_t n_lsn;
 	struct pw_lsn *lsn_now; /* those of the read in progress */
-	size_t n_lsn_now;
+	size_t n_lsn_now, cap_lsn_now;
+	/* Batch buffers for map_each(): keys and values of up to batch_n
+	 * entries; no_batch once the kernel refused batch lookups. */
+	void *batch_keys, *batch_vals;
+	__u32 batch_n;
+	bool no_batch;
 	struct pw_gone_drops *gone;
 	size_t n_gone;
 };
@@ -724,6 +729,8 @@ void pw_tracker__free(struct pw_tracker *t)
 	free(t->seen);
 	free(t->lsn);
 	free(t->gone);
+	free(t->batch_keys);
+	free(t->batch_vals);
 	free(t);
 }
 
@@ -772,83 +779,217 @@ __u32 pw_tracker__netns(const struct pw_tracker *t)
 	return t->all_netns ? 0 : t->netns;
 }
 
-static int read_stats(struct pw_tracker *t, struct pw_live *l)
-{
-	/* Every CPU's copy, summed. */
-	struct pw_key key, next, *prev = NULL;
-	const struct pw_stats *s = t->percpu;
-	int fd = bpf_map__fd(t->skel->maps.stats), c, err;
+typedef int (*map_entry_fn)(struct pw_tracker *t, const void *key, const void *val, void *ctx);
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, t->percpu))
-			continue; /* forgotten since (see prune()) */
-		for (c = 0; c < t->ncpus; c++) {
-			err = pw_live_add_stats(l, &key, &s[c]);
-			if (err)
-				return err;
+/* The biggest value map_each() reads: a per-CPU histogram. */
+static size_t max_value(const struct pw_tracker *t)
+{
+	size_t v = (size_t)t->ncpus * sizeof(struct pw_lat);
+
+	return v > sizeof(struct pw_cw_sock) ? v : sizeof(struct pw_cw_sock);
+}
+
+/* Every entry of a hash map: fn gets each key and value (per-CPU maps: every
+ * CPU's, one after the other). In batches of many entries per system call
+ * where the kernel can (5.6+; a daemon reads thousands of rows every
+ * second), else one key at a time. Entries deleted meanwhile are skipped. */
+static int map_each(struct pw_tracker *t, struct bpf_map *map, map_entry_fn fn, void *ctx)
+{
+	int fd = bpf_map__fd(map), err = 0;
+	size_t ksz = bpf_map__key_size(map), vsz = bpf_map__value_size(map);
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 token[8], next[8], key[8], *prev = NULL;
+	bool first = true, percpu;
+	__u32 n, i;
+
+	percpu = bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH;
+	if (percpu)
+		vsz = (size_t)t->ncpus * ((vsz + 7) & ~(size_t)7);
+	if (ksz > sizeof(key) || vsz > max_value(t))
+		return -EINVAL;
+	if (!t->batch_keys && !t->no_batch) {
+		t->batch_n = 256;
+		t->batch_keys = malloc(t->batch_n * sizeof(key));
+		t->batch_vals = malloc(t->batch_n * max_value(t));
+		if (!t->batch_keys || !t->batch_vals)
+			t->no_batch = true;
+	}
+	while (!t->no_batch) {
+		n = t->batch_n;
+		err = bpf_map_lookup_batch(fd, first ? NULL : token, token, t->batch_keys,
+					   t->batch_vals, &n, &opts);
+		if (err && errno == ENOSPC && t->batch_n < 65536) {
+			/* One hash bucket holds more than a batch: bigger. */
+			void *k = realloc(t->batch_keys, 2 * t->batch_n * sizeof(key));
+			void *v = k ? realloc(t->batch_vals, 2 * t->batch_n * max_value(t)) : NULL;
+
+			if (k)
+				t->batch_keys = k;
+			if (!v)
+				return -ENOMEM;
+			t->batch_vals = v;
+			t->batch_n *= 2;
+			continue;
 		}
+		if (err && errno != ENOENT) {
+			if (first && (errno == EINVAL || errno == 524 /* ENOTSUPP */ ||
+				      errno == EOPNOTSUPP || errno == EPERM)) {
+				t->no_batch = true; /* before 5.6: one at a time */
+				break;
+			}
+			return -errno;
+		}
+		first = false;
+		for (i = 0; i < n; i++) {
+			int e = fn(t, (char *)t->batch_keys + i * ksz,
+				   (char *)t->batch_vals + i * vsz, ctx);
+
+			if (e)
+				return e;
+		}
+		if (err) /* ENOENT: that was the last batch */
+			return 0;
+	}
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, ksz);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, t->batch_vals ? t->batch_vals : t->percpu))
+			continue; /* deleted meanwhile */
+		err = fn(t, key, t->batch_vals ? t->batch_vals : t->percpu, ctx);
+		if (err)
+			return err;
 	}
 	return 0;
 }
 
-/* Minisockets of one namespace: empty the count map, run the counting pass,
- * add the counts. */
-static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
+static int add_stats(struct pw_tracker *t, const void *key, const void *val, void *ctx)
 {
-	int fd = bpf_map__fd(t->skel->maps.mini), err;
-	int lfd = bpf_map__fd(t->skel->maps.listeners);
-	struct pw_mini_key key, next;
-	struct pw_listener v;
-	struct pw_live *l = arg;
-	struct pw_lsn *more;
-	__u64 id;
-	struct pw_live_row *row;
-	size_t n;
-	__u64 cnt;
+	const struct pw_stats *s = val;
+	int c, err;
 
-	err = listening_from_rows(t, l, netns);
-	if (err)
-		return err;
-	while (!bpf_map_get_next_key(fd, NULL, &next))
-		bpf_map_delete_elem(fd, &next);
-	while (!bpf_map_get_next_key(lfd, NULL, &id))
-		bpf_map_delete_elem(lfd, &id);
-	err = pw_run_iter(t->skel->progs.count_mini, 0, NULL, &n);
-	if (err)
-		return err;
-	while (!bpf_map_get_next_key(fd, NULL, &next)) {
-		key = next;
-		if (!bpf_map_lookup_elem(fd, &key, &cnt) && key.state < PW_STATE_SLOTS) {
-			row = pw_live_row(l, &key.key);
-			if (!row)
-				return -ENOMEM;
-			row->states[key.state] += (__s64)cnt;
-		}
-		bpf_map_delete_elem(fd, &key);
-	}
-	/* Listeners: the fullest queue into the row now, the drops kept for
-	 * read_listeners(). */
-	while (!bpf_map_get_next_key(lfd, NULL, &id)) {
-		if (!bpf_map_lookup_elem(lfd, &id, &v)) {
-			row = pw_live_row(l, &v.key);
-			if (!row)
-				return -ENOMEM;
-			if ((__u64)v.backlog * (row->acceptq_max ? row->acceptq_max : 1) >=
-			    (__u64)row->acceptq * (v.max_backlog ? v.max_backlog : 1)) {
-				row->acceptq = v.backlog;
-				row->acceptq_max = v.max_backlog;
-			}
-			more = realloc(t->lsn_now, (t->n_lsn_now + 1) * sizeof(*more));
-			if (!more)
-				return -ENOMEM;
-			t->lsn_now = more;
-			t->lsn_now[t->n_lsn_now++] = (struct pw_lsn){ id, v.key, v.drops };
-		}
-		bpf_map_delete_elem(lfd, &id);
+	for (c = 0; c < t->ncpus; c++) {
+		err = pw_live_add_stats(ctx, key, &s[c]);
+		if (err)
+			return err;
 	}
 	return 0;
+}
+
+static int read_stats(struct pw_tracker *t, struct pw_live *l)
+{
+	return map_each(t, t->skel->maps.stats, add_stats, l);
+}
+
+/* Deletes these keys, in one call where the kernel can (5.6+). */
+static void delete_keys(struct pw_tracker *t, struct bpf_map *map, const void *keys, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	size_t ksz = bpf_map__key_size(map);
+	__u32 i, count = n;
+
+	if (!n || (!t->no_batch && !bpf_map_delete_batch(bpf_map__fd(map), keys, &count, &opts)))
+		return;
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(bpf_map__fd(map), (const char *)keys + i * ksz);
+}
+
+/* Keys read from a map by a pass, to delete after it. */
+struct key_list {
+	void *keys;
+	__u32 n, cap;
+	size_t size;
+};
+
+static int key_list_add(struct key_list *k, const void *key)
+{
+	void *more;
+
+	if (k->n == k->cap) {
+		k->cap = k->cap ? 2 * k->cap : 256;
+		more = realloc(k->keys, k->cap * k->size);
+		if (!more)
+			return -ENOMEM;
+		k->keys = more;
+	}
+	memcpy((char *)k->keys + k->n++ * k->size, key, k->size);
+	return 0;
+}
+
+struct mini_ctx {
+	struct pw_live *l;
+	struct key_list seen;
+};
+
+static int add_mini(struct pw_tracker *t, const void *k, const void *val, void *ctx)
+{
+	const struct pw_mini_key *key = k;
+	struct mini_ctx *x = ctx;
+	struct pw_live_row *row;
+	__u64 cnt;
+
+	(void)t;
+	memcpy(&cnt, val, sizeof(cnt));
+	if (key->state < PW_STATE_SLOTS) {
+		row = pw_live_row(x->l, &key->key);
+		if (!row)
+			return -ENOMEM;
+		row->states[key->state] += (__s64)cnt;
+	}
+	return key_list_add(&x->seen, key);
+}
+
+/* A listener: the fullest queue into its row now, its drops kept for
+ * read_listeners(). */
+static int add_listener(struct pw_tracker *t, const void *k, const void *val, void *ctx)
+{
+	struct mini_ctx *x = ctx;
+	struct pw_live_row *row;
+	struct pw_listener v;
+	struct pw_lsn *more;
+	__u64 id;
+
+	memcpy(&v, val, sizeof(v));
+	memcpy(&id, k, sizeof(id));
+	row = pw_live_row(x->l, &v.key);
+	if (!row)
+		return -ENOMEM;
+	if ((__u64)v.backlog * (row->acceptq_max ? row->acceptq_max : 1) >=
+	    (__u64)row->acceptq * (v.max_backlog ? v.max_backlog : 1)) {
+		row->acceptq = v.backlog;
+		row->acceptq_max = v.max_backlog;
+	}
+	if (t->n_lsn_now == t->cap_lsn_now) {
+		t->cap_lsn_now = t->cap_lsn_now ? 2 * t->cap_lsn_now : 64;
+		more = realloc(t->lsn_now, t->cap_lsn_now * sizeof(*more));
+		if (!more)
+			return -ENOMEM;
+		t->lsn_now = more;
+	}
+	t->lsn_now[t->n_lsn_now++] = (struct pw_lsn){ id, v.key, v.drops };
+	return key_list_add(&x->seen, k);
+}
+
+/* Minisockets and listeners of one namespace: run the counting pass, add
+ * what it found, and empty its maps for the next. */
+static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
+{
+	struct mini_ctx x = { .l = arg, .seen = { .size = sizeof(struct pw_mini_key) } };
+	size_t n;
+	int err;
+
+	err = listening_from_rows(t, x.l, netns);
+	if (!err)
+		err = pw_run_iter(t->skel->progs.count_mini, 0, NULL, &n);
+	if (!err)
+		err = map_each(t, t->skel->maps.mini, add_mini, &x);
+	delete_keys(t, t->skel->maps.mini, x.seen.keys, x.seen.n);
+	free(x.seen.keys);
+	x.seen = (struct key_list){ .size = sizeof(__u64) };
+	if (!err)
+		err = map_each(t, t->skel->maps.listeners, add_listener, &x);
+	delete_keys(t, t->skel->maps.listeners, x.seen.keys, x.seen.n);
+	free(x.seen.keys);
+	return err;
 }
 
 static int cmp_lsn(const void *a, const void *b)
@@ -918,64 +1059,73 @@ static int read_listeners(struct pw_tracker *t, struct pw_live *l, struct pw_lsn
 	return err;
 }
 
+struct lat_ctx {
+	struct pw_live *l;
+	size_t field;
+};
+
+static int add_lat(struct pw_tracker *t, const void *key, const void *val, void *ctx)
+{
+	const struct lat_ctx *x = ctx;
+	const struct pw_lat *v = val;
+	struct pw_live_row *row = pw_live_row(x->l, key);
+	int c;
+
+	if (!row)
+		return -ENOMEM;
+	for (c = 0; c < t->ncpus; c++)
+		pw_lat_add((struct pw_lat *)((char *)row + x->field), &v[c]);
+	return 0;
+}
+
 /* A per-CPU histogram map into one pw_lat per row, at offset field. */
 static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, size_t field, struct pw_live *l)
 {
-	int fd = bpf_map__fd(map), c;
-	struct pw_key key, next, *prev = NULL;
-	const struct pw_lat *v = t->percpu;
-	struct pw_live_row *row;
+	struct lat_ctx x = { l, field };
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, t->percpu))
-			continue;
-		row = pw_live_row(l, &key);
-		if (!row)
-			return -ENOMEM;
-		for (c = 0; c < t->ncpus; c++)
-			pw_lat_add((struct pw_lat *)((char *)row + field), &v[c]);
-	}
+	return map_each(t, map, add_lat, &x);
+}
+
+static int add_cw_hist(struct pw_tracker *t, const void *key, const void *val, void *ctx)
+{
+	struct pw_live_row *row = pw_live_row(ctx, key);
+
+	(void)t;
+	if (!row)
+		return -ENOMEM;
+	memcpy(&row->cw_hist, val, sizeof(row->cw_hist));
 	return 0;
 }
 
 static int read_cw_hist(struct pw_tracker *t, struct pw_live *l)
 {
-	int fd = bpf_map__fd(t->skel->maps.cw_hist);
-	struct pw_key key, next, *prev = NULL;
-	struct pw_live_row *row;
+	return map_each(t, t->skel->maps.cw_hist, add_cw_hist, l);
+}
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		row = pw_live_row(l, &key);
-		if (!row)
-			return -ENOMEM;
-		if (bpf_map_lookup_elem(fd, &key, &row->cw_hist))
-			memset(&row->cw_hist, 0, sizeof(row->cw_hist));
-	}
-	return 0;
+struct cw_ctx {
+	struct pw_live *l;
+	bool ownerless;
+};
+
+static int add_close_wait(struct pw_tracker *t, const void *key, const void *val, void *ctx)
+{
+	struct cw_ctx *x = ctx;
+	struct pw_cw_sock c;
+
+	(void)t;
+	(void)key;
+	memcpy(&c, val, sizeof(c));
+	x->ownerless |= !c.pid;
+	return pw_live_add_cw(x->l, &c);
 }
 
 static int read_close_wait(struct pw_tracker *t, struct pw_live *l, bool *ownerless)
 {
-	int fd = bpf_map__fd(t->skel->maps.close_wait), err;
-	__u64 key, next, *prev = NULL;
-	struct pw_cw_sock c;
+	struct cw_ctx x = { l, false };
+	int err = map_each(t, t->skel->maps.close_wait, add_close_wait, &x);
 
-	*ownerless = false;
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &c))
-			continue; /* left CLOSE_WAIT meanwhile */
-		*ownerless |= !c.pid;
-		err = pw_live_add_cw(l, &c);
-		if (err)
-			return err;
-	}
-	return 0;
+	*ownerless = x.ownerless;
+	return err;
 }
 
 /* Runs of the state hook the kernel skipped (it does not nest a tracing
@@ -1151,6 +1301,7 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	}
 	t->lsn_now = NULL;
 	t->n_lsn_now = 0;
+	t->cap_lsn_now = 0;
 	if (!err)
 		err = for_each_netns(t, mini_netns, l);
 	if (!err) {
