@@ -6,6 +6,28 @@
 #include "track.bpf.h"
 #include "latency.bpf.h"
 
+/* The time data arrived: the socket's clock, just set by the receive path
+ * where the kernel has it. */
+static __always_inline __u64 now_of(struct tcp_sock *tp)
+{
+	__u64 now = bpf_core_field_exists(tp->tcp_clock_cache) ? tp->tcp_clock_cache : 0;
+
+	return now ? now : bpf_ktime_get_ns();
+}
+
+/* Outbound, nothing sent since the answer began: more of it, if data came
+ * (not only the peer's FIN, which may come long after, from a server
+ * closing an idle connection). */
+static __always_inline void answer_more(struct sock *sk, struct tcp_sock *tp, struct pw_sk *st)
+{
+	__u32 fin = sk->sk_shutdown & 1 /* RCV_SHUTDOWN */, rcv_nxt = tp->rcv_nxt;
+
+	if ((__s32)(rcv_nxt - fin - st->resp_rcv_nxt) <= 0)
+		return;
+	st->resp_rcv_nxt = rcv_nxt - fin;
+	resp_more(st, now_of(tp));
+}
+
 /* Data arrived: unread bytes beyond a FIN (a bare FIN is no request). */
 static __always_inline int data_ready(struct sock *sk, struct tcp_sock *tp)
 {
@@ -28,6 +50,8 @@ static __always_inline int data_ready(struct sock *sk, struct tcp_sock *tp)
 		   (snd_nxt - st->mark_seq == 1 && (sk->sk_shutdown & 2 /* SEND_SHUTDOWN */))) {
 		if (!st->mark_ns)
 			out_mark(st, tp->write_seq, bpf_ktime_get_ns());
+		else if (st->resp_start_ns)
+			answer_more(sk, tp, st);
 		return 0;
 	}
 	avail = (__s32)(tp->rcv_nxt - tp->copied_seq);
@@ -35,12 +59,12 @@ static __always_inline int data_ready(struct sock *sk, struct tcp_sock *tp)
 		avail--;
 	if (avail <= 0)
 		return 0;
-	now = bpf_core_field_exists(tp->tcp_clock_cache) ? tp->tcp_clock_cache : 0;
-	if (!now)
-		now = bpf_ktime_get_ns();
+	now = now_of(tp);
 	if (st->key.dir == PW_DIR_INBOUND) {
-		/* The last answer was sent and not recorded yet. */
+		/* The last answer was sent and not recorded yet; whatever
+		 * followed its first byte was sent by now: its response ends. */
 		in_resolve(sk, st, tp->write_seq, tp->first_tx_mstamp, now);
+		resp_record(st);
 		st->lat_phase = PW_LAT_REQUEST;
 		st->req_start_ns = now;
 		st->req_seq = tp->write_seq;
@@ -53,6 +77,7 @@ static __always_inline int data_ready(struct sock *sk, struct tcp_sock *tp)
 	else
 		start = now; /* cannot happen: the send recorded it (see above) */
 	lat_record(sk, st, start, now);
+	st->resp_rcv_nxt = tp->rcv_nxt - (sk->sk_shutdown & 1);
 	out_mark(st, tp->write_seq, now);
 	return 0;
 }
@@ -98,6 +123,8 @@ static void sent(struct sock *sk, struct tcp_sock *tp, bool first, bool stamped)
 		if (st->lat_phase == PW_LAT_REQUEST) {
 			st->lat_phase = PW_LAT_IDLE;
 			lat_record(sk, st, st->req_start_ns, bpf_ktime_get_ns());
+		} else {
+			resp_more(st, bpf_ktime_get_ns()); /* more of the answer */
 		}
 		return;
 	}
@@ -150,6 +177,7 @@ static __always_inline int send_done(struct sock *sk, struct tcp_sock *tp, int r
 		return 0;
 	if (st->key.dir == PW_DIR_INBOUND) {
 		in_resolve(sk, st, tp->write_seq, tp->first_tx_mstamp, PW_NOW);
+		resp_more(st, bpf_ktime_get_ns()); /* this send was of the answer */
 		return 0;
 	}
 	if (st->mark_ns && tp->write_seq - (__u32)ret == st->mark_seq && !out_started(st))

@@ -69,6 +69,57 @@ static void observe(void *map, const struct pw_key *key, __u64 d)
 		l->max_ns = d;
 }
 
+/* The socket's timed responses into its row's histogram. */
+static void resp_flush_batch(struct pw_sk *st)
+{
+	__u32 n = st->rbatch_n, i;
+	__u64 b;
+	struct pw_lat *l;
+
+	if (!n)
+		return;
+	st->rbatch_n = 0;
+	l = lat_row(&response, &st->key);
+	if (l) {
+		for (i = 0; i < PW_LAT_BATCH && i < n; i++) {
+			b = pw_index(st->rbatch[i]);
+			if (b < PW_HIST_BUCKETS)
+				l->bucket[b]++;
+		}
+		l->count += n;
+		l->sum_ns += st->rbatch_sum_ns;
+		if (st->rbatch_max_ns > l->max_ns)
+			l->max_ns = st->rbatch_max_ns;
+	}
+	st->rbatch_sum_ns = 0;
+	st->rbatch_max_ns = 0;
+}
+
+/* The answer in progress is complete: its response time into the batch. */
+static void resp_record(struct pw_sk *st)
+{
+	__u64 d = st->resp_last_ns > st->resp_start_ns ? st->resp_last_ns - st->resp_start_ns : 0;
+	__u32 n = st->rbatch_n;
+
+	if (!st->resp_start_ns)
+		return;
+	st->resp_start_ns = 0;
+	st->rbatch[n & (PW_LAT_BATCH - 1)] = pw_hist_bucket(d);
+	st->rbatch_n = ++n;
+	st->rbatch_sum_ns += d;
+	if (d > st->rbatch_max_ns)
+		st->rbatch_max_ns = d;
+	if (n >= PW_LAT_BATCH)
+		resp_flush_batch(st);
+}
+
+/* More of the answer in progress went (inbound) or came (outbound) now. */
+static __always_inline void resp_more(struct pw_sk *st, __u64 now)
+{
+	if (st->resp_start_ns && now > st->resp_last_ns)
+		st->resp_last_ns = now;
+}
+
 /* The socket's timed requests into its row's histogram. */
 static void lat_flush_batch(struct pw_sk *st)
 {
@@ -76,6 +127,7 @@ static void lat_flush_batch(struct pw_sk *st)
 	__u64 b;
 	struct pw_lat *l;
 
+	resp_flush_batch(st);
 	if (!n)
 		return;
 	st->batch_n = 0;
@@ -95,11 +147,17 @@ static void lat_flush_batch(struct pw_sk *st)
 	st->batch_max_ns = 0;
 }
 
-/* A request took from start to end. */
+/* A request took from start to end (the first byte of its answer); its
+ * response goes on until the answer's last byte. */
 static void lat_record(struct sock *sk, struct pw_sk *st, __u64 start, __u64 end)
 {
 	__u64 d = end > start ? end - start : 0, since;
-	__u32 n = st->batch_n;
+	__u32 n;
+
+	resp_record(st); /* an answer still open ends where the next begins */
+	st->resp_start_ns = start;
+	st->resp_last_ns = end;
+	n = st->batch_n;
 
 	st->batch[n & (PW_LAT_BATCH - 1)] = pw_hist_bucket(d);
 	st->batch_n = ++n;
@@ -192,9 +250,12 @@ static bool lat_transition(struct sock *sk, struct pw_sk *st, int old, int new, 
 	if (st->key.dir == PW_DIR_OUTBOUND) {
 		if (new == PW_TCP_ESTABLISHED) {
 			out_mark(st, BPF_CORE_READ(tp, write_seq), now);
-		} else if (st->mark_ns && (new == PW_TCP_CLOSE_WAIT || new == PW_TCP_FIN_WAIT1 ||
-					   new == PW_TCP_CLOSE)) {
-			lost = (__s32)(BPF_CORE_READ(tp, write_seq) - st->mark_seq) > 0;
+		} else if (new == PW_TCP_CLOSE_WAIT || new == PW_TCP_FIN_WAIT1 ||
+			   new == PW_TCP_CLOSE) {
+			/* The peer's FIN ends its answer; so does our giving up. */
+			resp_record(st);
+			if (st->mark_ns)
+				lost = (__s32)(BPF_CORE_READ(tp, write_seq) - st->mark_seq) > 0;
 			st->mark_ns = 0; /* nothing more to time */
 		}
 	} else if (st->key.dir == PW_DIR_INBOUND) {
@@ -203,6 +264,7 @@ static bool lat_transition(struct sock *sk, struct pw_sk *st, int old, int new, 
 		if (new == PW_TCP_FIN_WAIT1 || new == PW_TCP_LAST_ACK || new == PW_TCP_CLOSE) {
 			lost = st->lat_phase == PW_LAT_REQUEST;
 			st->lat_phase = PW_LAT_IDLE;
+			resp_record(st); /* we close: the answer is all sent */
 		}
 	}
 	lat_flush_batch(st);

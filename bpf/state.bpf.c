@@ -46,6 +46,7 @@ static void classify_new(struct pw_sk *st, const struct sock *sk, int old, int n
 	st->lat_phase = PW_LAT_IDLE;
 	st->lat_flags = 0;
 	st->mark_ns = 0;
+	st->resp_start_ns = 0;
 }
 
 static void count_transition(struct pw_stats *s, struct sock *sk, int old, int new)
@@ -283,6 +284,7 @@ static __always_inline void destroyed(struct sock *sk)
 
 	if (st && pw_latency) {
 		in_resolve_probed(sk, st, 0);
+		resp_record(st);
 		lat_flush_batch(st);
 	}
 	uncount_dead(sk, st);

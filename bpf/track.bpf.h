@@ -99,6 +99,16 @@ PW_EXTERN struct {
 	__type(value, struct pw_lat);
 } latency SEC(".maps");
 
+/* Response duration: request start to the last byte of its answer, per
+ * row (see struct pw_sk). */
+PW_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, struct pw_key);
+	__type(value, struct pw_lat);
+} response SEC(".maps");
+
 /* Connect latency: SYN_SENT to ESTABLISHED, per outbound row. */
 PW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

@@ -105,9 +105,25 @@ struct pw_sk {
 	__u32 pad3;
 	__u64 batch_sum_ns;
 	__u64 batch_max_ns;
+	/* The response, from its request's start to the last byte of its
+	 * answer: inbound, the last send before the next request or our
+	 * close; outbound, the last data to arrive before the next answer
+	 * begins or the connection closes. In a third line: written by every
+	 * later send (inbound) or arrival (outbound) of a long answer. */
+	__u64 resp_start_ns; /* 0: no answer in progress */
+	__u64 resp_last_ns;
+	__u8 rbatch_n; /* responses timed, not yet in the row's histogram */
+	__u8 pad4;
+	__u16 rbatch[PW_LAT_BATCH];
+	__u16 pad5;
+	__u32 resp_rcv_nxt; /* outbound: rcv_nxt (less a FIN) when resp_last_ns was set */
+	__u64 rbatch_sum_ns;
+	__u64 rbatch_max_ns;
 };
 _Static_assert(__builtin_offsetof(struct pw_sk, req_start_ns) == 56, "pw_sk layout");
-_Static_assert(sizeof(struct pw_sk) == 120, "pw_sk: latency in one cache line");
+_Static_assert(__builtin_offsetof(struct pw_sk, resp_start_ns) == 120,
+	       "pw_sk: latency in one cache line");
+_Static_assert(sizeof(struct pw_sk) == 176, "pw_sk: the response in a line of its own");
 
 /* Inbound: whether a request is waiting for (the recording of) its answer. */
 enum pw_lat_phase {

@@ -40,8 +40,8 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 
 bool pw_lat_row_has_data(const struct pw_live_row *r)
 {
-	return r->lat.count || r->connect.count || r->accept.count || r->counter[PW_C_UNANSWERED] ||
-	       pw_live_connect_failures(r->counter);
+	return r->lat.count || r->resp.count || r->connect.count || r->accept.count ||
+	       r->counter[PW_C_UNANSWERED] || pw_live_connect_failures(r->counter);
 }
 
 static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l,
@@ -50,6 +50,10 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 void pw_lat_print(FILE *out, const struct pw_live_row *r)
 {
 	print_hist(out, &r->key, &r->lat, r->counter[PW_C_UNANSWERED]);
+	if (r->resp.count) {
+		print_summary(out, "responses (to the last byte)", &r->resp);
+		fputc('\n', out);
+	}
 	if (r->key.dir == PW_DIR_OUTBOUND)
 		print_connects(out, r);
 }
@@ -141,6 +145,10 @@ json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 		json_object_set_new(obj, "buckets", pw_json_buckets(l->bucket));
 		json_object_set_new(obj, "unanswered",
 				    json_integer((json_int_t)r->counter[PW_C_UNANSWERED]));
+		q = quantiles_json(&r->resp);
+		if (q)
+			json_object_set_new(q, "buckets", pw_json_buckets(r->resp.bucket));
+		json_object_set_new(obj, "response", q);
 	}
 	if (obj && key->dir == PW_DIR_OUTBOUND) {
 		connect = quantiles_json(&r->connect);

@@ -16,6 +16,7 @@ struct pw_live_row {
 	struct pw_lat lat; /* request latency, since start */
 	struct pw_lat connect; /* connect latency (outbound), since start */
 	struct pw_lat accept; /* accept-queue wait (inbound), since start */
+	struct pw_lat resp; /* response: to the answer's last byte, since start */
 	/* Listen rows: the fullest listener's accept queue and its limit
 	 * (per listener, never summed: IPv4 and IPv6 sockets, or
 	 * SO_REUSEPORT groups, each have their own), and the segments the

@@ -118,7 +118,7 @@ static int cmp_use(const void *a, const void *b)
 static __u64 row_sig(const struct pw_live_row *r)
 {
 	__u64 sig = r->cw_hist.count + r->lat.count + r->connect.count + r->accept.count +
-		    r->listen_drops;
+		    r->resp.count + r->listen_drops;
 	int i;
 
 	for (i = 0; i < PW_C_MAX; i++)
@@ -300,6 +300,7 @@ static void row_growth(struct pw_live_row *out, const struct pw_live_row *later,
 		pw_lat_sub(&out->lat, &later->lat, &earlier->lat);
 		pw_lat_sub(&out->connect, &later->connect, &earlier->connect);
 		pw_lat_sub(&out->accept, &later->accept, &earlier->accept);
+		pw_lat_sub(&out->resp, &later->resp, &earlier->resp);
 		out->listen_drops = later->listen_drops - earlier->listen_drops;
 		return;
 	}
@@ -307,6 +308,7 @@ static void row_growth(struct pw_live_row *out, const struct pw_live_row *later,
 	out->cw_hist = later->cw_hist;
 	out->lat = later->lat;
 	out->connect = later->connect;
+	out->resp = later->resp;
 	out->accept = later->accept;
 	out->listen_drops = later->listen_drops;
 }
@@ -324,6 +326,7 @@ static void merge_totals(struct pw_live_row *to, const struct pw_live_row *from)
 	pw_lat_add(&to->lat, &from->lat);
 	pw_lat_add(&to->connect, &from->connect);
 	pw_lat_add(&to->accept, &from->accept);
+	pw_lat_add(&to->resp, &from->resp);
 	to->listen_drops += from->listen_drops;
 }
 
@@ -554,6 +557,12 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 				 "Request duration: inbound, request arrival to response start; "
 				 "outbound, request sent to first response byte.",
 				 offsetof(struct pw_live_row, lat),
+				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
+	if (o->latency)
+		write_lat_family(t, f, o, "portwatch_response_duration_seconds",
+				 "Response duration: request start to the answer's last byte "
+				 "(before the next request or the close).",
+				 offsetof(struct pw_live_row, resp),
 				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
 	write_lat_family(t, f, o, "portwatch_connect_duration_seconds",
 			 "Outbound connect duration, SYN sent to established.",

@@ -1197,8 +1197,8 @@ static __u64 counters_sum(const __u64 *counter)
 /* Everything a row has counted: it changes with any activity. */
 static __u64 row_sig(const struct pw_live_row *r)
 {
-	return counters_sum(r->counter) + r->cw_hist.count + r->lat.count + r->connect.count +
-	       r->accept.count;
+	return counters_sum(r->counter) + r->cw_hist.count + r->lat.count + r->resp.count +
+	       r->connect.count + r->accept.count;
 }
 
 static bool row_busy(const struct pw_live_row *r)
@@ -1217,7 +1217,8 @@ static bool row_busy(const struct pw_live_row *r)
 static void forget_row(struct pw_tracker *t, const struct pw_key *key, __u64 sig)
 {
 	struct bpf_map *maps[] = { t->skel->maps.latency, t->skel->maps.connect_latency,
-				   t->skel->maps.accept_wait, t->skel->maps.cw_hist };
+				   t->skel->maps.accept_wait, t->skel->maps.cw_hist,
+				   t->skel->maps.response };
 	int fd = bpf_map__fd(t->skel->maps.stats), c, i;
 	const struct pw_stats *s = t->percpu;
 	__u64 now_sig = 0;
@@ -1319,6 +1320,9 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	if (!err)
 		err = read_lat_map(t, t->skel->maps.accept_wait,
 				   offsetof(struct pw_live_row, accept), l);
+	if (!err)
+		err = read_lat_map(t, t->skel->maps.response, offsetof(struct pw_live_row, resp),
+				   l);
 	if (!err)
 		err = read_close_wait(t, l, &ownerless);
 	if (!err && ownerless) {

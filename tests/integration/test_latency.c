@@ -3,6 +3,8 @@
  * own: a server that answers after a known delay, keep-alive connections. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -555,11 +557,14 @@ static void test_watch_latency(void **state)
 /* An HTTP backend: /slow answers after 80 ms, anything else after 20 ms
  * (nginx logs with 1 ms resolution: 5 ms would leave no room for 10%);
  * one request per connection, as nginx sends them by default. */
+/* The backend's totals, for /split answers (headers, then the body later). */
+static double *srv_total;
+
 static void http_backend(void *arg, int ready)
 {
 	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
 				    "Connection: close\r\n\r\nok";
-	int lfd = tcp_listen(AF_INET, 3001, 64), fd;
+	int lfd = tcp_listen(AF_INET, 3001, 64), fd, one = 1, k;
 	char req[2048];
 	size_t len;
 	ssize_t n;
@@ -579,6 +584,20 @@ static void http_backend(void *arg, int ready)
 					break;
 			}
 			t = mono();
+			if (strstr(req, "GET /split")) {
+				/* Headers after 10 ms, the body 40 or 120 ms later. */
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				usleep(10000);
+				k = __sync_fetch_and_add(&backend_n, 1) % N;
+				srv_lat[k] = mono() - t;
+				if (write(fd, reply, sizeof(reply) - 3) < 0)
+					_exit(1);
+				usleep(strstr(req, "GET /split-slow") ? 120000 : 40000);
+				srv_total[k] = mono() - t;
+				if (write(fd, reply + sizeof(reply) - 3, 2) < 0)
+					_exit(1);
+				_exit(0);
+			}
 			usleep(strstr(req, "GET /slow") ? 80000 : 20000);
 			if (srv_lat)
 				srv_lat[__sync_fetch_and_add(&backend_n, 1) % N] = mono() - t;
@@ -624,22 +643,15 @@ static void http_get(int fd, const char *path)
 	}
 }
 
-/* Through a real reverse proxy: portwatch's outbound latency for the
- * backend port lies between the backend's own time and nginx's
- * $upstream_response_time (which starts before nginx connects, and ends
- * once the whole answer is in; 1 ms resolution) at p50 and p95. */
-static void test_nginx_upstream(void **state)
+/* nginx on 8080 proxying to the backend on 3001, logging fmt per request;
+ * srv_lat (and srv_total) shared with the backend. Returns a client
+ * connection to nginx. */
+static int nginx_start(const char *fmt)
 {
-	static const char *const args[] = { "latency", "--json", "--port", "3001", NULL };
-	double up[100], lo[100];
-	char path[128], line[64];
-	int fd, i, n = 0;
-	struct bg pw;
-	json_t *doc, *o;
-	char *out;
+	char path[128];
+	int fd = -1, i;
 	FILE *f;
 
-	(void)state;
 	snprintf(nginx_dir, sizeof(nginx_dir), "/tmp/portwatch-nginx-XXXXXX");
 	assert_non_null(mkdtemp(nginx_dir));
 	snprintf(path, sizeof(path), "%s/nginx.conf", nginx_dir);
@@ -650,26 +662,79 @@ static void test_nginx_upstream(void **state)
 		"error_log %s/error.log; pid %s/nginx.pid;\n"
 		"events { worker_connections 64; }\n"
 		"http {\n"
-		"  log_format up '$upstream_response_time';\n"
+		"  log_format up '%s';\n"
 		"  access_log %s/access.log up;\n"
 		"  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
 		"  uwsgi_temp_path %s; scgi_temp_path %s;\n"
 		"  server { listen 127.0.0.1:8080;\n"
 		"    location / { proxy_pass http://127.0.0.1:3001; } }\n"
 		"}\n",
-		nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir,
+		nginx_dir, nginx_dir, fmt, nginx_dir, nginx_dir, nginx_dir, nginx_dir, nginx_dir,
 		nginx_dir);
 	fclose(f);
-	srv_lat = mmap(NULL, (N + 1) * sizeof(double), PROT_READ | PROT_WRITE,
+	srv_lat = mmap(NULL, (2 * N + 1) * sizeof(double), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(srv_lat != MAP_FAILED);
-	memset(srv_lat, 0, (N + 1) * sizeof(double));
+	memset(srv_lat, 0, (2 * N + 1) * sizeof(double));
+	srv_total = srv_lat + N + 1;
 	assert_true(spawn(http_backend, NULL) > 0);
 	assert_true(spawn(run_nginx, NULL) > 0);
 	for (i = 0; i < 100 && (fd = tcp_connect(AF_INET, 8080)) < 0; i++)
 		usleep(50000);
 	assert_true(fd >= 0);
+	return fd;
+}
 
+/* nginx's log, n lines of one or two times (in seconds, truncated to the
+ * ms: + 1 ms each), sorted; the backend's times, sorted; then cleans up. */
+static void nginx_finish(int n, double *up1, double *up2, double *lo1, double *lo2)
+{
+	char path[128], line[64];
+	int i = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/access.log", nginx_dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	for (; i < n && fgets(line, sizeof(line), f); i++) {
+		char *end;
+
+		up1[i] = strtod(line, &end) + 0.001;
+		if (up2)
+			up2[i] = strtod(end, NULL) + 0.001;
+	}
+	fclose(f);
+	assert_int_equal(i, n);
+	assert_int_equal(backend_n, n);
+	qsort(up1, (size_t)n, sizeof(double), cmp_double);
+	memcpy(lo1, srv_lat, (size_t)n * sizeof(double));
+	qsort(lo1, (size_t)n, sizeof(double), cmp_double);
+	if (up2) {
+		qsort(up2, (size_t)n, sizeof(double), cmp_double);
+		memcpy(lo2, srv_total, (size_t)n * sizeof(double));
+		qsort(lo2, (size_t)n, sizeof(double), cmp_double);
+	}
+	munmap(srv_lat, (2 * N + 1) * sizeof(double));
+	srv_lat = srv_total = NULL;
+	snprintf(path, sizeof(path), "rm -rf %s", nginx_dir);
+	assert_int_equal(system(path), 0);
+}
+
+/* Through a real reverse proxy: portwatch's outbound latency for the
+ * backend port lies between the backend's own time and nginx's
+ * $upstream_response_time (which starts before nginx connects, and ends
+ * once the whole answer is in; 1 ms resolution) at p50 and p95. */
+static void test_nginx_upstream(void **state)
+{
+	static const char *const args[] = { "latency", "--json", "--port", "3001", NULL };
+	double up[100], lo[100];
+	struct bg pw;
+	json_t *doc, *o;
+	char *out;
+	int fd, i;
+
+	(void)state;
+	fd = nginx_start("$upstream_response_time");
 	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
 	wait_measuring(&pw);
 	for (i = 0; i < 100; i++)
@@ -677,20 +742,7 @@ static void test_nginx_upstream(void **state)
 	close(fd);
 	kill(pw.pid, SIGINT);
 	assert_int_equal(bg_stop(&pw, WAIT_MS), 0);
-
-	snprintf(path, sizeof(path), "%s/access.log", nginx_dir);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (n < 100 && fgets(line, sizeof(line), f))
-		up[n++] = atof(line) + 0.001; /* nginx truncates to the ms */
-	fclose(f);
-	assert_int_equal(n, 100);
-	qsort(up, (size_t)n, sizeof(double), cmp_double);
-	assert_int_equal(backend_n, 100);
-	memcpy(lo, srv_lat, sizeof(lo));
-	munmap(srv_lat, (N + 1) * sizeof(double));
-	srv_lat = NULL;
-	qsort(lo, (size_t)n, sizeof(double), cmp_double);
+	nginx_finish(100, up, NULL, lo, NULL);
 
 	out = bg_output(&pw);
 	doc = json_loads(out, 0, NULL);
@@ -698,13 +750,59 @@ static void test_nginx_upstream(void **state)
 	o = find(doc, "outbound");
 	assert_non_null(o);
 	assert_int_equal(json_integer_value(json_object_get(o, "count")), 100);
-	quantile_between(json_real_value(json_object_get(o, "p50_seconds")), lo, up, n, 0.50,
+	quantile_between(json_real_value(json_object_get(o, "p50_seconds")), lo, up, 100, 0.50,
 			 "nginx p50");
-	quantile_between(json_real_value(json_object_get(o, "p95_seconds")), lo, up, n, 0.95,
+	quantile_between(json_real_value(json_object_get(o, "p95_seconds")), lo, up, 100, 0.95,
 			 "nginx p95");
 	json_decref(doc);
-	snprintf(path, sizeof(path), "rm -rf %s", nginx_dir);
-	assert_int_equal(system(path), 0);
+}
+
+/* A backend that sends its headers, then its body later: the request
+ * latency is the time to the first byte, between the backend's and
+ * nginx's $upstream_header_time; the response, to the last byte, between
+ * the backend's and nginx's $upstream_response_time. */
+static void test_nginx_response(void **state)
+{
+	static const char *const args[] = { "latency", "--json", "--port", "3001", NULL };
+	double up_hdr[50], up_all[50], lo_hdr[50], lo_all[50];
+	struct bg pw;
+	json_t *doc, *o, *r;
+	char *out;
+	int fd, i;
+
+	(void)state;
+	fd = nginx_start("$upstream_header_time $upstream_response_time");
+	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
+	wait_measuring(&pw);
+	for (i = 0; i < 50; i++)
+		http_get(fd, i % 5 < 3 ? "/split-fast" : "/split-slow");
+	close(fd);
+	kill(pw.pid, SIGINT);
+	assert_int_equal(bg_stop(&pw, WAIT_MS), 0);
+	nginx_finish(50, up_hdr, up_all, lo_hdr, lo_all);
+
+	out = bg_output(&pw);
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	o = find(doc, "outbound");
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "count")), 50);
+	quantile_between(json_real_value(json_object_get(o, "p50_seconds")), lo_hdr, up_hdr, 50,
+			 0.50, "header p50");
+	quantile_between(json_real_value(json_object_get(o, "p95_seconds")), lo_hdr, up_hdr, 50,
+			 0.95, "header p95");
+	r = json_object_get(o, "response");
+	assert_int_equal(json_integer_value(json_object_get(r, "count")), 50);
+	quantile_between(json_real_value(json_object_get(r, "p50_seconds")), lo_all, up_all, 50,
+			 0.50, "response p50");
+	quantile_between(json_real_value(json_object_get(r, "p95_seconds")), lo_all, up_all, 50,
+			 0.95, "response p95");
+	/* Inbound at the backend: its answers end at its last send. */
+	r = json_object_get(find(doc, "inbound"), "response");
+	assert_int_equal(json_integer_value(json_object_get(r, "count")), 50);
+	quantile_between(json_real_value(json_object_get(r, "p95_seconds")), lo_all, up_all, 50,
+			 0.95, "inbound response p95");
+	json_decref(doc);
 }
 
 #define ACCEPTS 8
@@ -873,6 +971,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_counts_while_open, netns_setup,
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_nginx_upstream, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_nginx_response, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_accept_wait, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_accept_wait_off, netns_setup, netns_teardown),
 	};

@@ -247,7 +247,7 @@ static void test_write_ports_text(void **state)
 				"direction=\"inbound\""));
 	assert_int_equal(count(t.s, "# TYPE portwatch_request_duration_seconds histogram\n"), 1);
 	assert_int_equal(count(t.s, "# HELP "), count(t.s, "# TYPE "));
-	assert_int_equal(count(t.s, "# TYPE "), 15);
+	assert_int_equal(count(t.s, "# TYPE "), 16);
 	assert_null(strstr(t.s, "portwatch_accept_wait_seconds"));
 
 	/* Accept-queue waits, when measured: inbound rows only, folded too. */
