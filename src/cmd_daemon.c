@@ -487,7 +487,14 @@ static int refresh(struct daemon *d, bool eval)
 	return pw_exporter__publish(d->http, d->text.s, d->text.len);
 }
 
-static int apply_config(struct daemon *d, struct pw_config *cfg)
+static bool ports_changed(const struct pw_config *a, const struct pw_config *b)
+{
+	return a->max_ports != b->max_ports || a->n_ports != b->n_ports ||
+	       (a->n_ports && memcmp(a->ports, b->ports, a->n_ports * sizeof(*a->ports)));
+}
+
+/* reload: the running configuration is d->cfg; else this is the first. */
+static int apply_config(struct daemon *d, struct pw_config *cfg, bool reload)
 {
 	int err;
 
@@ -496,8 +503,12 @@ static int apply_config(struct daemon *d, struct pw_config *cfg)
 		pw_err("%s: buckets: not ascending positive seconds", cfg->path);
 		return err;
 	}
-	pw_portcap_free(&d->cap);
-	pw_portcap_init(&d->cap, cfg->ports, cfg->n_ports, cfg->max_ports);
+	/* The exported port set, and what "other" has gathered, live on
+	 * unless the ports settings change. */
+	if (!reload || ports_changed(&d->cfg, cfg)) {
+		pw_portcap_free(&d->cap);
+		pw_portcap_init(&d->cap, cfg->ports, cfg->n_ports, cfg->max_ports);
+	}
 	return 0;
 }
 
@@ -513,6 +524,22 @@ static bool listen_changed(const struct pw_config *a, const struct pw_config *b)
 	       a->max_connections != b->max_connections;
 }
 
+/* The ports named in the file: attempts to them count under their own port
+ * even before one succeeds. NULL on ENOMEM. */
+static struct pw_portset *named_ports(const struct pw_config *cfg)
+{
+	struct pw_portset *pins = calloc(1, sizeof(*pins));
+	size_t i;
+
+	if (!pins)
+		return NULL;
+	for (i = 0; i < cfg->n_ports; i++)
+		pins->bits[cfg->ports[i] / 64] |= 1ULL << (cfg->ports[i] % 64);
+	for (i = 0; i < cfg->n_rules; i++)
+		pins->bits[cfg->rules[i].port / 64] |= 1ULL << (cfg->rules[i].port % 64);
+	return pins;
+}
+
 static struct pw_tracker *start_tracker(const struct pw_config *cfg)
 {
 	struct pw_tracker_opts o = {
@@ -521,19 +548,10 @@ static struct pw_tracker *start_tracker(const struct pw_config *cfg)
 		.accept_wait = cfg->accept_wait,
 		.forget_ns = cfg->forget_ns,
 	};
-	struct pw_portset *pins = calloc(1, sizeof(*pins));
+	struct pw_portset *pins = named_ports(cfg);
 	struct pw_tracker *t;
-	size_t i;
 
-	/* The ports named in the file count attempts to them under their own
-	 * port even before one succeeds. */
-	if (pins) {
-		for (i = 0; i < cfg->n_ports; i++)
-			pins->bits[cfg->ports[i] / 64] |= 1ULL << (cfg->ports[i] % 64);
-		for (i = 0; i < cfg->n_rules; i++)
-			pins->bits[cfg->rules[i].port / 64] |= 1ULL << (cfg->rules[i].port % 64);
-		o.pins = pins;
-	}
+	o.pins = pins;
 	t = pw_tracker__new(&o);
 	free(pins);
 	return t;
@@ -582,13 +600,20 @@ static void do_reload(struct daemon *d)
 			goto fail_http;
 		pw_warn("reload: tracking options changed: counters and histograms restart");
 	}
-	if (apply_config(d, &cfg))
+	if (apply_config(d, &cfg, true))
 		goto fail_tracker;
 	if (http)
 		d->http = http;
 	if (tracker) {
 		pw_tracker__free(d->tracker);
 		d->tracker = tracker;
+	} else {
+		/* The same tracker: the new file's ports and forget_after. */
+		struct pw_portset *pins = named_ports(&cfg);
+
+		if (!pins || pw_tracker__update(d->tracker, pins, cfg.forget_ns))
+			pw_warn("reload: the new ports' rows are made when first used");
+		free(pins);
 	}
 	pw_alerts__adopt(alerts, d->alerts);
 	resolve_dropped(d, alerts, &cfg, nn);
@@ -719,7 +744,7 @@ int cmd_daemon(int argc, char **argv)
 	}
 	if (load_config(path, &d.cfg))
 		return PW_EXIT_USAGE;
-	if (apply_config(&d, &d.cfg)) {
+	if (apply_config(&d, &d.cfg, false)) {
 		err = PW_EXIT_USAGE;
 		goto out;
 	}

@@ -1151,6 +1151,16 @@ static __u64 state_misses(struct pw_tracker *t)
 
 static int reconcile_netns(struct pw_tracker *t, __u32 netns, void *arg);
 
+int pw_tracker__update(struct pw_tracker *t, const struct pw_portset *pins, __u64 forget_ns)
+{
+	size_t i;
+
+	t->forget_ns = forget_ns ? forget_ns : 600 * 1000000000ULL;
+	for (i = 0; i < sizeof(t->pins.bits) / sizeof(t->pins.bits[0]); i++)
+		t->pins.bits[i] |= pins->bits[i];
+	return pin_rows(t);
+}
+
 /* Rows made at start for the pinned ports (see pw_tracker_opts.pins). */
 static int pin_rows(struct pw_tracker *t)
 {

@@ -64,6 +64,9 @@ const char *pw_feature_id(enum pw_feature f);
 const struct pw_kernel *pw_tracker__kernel(const struct pw_tracker *t);
 /* Loads, attaches and seeds. NULL with errno set, after printing why. */
 struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts);
+/* A running tracker takes more pinned ports (see pw_tracker_opts; pins
+ * are only ever added) and a new forget_ns (0: 10 min). 0 or -errno. */
+int pw_tracker__update(struct pw_tracker *t, const struct pw_portset *pins, __u64 forget_ns);
 /* Detaches everything. */
 void pw_tracker__free(struct pw_tracker *t);
 /* Current rows of the tracked namespace into *l (reset first). Forgets

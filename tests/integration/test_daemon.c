@@ -775,11 +775,28 @@ static void test_reload(void **state)
 			   "state=\"inactive\"}") < 0);
 	/* The kernel's counters went on: nothing restarted. */
 	assert_true(scrape(series) == 3);
+	/* A port a reloaded file names (3999, never up) counts its refused
+	 * attempts under itself from then on. */
+	snprintf(
+		config, sizeof(config),
+		"%srules:\n  - name: second\n    metric: close_wait\n    port: %d\n    warn: 2\n"
+		"  - name: upstream\n    metric: connect_failures\n    port: 3999\n    warn: 100\n",
+		base_config, LEAK_PORT);
+	write_file("portwatch.yaml", config);
+	kill(d.pid, SIGHUP);
+	assert_int_equal(
+		wait_sample("portwatch_config_reloads_total{result=\"success\"}", 2, WAIT_MS), 0);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(tcp_connect(AF_INET, 3999), -ECONNREFUSED);
+	assert_int_equal(wait_sample("portwatch_connect_failures_total{port=\"3999\","
+				     "direction=\"outbound\",reason=\"refused\"}",
+				     2, WAIT_MS),
+			 0);
 	/* Removing a firing rule resolves it. */
 	write_file("portwatch.yaml", base_config);
 	kill(d.pid, SIGHUP);
 	assert_int_equal(
-		wait_sample("portwatch_config_reloads_total{result=\"success\"}", 2, WAIT_MS), 0);
+		wait_sample("portwatch_config_reloads_total{result=\"success\"}", 3, WAIT_MS), 0);
 	assert_non_null(strstr(bg_errors(&d), "alert second port=3001 resolved: the reload"));
 	for (i = 0; i < 3; i++)
 		close(srv[i]);
