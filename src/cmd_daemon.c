@@ -658,6 +658,9 @@ static int run(struct daemon *d)
 	int err = 0, n;
 
 	next_reconcile = now + d->cfg.reconcile_ns;
+	err = refresh(d, false); /* /metrics has something from the start */
+	if (err)
+		pw_err("publish metrics: %s", strerror(-err));
 	while (!pw_stopping()) {
 		if (reload) {
 			reload = 0;

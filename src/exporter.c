@@ -69,7 +69,7 @@ static enum MHD_Result serve_metrics(struct pw_exporter *e, struct MHD_Connectio
 	/* Text older than max_age: the scrape waits (suspended, the server
 	 * serves others) for the tracing loop to read afresh, once. The
 	 * daemon reads the kernel's maps when asked, not on a clock. */
-	if (!*state && e->text && mono_ns() - e->published_ns > e->max_age_ns &&
+	if (!*state && mono_ns() - e->published_ns > e->max_age_ns &&
 	    e->n_waiting < e->max_waiting) {
 		*state = e; /* waited once: served whatever there is next time */
 		e->waiting[e->n_waiting++] = c;

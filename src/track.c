@@ -1241,11 +1241,16 @@ static void forget_row(struct pw_tracker *t, const struct pw_key *key, __u64 sig
 		    bpf_map_delete_elem(fd, key))
 			return;
 	}
-	for (c = 0; c < t->ncpus; c++) {
-		for (i = 0; i < PW_STATE_SLOTS; i++)
-			busy |= s[c].gauge[i] != 0;
-		now_sig += counters_sum(s[c].counter);
+	/* Per-CPU gauges are deltas: only their sum says a socket is there. */
+	for (i = 0; i < PW_STATE_SLOTS; i++) {
+		__s64 sum = 0;
+
+		for (c = 0; c < t->ncpus; c++)
+			sum += s[c].gauge[i];
+		busy |= sum != 0;
 	}
+	for (c = 0; c < t->ncpus; c++)
+		now_sig += counters_sum(s[c].counter);
 	if (busy || now_sig > sig) {
 		if (bpf_map_update_elem(fd, key, t->percpu, BPF_NOEXIST))
 			t->prune_lost++;
