@@ -221,3 +221,19 @@ double pw_lat_quantile_ns(const struct pw_lat *l, double q)
 	}
 	return (double)l->max_ns;
 }
+
+__u64 pw_live_counters_sum(const __u64 *counter)
+{
+	__u64 sum = 0;
+	int i;
+
+	for (i = 0; i < PW_C_MAX; i++)
+		sum += counter[i];
+	return sum;
+}
+
+__u64 pw_live_row_total(const struct pw_live_row *r)
+{
+	return pw_live_counters_sum(r->counter) + r->cw_hist.count + r->lat.count +
+	       r->connect.count + r->accept.count + r->resp.count + r->listen_drops;
+}

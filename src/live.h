@@ -63,5 +63,10 @@ void pw_lat_sub(struct pw_lat *out, const struct pw_lat *later, const struct pw_
 double pw_lat_quantile_ns(const struct pw_lat *l, double q);
 /* Connect failures of any kind. */
 __u64 pw_live_connect_failures(const __u64 *counter);
+/* All of a row's counters added up. */
+__u64 pw_live_counters_sum(const __u64 *counter);
+/* Everything a row has counted (counters, histogram counts, listen drops):
+ * it grows with any activity, and going back means the row started over. */
+__u64 pw_live_row_total(const struct pw_live_row *r);
 
 #endif

@@ -115,17 +115,6 @@ static int cmp_use(const void *a, const void *b)
 	return x->port < y->port ? -1 : x->port > y->port;
 }
 
-static __u64 row_sig(const struct pw_live_row *r)
-{
-	__u64 sig = r->cw_hist.count + r->lat.count + r->connect.count + r->accept.count +
-		    r->resp.count + r->listen_drops;
-	int i;
-
-	for (i = 0; i < PW_C_MAX; i++)
-		sig += r->counter[i];
-	return sig;
-}
-
 /* Membership by activity (see struct pw_portcap). */
 static int portcap_update(struct pw_portcap *c, const struct pw_live *l)
 {
@@ -159,7 +148,7 @@ static int portcap_update(struct pw_portcap *c, const struct pw_live *l)
 
 		for (sockets = 0, s = 0; s < PW_STATE_SLOTS; s++)
 			sockets += r->states[s] > 0 ? (__u64)r->states[s] : 0;
-		sig[r->key.port] += row_sig(r) + 1; /* + 1: the port has a row */
+		sig[r->key.port] += pw_live_row_total(r) + 1; /* + 1: the port has a row */
 		if (!at[r->key.port]) {
 			use[n++] = (struct port_use){ .port = r->key.port };
 			at[r->key.port] = (__u32)n;
@@ -289,7 +278,7 @@ static void row_growth(struct pw_live_row *out, const struct pw_live_row *later,
 {
 	int i;
 
-	if (earlier && row_sig(later) >= row_sig(earlier)) {
+	if (earlier && pw_live_row_total(later) >= pw_live_row_total(earlier)) {
 		for (i = 0; i < PW_C_MAX; i++)
 			out->counter[i] = later->counter[i] - earlier->counter[i];
 		out->cw_hist.count = later->cw_hist.count - earlier->cw_hist.count;

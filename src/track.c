@@ -1194,23 +1194,6 @@ static int cmp_seen(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static __u64 counters_sum(const __u64 *counter)
-{
-	__u64 sum = 0;
-	int i;
-
-	for (i = 0; i < PW_C_MAX; i++)
-		sum += counter[i];
-	return sum;
-}
-
-/* Everything a row has counted: it changes with any activity. */
-static __u64 row_sig(const struct pw_live_row *r)
-{
-	return counters_sum(r->counter) + r->cw_hist.count + r->lat.count + r->resp.count +
-	       r->connect.count + r->accept.count;
-}
-
 static bool row_busy(const struct pw_live_row *r)
 {
 	int i;
@@ -1250,7 +1233,7 @@ static void forget_row(struct pw_tracker *t, const struct pw_key *key, __u64 sig
 		busy |= sum != 0;
 	}
 	for (c = 0; c < t->ncpus; c++)
-		now_sig += counters_sum(s[c].counter);
+		now_sig += pw_live_counters_sum(s[c].counter);
 	if (busy || now_sig > sig) {
 		if (bpf_map_update_elem(fd, key, t->percpu, BPF_NOEXIST))
 			t->prune_lost++;
@@ -1271,7 +1254,7 @@ static int prune(struct pw_tracker *t, const struct pw_live *l)
 		return -ENOMEM;
 	for (i = 0; i < l->n; i++) {
 		const struct pw_live_row *r = &l->rows[i];
-		struct pw_seen me = { key_bits(&r->key), row_sig(r), l->ts_ns };
+		struct pw_seen me = { key_bits(&r->key), pw_live_row_total(r), l->ts_ns };
 
 		old = t->seen ? bsearch(&me, t->seen, t->n_seen, sizeof(me), cmp_seen) : NULL;
 		if (old && old->sig == me.sig && !row_busy(r))
@@ -1280,7 +1263,7 @@ static int prune(struct pw_tracker *t, const struct pw_live *l)
 				     pw_portset_has(&t->pins, r->key.port)))
 			me.since_ns = l->ts_ns; /* never forgotten */
 		if (l->ts_ns - me.since_ns >= t->forget_ns) {
-			forget_row(t, &r->key, counters_sum(r->counter));
+			forget_row(t, &r->key, pw_live_counters_sum(r->counter));
 			continue;
 		}
 		seen[n++] = me;
