@@ -47,7 +47,7 @@ LDLIBS_DAEMON = $(shell $(PKG_CONFIG) --libs libmicrohttpd libcurl) -pthread
 
 # The tracker is one object linked from one per concern; the snapshot is
 # its own.
-TRACK_PARTS := state latency resets accept iter
+TRACK_PARTS := state state_raw latency resets resets_kprobe accept iter
 BPF_NAMES := snapshot $(TRACK_PARTS)
 SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.

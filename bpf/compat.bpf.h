@@ -27,10 +27,6 @@ static __always_inline struct tcp_sock *pw_tcp_checked(struct sock *sk)
 	return bpf_skc_to_tcp_sock(sk);
 }
 
-/* Linux 5.5 made sk_protocol a full u16 (it was a bitfield): the probed
- * bitfield read handles both layouts. */
-#define PW_SK_PROTOCOL(sk) BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol)
-
 /* Linux 5.11 allowed socket storage in tracing programs (and iterators).
  * Before, per-socket state is kept in a hash map keyed by the socket's
  * address (pw_sk_hash, set by userspace). */
