@@ -5,7 +5,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,13 +763,82 @@ enum {
 	NF_TIMEOUT,
 	NF_URL,
 	NF_RETRIES,
+	NF_USER,
+	NF_GROUP,
 	NF_MAX,
 };
 
 static const char *const notifier_keys[NF_MAX] = {
-	[NF_NAME] = "name",	  [NF_TYPE] = "type", [NF_COMMAND] = "command",
-	[NF_TIMEOUT] = "timeout", [NF_URL] = "url",   [NF_RETRIES] = "retries",
+	[NF_NAME] = "name",	  [NF_TYPE] = "type",	[NF_COMMAND] = "command",
+	[NF_TIMEOUT] = "timeout", [NF_URL] = "url",	[NF_RETRIES] = "retries",
+	[NF_USER] = "user",	  [NF_GROUP] = "group",
 };
+
+/* A uid or gid written as a number. */
+static bool parse_id(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return !*end && !errno && *out < (unsigned long)(uid_t)-1;
+}
+
+/* user: a name or a uid; its primary group unless group says otherwise. */
+static int get_user(struct parser *p, const struct node *n, const char *path,
+		    struct pw_notifier *nf, bool group_given)
+{
+	struct passwd pw, *found = NULL;
+	unsigned long id;
+	char buf[4096];
+	const char *s;
+	int err;
+
+	err = scalar(p, n, path, "a user name or uid", &s);
+	if (err)
+		return err;
+	if (parse_id(s, &id))
+		getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &found);
+	else
+		getpwnam_r(s, &pw, buf, sizeof(buf), &found);
+	if (found) {
+		nf->uid = pw.pw_uid;
+		nf->gid = pw.pw_gid;
+	} else if (parse_id(s, &id) && group_given) {
+		nf->uid = (uid_t)id;
+	} else if (parse_id(s, &id)) {
+		return fail(p, n, path, "uid %s has no passwd entry: name its group too", s);
+	} else {
+		return fail(p, n, path, "no user named %s", SHOW(n));
+	}
+	nf->set_ids = true;
+	return 0;
+}
+
+static int get_group(struct parser *p, const struct node *n, const char *path,
+		     struct pw_notifier *nf)
+{
+	struct group gr, *found = NULL;
+	unsigned long id;
+	char buf[4096];
+	const char *s;
+	int err;
+
+	err = scalar(p, n, path, "a group name or gid", &s);
+	if (err)
+		return err;
+	if (parse_id(s, &id)) {
+		nf->gid = (gid_t)id;
+		return 0;
+	}
+	getgrnam_r(s, &gr, buf, sizeof(buf), &found);
+	if (!found)
+		return fail(p, n, path, "no group named %s", SHOW(n));
+	nf->gid = gr.gr_gid;
+	return 0;
+}
 
 static int get_command(struct parser *p, const struct node *n, const char *path,
 		       struct pw_notifier *nf)
@@ -865,8 +936,28 @@ static int get_notifier(struct parser *p, const struct node *map, const char *pa
 				  nf);
 		if (err)
 			return err;
+		if (v[NF_USER] != NONE) {
+			err = get_user(p, at(p, v[NF_USER]), join(sub, sizeof(sub), path, "user"),
+				       nf, v[NF_GROUP] != NONE);
+			if (err)
+				return err;
+		}
+		if (v[NF_GROUP] != NONE && v[NF_USER] == NONE)
+			return fail(p, &p->nodes[keyn[NF_GROUP]],
+				    join(sub, sizeof(sub), path, "group"),
+				    "needs user (the group alone would run the command as root)");
+		if (v[NF_GROUP] != NONE) {
+			err = get_group(p, at(p, v[NF_GROUP]),
+					join(sub, sizeof(sub), path, "group"), nf);
+			if (err)
+				return err;
+		}
 	} else if (v[NF_COMMAND] != NONE) {
 		return not_for_type(p, keyn[NF_COMMAND], join(sub, sizeof(sub), path, "command"),
+				    "exec");
+	} else if (v[NF_USER] != NONE || v[NF_GROUP] != NONE) {
+		i = v[NF_USER] != NONE ? NF_USER : NF_GROUP;
+		return not_for_type(p, keyn[i], join(sub, sizeof(sub), path, notifier_keys[i]),
 				    "exec");
 	}
 	if (net) {
@@ -899,6 +990,10 @@ static int get_notifier(struct parser *p, const struct node *map, const char *pa
 					   &nf->timeout_ns);
 			if (err)
 				return err;
+			if (nf->timeout_ns > PW_NOTIFIER_TIMEOUT_MAX_NS)
+				return fail(p, at(p, v[NF_TIMEOUT]), sub,
+					    "%s is too long (at most 5m)",
+					    SHOW(at(p, v[NF_TIMEOUT])));
 		}
 	} else if (v[NF_TIMEOUT] != NONE) {
 		return not_for_type(p, keyn[NF_TIMEOUT], join(sub, sizeof(sub), path, "timeout"),

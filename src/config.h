@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 #define PW_NAME_LEN 64
@@ -67,9 +68,18 @@ struct pw_notifier {
 	char **argv; /* exec: NULL-terminated, argv[0] an absolute path */
 	size_t argc;
 	char *url; /* webhook, alertmanager: http:// or https:// */
-	__u64 timeout_ns; /* default 10s */
+	__u64 timeout_ns; /* default 10s, at most PW_NOTIFIER_TIMEOUT_MAX_NS */
 	__u32 retries; /* webhook, alertmanager: extra tries; default 3 */
+	/* exec: run as uid:gid (keys user and group) instead of the daemon's */
+	bool set_ids;
+	uid_t uid;
+	gid_t gid;
 };
+
+/* A notifier's timeout is at most this: a shutdown or reload never waits on
+ * a command or a peer, but an alert should not wait in its queue for ages
+ * behind a hung one either. */
+#define PW_NOTIFIER_TIMEOUT_MAX_NS (300 * PW_NSEC_PER_SEC)
 
 struct pw_config {
 	char *path;

@@ -7,8 +7,8 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <linux/capability.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <curl/curl.h>
@@ -68,8 +70,12 @@ struct nstate {
 	unsigned tries; /* HTTP tries started */
 	bool in_multi; /* HTTP: a try is running */
 	pid_t pid; /* exec: child, leader of its own process group */
-	int pidfd, in_fd;
+	int pidfd, in_fd, err_fd; /* err_fd: the child's stderr, read end */
+	char err_text[PW_NOTIFY_STDERR_KEEP + 1]; /* the first bytes of it */
+	size_t err_len;
+	__u64 err_total; /* bytes it wrote to stderr */
 	int kills; /* exec: 0, 1 (SIGTERM sent) or 2 (SIGKILL sent) */
+	bool stopped; /* exec: killed because the notifiers stop */
 	char errbuf[CURL_ERROR_SIZE];
 	char reply[REPLY_LEN + 1];
 	size_t reply_len;
@@ -288,6 +294,129 @@ static void log_deliver(struct pw_notify *p, struct nstate *ns)
 	finish(p, ns, true);
 }
 
+/* What the child of an exec notifier is, set up before fork. */
+struct spawn {
+	char **argv, **env;
+	int in_fd, err_fd, null_fd, status_fd; /* stdin, stderr, stdout, report */
+	bool ids; /* become uid:gid */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Steps of the child's set-up, named in the daemon's log when one fails. */
+enum { STEP_GROUP, STEP_FDS, STEP_CAPS, STEP_IDS, STEP_EXEC };
+static const char *const step_names[] = {
+	[STEP_GROUP] = "new process group",
+	[STEP_FDS] = "set up stdin, stdout and stderr",
+	[STEP_CAPS] = "drop capabilities",
+	[STEP_IDS] = "switch user and group",
+	[STEP_EXEC] = "exec",
+};
+
+_Noreturn static void child_fail(int status_fd, int step)
+{
+	int report[2] = { step, errno };
+
+	if (write(status_fd, report, sizeof(report)) < 0) {
+		/* nothing left to tell it with */
+	}
+	_exit(127);
+}
+
+/* Between fork and exec: system calls only (the daemon has threads; nothing
+ * that may take a lock or allocate). The command keeps no capability (not
+ * in its bounding, ambient, permitted or effective set), cannot gain any
+ * (no_new_privs: setuid and file capabilities do nothing), and runs as the
+ * configured user if any. */
+_Noreturn static void child(const struct spawn *s)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {};
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	int sig, cap, in, null, err, report;
+	bool bset_kept = false;
+	sigset_t empty;
+
+	if (setpgid(0, 0))
+		child_fail(s->status_fd, STEP_GROUP);
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP and glibc's own refuse: fine */
+	sigemptyset(&empty);
+	sigprocmask(SIG_SETMASK, &empty, NULL);
+	/* Out of the way first (a daemon started with 0, 1 or 2 closed has
+	 * pipes there), then into place: the report pipe on fd 3,
+	 * close-on-exec; everything above goes. */
+	in = fcntl(s->in_fd, F_DUPFD, 10);
+	null = fcntl(s->null_fd, F_DUPFD, 10);
+	err = fcntl(s->err_fd, F_DUPFD, 10);
+	report = fcntl(s->status_fd, F_DUPFD_CLOEXEC, 10);
+	if (report < 0)
+		child_fail(s->status_fd, STEP_FDS);
+	if (in < 0 || null < 0 || err < 0 || dup2(in, STDIN_FILENO) < 0 ||
+	    dup2(null, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0 ||
+	    dup3(report, 3, O_CLOEXEC) < 0)
+		child_fail(report, STEP_FDS);
+	syscall(SYS_close_range, 4U, ~0U, 0U);
+
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (cap = 0; cap < 64; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno == EINVAL) /* past the kernel's last capability */
+			break;
+		bset_kept = true; /* EPERM: no CAP_SETPCAP */
+	}
+	if (s->ids &&
+	    (syscall(SYS_setgroups, 1, &s->gid) || syscall(SYS_setresgid, s->gid, s->gid, s->gid) ||
+	     syscall(SYS_setresuid, s->uid, s->uid, s->uid)))
+		child_fail(3, STEP_IDS);
+	/* Root gets its bounding set back at exec: without CAP_SETPCAP to
+	 * empty it, a root command would keep every capability we have. */
+	if (bset_kept && geteuid() == 0) {
+		errno = EPERM;
+		child_fail(3, STEP_CAPS);
+	}
+	if (syscall(SYS_capset, &hdr, none) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		child_fail(3, STEP_CAPS);
+	execve(s->argv[0], s->argv, s->env);
+	child_fail(3, STEP_EXEC);
+}
+
+/* Forks the child and waits until it has exec'd (the report pipe closes)
+ * or failed (it reports the step and errno). Returns 0 or the errno, with
+ * the failed step's name in *what. */
+static int spawn(struct nstate *ns, struct spawn *s, const char **what)
+{
+	int report[2] = { 0, 0 }, status[2], status_code;
+	ssize_t n;
+	pid_t pid;
+
+	*what = "fork";
+	if (pipe2(status, O_CLOEXEC))
+		return errno;
+	s->status_fd = status[1];
+	pid = fork();
+	if (pid == 0)
+		child(s);
+	close(status[1]);
+	if (pid < 0) {
+		close(status[0]);
+		return errno;
+	}
+	do {
+		n = read(status[0], report, sizeof(report));
+	} while (n < 0 && errno == EINTR);
+	close(status[0]);
+	if (n == (ssize_t)sizeof(report)) {
+		while (waitpid(pid, &status_code, 0) < 0 && errno == EINTR)
+			;
+		*what = report[0] >= 0 && report[0] <= STEP_EXEC ? step_names[report[0]] : "set up";
+		return report[1] ? report[1] : EIO;
+	}
+	ns->pid = pid;
+	return 0;
+}
+
 static void exec_start(struct pw_notify *p, struct nstate *ns, __u64 now)
 {
 	const struct pw_alert_msg *m = &ns->cur->m;
@@ -307,10 +436,15 @@ static void exec_start(struct pw_notify *p, struct nstate *ns, __u64 now)
 		{ "PORTWATCH_ENDS_AT", msg_resolved(m) ? ends : NULL },
 	};
 	char *env[ARRAY_SIZE(vars) + 2] = { EXEC_PATH };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	int pipefd[2] = { -1, -1 };
-	sigset_t none, all;
+	struct spawn s = {
+		.argv = ns->cfg.argv,
+		.env = env,
+		.ids = ns->cfg.set_ids,
+		.uid = ns->cfg.uid,
+		.gid = ns->cfg.gid,
+	};
+	int in[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, null_fd = -1;
+	const char *what = "set up";
 	size_t i, n = 1;
 	int err = 0;
 
@@ -322,8 +456,6 @@ static void exec_start(struct pw_notify *p, struct nstate *ns, __u64 now)
 
 	if (!build_body(p, ns))
 		return;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
 	for (i = 0; i < ARRAY_SIZE(vars); i++) {
 		if (!vars[i][1])
 			continue;
@@ -334,53 +466,104 @@ static void exec_start(struct pw_notify *p, struct nstate *ns, __u64 now)
 		}
 		n++;
 	}
-	if (pipe2(pipefd, O_CLOEXEC)) {
+	/* stdin: the document; stdout: /dev/null; stderr: a pipe we read up to
+	 * a bound and summarise (a command that writes gigabytes costs the log
+	 * one line). */
+	if (pipe2(in, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) ||
+	    (null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
 		err = errno;
 		goto out;
 	}
-	/* stdout to /dev/null, stderr inherited (the daemon's log), nothing
-	 * else open; a group of its own so the timeout kills what it started;
-	 * the worker's blocked signals and the daemon's ignored ones reset. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	err = posix_spawn_file_actions_adddup2(&fa, pipefd[0], STDIN_FILENO);
-	if (!err)
-		err = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY,
-						       0);
-	if (!err)
-		err = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	if (!err)
-		err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-							      POSIX_SPAWN_SETSIGMASK |
-							      POSIX_SPAWN_SETSIGDEF);
-	if (!err)
-		err = posix_spawnattr_setpgroup(&attr, 0);
-	if (!err)
-		err = posix_spawnattr_setsigmask(&attr, &none);
-	if (!err)
-		err = posix_spawnattr_setsigdefault(&attr, &all);
-	if (!err)
-		err = posix_spawn(&ns->pid, ns->cfg.argv[0], &fa, &attr, ns->cfg.argv, env);
+	s.in_fd = in[0];
+	s.err_fd = err_pipe[1];
+	s.null_fd = null_fd;
+	err = spawn(ns, &s, &what);
 out:
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
 	for (i = 1; i < n; i++)
 		free(env[i]);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
+	if (in[0] >= 0)
+		close(in[0]);
+	if (err_pipe[1] >= 0)
+		close(err_pipe[1]);
+	if (null_fd >= 0)
+		close(null_fd);
 	if (err) {
-		if (pipefd[1] >= 0)
-			close(pipefd[1]);
-		pw_warn("notifier %s: run %s: %s", ns->cfg.name, ns->cfg.argv[0], strerror(err));
+		if (in[1] >= 0)
+			close(in[1]);
+		if (err_pipe[0] >= 0)
+			close(err_pipe[0]);
+		pw_warn("notifier %s: run %s: %s: %s", ns->cfg.name, ns->cfg.argv[0], what,
+			strerror(err));
 		finish(p, ns, false);
 		return;
 	}
-	ns->in_fd = pipefd[1];
+	ns->in_fd = in[1];
 	fcntl(ns->in_fd, F_SETFL, O_NONBLOCK);
+	ns->err_fd = err_pipe[0];
+	fcntl(ns->err_fd, F_SETFL, O_NONBLOCK);
+	ns->err_len = 0;
+	ns->err_total = 0;
 	ns->body_off = 0;
 	ns->pidfd = pidfd_open(ns->pid, 0);
 	ns->kills = 0;
+	ns->stopped = false;
 	ns->deadline_ms = now + ns->timeout_ms;
+}
+
+/* Reads what the child wrote to stderr: the first PW_NOTIFY_STDERR_KEEP
+ * bytes are kept, the rest counted. */
+static void exec_drain(struct nstate *ns)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while (ns->err_fd >= 0) {
+		n = read(ns->err_fd, buf, sizeof(buf));
+		if (n > 0) {
+			size_t keep = PW_NOTIFY_STDERR_KEEP - ns->err_len;
+
+			if (keep > (size_t)n)
+				keep = n;
+			memcpy(ns->err_text + ns->err_len, buf, keep);
+			ns->err_len += keep;
+			ns->err_total += n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else {
+			if (n == 0) { /* every writer gone */
+				close(ns->err_fd);
+				ns->err_fd = -1;
+			}
+			return;
+		}
+	}
+}
+
+/* One line for what the child wrote to stderr, if anything: its first
+ * bytes, control characters as spaces. */
+static void exec_log_stderr(const struct nstate *ns)
+{
+	char text[PW_NOTIFY_STDERR_KEEP + 1];
+	size_t i, len = 0;
+
+	if (!ns->err_total)
+		return;
+	for (i = 0; i < ns->err_len; i++) {
+		unsigned char c = ns->err_text[i];
+
+		if (len && text[len - 1] == ' ' && (c < 0x20 || c == 0x7f || c == ' '))
+			continue;
+		text[len++] = c < 0x20 || c == 0x7f ? ' ' : c;
+	}
+	while (len && text[len - 1] == ' ')
+		len--;
+	text[len] = '\0';
+	if (ns->err_total > ns->err_len)
+		pw_warn("notifier %s: %s wrote %llu bytes to stderr, the first %zu: %s",
+			ns->cfg.name, ns->cfg.argv[0], (unsigned long long)ns->err_total,
+			ns->err_len, text);
+	else
+		pw_warn("notifier %s: %s: %s", ns->cfg.name, ns->cfg.argv[0], text);
 }
 
 /* Writes what the pipe takes; a command that does not read its stdin is fine. */
@@ -412,9 +595,16 @@ static void exec_done(struct pw_notify *p, struct nstate *ns, int err, int statu
 		close(ns->in_fd);
 	if (ns->pidfd >= 0)
 		close(ns->pidfd);
-	ns->in_fd = ns->pidfd = -1;
+	exec_drain(ns);
+	if (ns->err_fd >= 0) /* a process it left behind holds the pipe */
+		close(ns->err_fd);
+	ns->in_fd = ns->pidfd = ns->err_fd = -1;
+	exec_log_stderr(ns);
 	if (err) {
 		pw_warn("notifier %s: wait for %s: %s", ns->cfg.name, cmd, strerror(err));
+	} else if (ns->kills && ns->stopped) {
+		pw_warn("notifier %s: run %s: stopped, the notifiers are stopping", ns->cfg.name,
+			cmd);
 	} else if (ns->kills) {
 		count_timeout(p, ns);
 		pw_warn("notifier %s: run %s: timed out after %ld ms, killed", ns->cfg.name, cmd,
@@ -431,13 +621,28 @@ static void exec_done(struct pw_notify *p, struct nstate *ns, int err, int statu
 	finish(p, ns, ok);
 }
 
-static void exec_step(struct pw_notify *p, struct nstate *ns, __u64 now)
+/* Shutting down or reloading: the command is stopped now, not at its
+ * timeout (SIGTERM to its group, SIGKILL after the grace). */
+static void exec_stop(struct nstate *ns, __u64 now)
+{
+	if (ns->kills)
+		return;
+	ns->stopped = true;
+	kill(-ns->pid, SIGTERM);
+	ns->deadline_ms = now + PW_NOTIFY_KILL_GRACE_MS;
+	ns->kills++;
+}
+
+static void exec_step(struct pw_notify *p, struct nstate *ns, bool stop, __u64 now)
 {
 	siginfo_t si;
 	pid_t reaped;
 	int status = 0;
 
 	exec_feed(ns);
+	exec_drain(ns);
+	if (stop)
+		exec_stop(ns, now);
 	memset(&si, 0, sizeof(si));
 	if (waitid(P_PID, ns->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0) {
 		if (now < ns->deadline_ms)
@@ -578,7 +783,13 @@ static void step(struct pw_notify *p, struct nstate *ns, bool stop, __u64 now)
 {
 	report_drops(p, ns);
 	if (ns->cur && ns->cfg.kind == PW_NK_EXEC) {
-		exec_step(p, ns, now);
+		exec_step(p, ns, stop, now);
+	} else if (ns->cur && ns->in_multi && stop) {
+		/* A transfer in flight is not waited for. */
+		curl_multi_remove_handle(p->multi, ns->easy);
+		ns->in_multi = false;
+		snprintf(ns->why, sizeof(ns->why), "aborted");
+		http_fail(p, ns, ", shutting down");
 	} else if (ns->cur && !ns->in_multi) {
 		/* HTTP, waiting to retry */
 		if (stop)
@@ -658,6 +869,9 @@ static void *worker(void *arg)
 				p->fds[nfds++] =
 					(struct curl_waitfd){ .fd = ns->in_fd,
 							      .events = CURL_WAIT_POLLOUT };
+			if (ns->err_fd >= 0)
+				p->fds[nfds++] = (struct curl_waitfd){ .fd = ns->err_fd,
+								       .events = CURL_WAIT_POLLIN };
 		}
 		if (stop && !busy)
 			break;
@@ -733,7 +947,7 @@ static int ns_init(struct nstate *ns, const struct pw_notifier *n)
 	ns->cfg.argv = NULL;
 	ns->cfg.argc = 0;
 	ns->cfg.url = NULL;
-	ns->pidfd = ns->in_fd = -1;
+	ns->pidfd = ns->in_fd = ns->err_fd = -1;
 	ns->deadline_ms = NO_DEADLINE;
 	ns->timeout_ms = DEFAULT_TIMEOUT_MS;
 	if (n->timeout_ns)
@@ -789,8 +1003,9 @@ struct pw_notify *pw_notify__new(const struct pw_notifier *n, size_t count)
 	p->wake_fd = -1;
 	p->count = count;
 	p->ns = calloc(count ? count : 1, sizeof(*p->ns));
-	/* The wake eventfd plus, per exec notifier, a pidfd and a stdin pipe. */
-	p->fds = calloc(1 + 2 * count, sizeof(*p->fds));
+	/* The wake eventfd plus, per exec notifier, a pidfd, its stdin and its
+	 * stderr. */
+	p->fds = calloc(1 + 3 * count, sizeof(*p->fds));
 	p->multi = curl_multi_init();
 	if (!p->ns || !p->fds || !p->multi) {
 		err = -ENOMEM;

@@ -13,11 +13,15 @@
 /* What each kind does with an alert:
  * - log: one line through pw_warn: "alert firing: rule=R port=P
  *   severity=S value=V threshold=T".
- * - exec: posix_spawn (no shell) of argv in its own process group, with
+ * - exec: fork and exec (no shell) of argv in its own process group, with
  *   only PATH and PORTWATCH_* in the environment, the JSON document on
- *   stdin, stdout on /dev/null, stderr inherited, no other fds. At the
- *   timeout the group gets SIGTERM, PW_NOTIFY_KILL_GRACE_MS later SIGKILL;
- *   the child is always reaped. Exit status 0 is success.
+ *   stdin, stdout on /dev/null, no other fds; no capabilities (bounding,
+ *   ambient, permitted and effective sets empty), no_new_privs, and the
+ *   notifier's user and group if it names them. Its stderr is read: the
+ *   first PW_NOTIFY_STDERR_KEEP bytes go to one log line with the total.
+ *   At the timeout, and at once when the notifiers stop (reload, shutdown),
+ *   the group gets SIGTERM, PW_NOTIFY_KILL_GRACE_MS later SIGKILL; the
+ *   child is always reaped. Exit status 0 is success.
  * - webhook: POST of the JSON document (application/json).
  * - alertmanager: POST {url}/api/v2/alerts of one postableAlert; firing
  *   alerts carry no endsAt, resolved ones the resolution time.
@@ -29,6 +33,8 @@
 #define PW_NOTIFY_QUEUE_LEN 256
 /* exec: SIGKILL this long after the SIGTERM sent at the timeout. */
 #define PW_NOTIFY_KILL_GRACE_MS 1000
+/* exec: how much of a command's stderr is logged. */
+#define PW_NOTIFY_STDERR_KEEP 240
 
 /* One alert transition, built by the daemon. NULL strings are sent as "". */
 struct pw_alert_msg {
@@ -79,9 +85,10 @@ void pw_notify__send(struct pw_notify *p, const size_t *idx, size_t n_idx,
 /* Copies the counters of one notifier; zeroes for an index out of range. */
 void pw_notify__stats(struct pw_notify *p, size_t notifier, struct pw_notify_stats *out);
 
-/* Stops the worker: deliveries in progress finish, bounded by their timeout
- * (exec: timeout plus PW_NOTIFY_KILL_GRACE_MS), but are not retried; queued
- * ones are dropped and logged. No-op on NULL. */
+/* Stops the worker within about PW_NOTIFY_KILL_GRACE_MS: running commands
+ * are stopped (SIGTERM to the group, SIGKILL after the grace) and reaped,
+ * HTTP transfers in flight aborted; both count as failed. Queued alerts
+ * are dropped and logged. No-op on NULL. */
 void pw_notify__free(struct pw_notify *p);
 
 #endif

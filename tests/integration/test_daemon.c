@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
 #include "helpers.h"
@@ -980,6 +982,141 @@ static void test_notifiers(void **state)
 	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the daemon's stderr to contain needle: how often it does. */
+static int wait_errors(const struct bg *d, const char *needle, int timeout_ms)
+{
+	int i, n = 0;
+
+	for (i = 0; i <= timeout_ms / 100 && !n; i++) {
+		char *text = bg_errors(d);
+		const char *at = text;
+
+		while (at && (at = strstr(at, needle))) {
+			n++;
+			at++;
+		}
+		free(text);
+		if (!n)
+			usleep(100000);
+	}
+	return n;
+}
+
+/* Notifier commands run without the daemon's privileges: no capability in
+ * any set, no_new_privs, the configured user; what they write to stderr is
+ * one bounded log line; a shutdown stops at once a command that would run
+ * for minutes, with what it started. */
+static void test_notifier_children(void **state)
+{
+	char config[2048], path[128], text[512] = "";
+	int lfd, hole, srv[1] = { -1 }, i, pgid = 0;
+	__u64 t0, took;
+	FILE *f;
+	struct bg d;
+
+	(void)state;
+	write_file("caps.sh",
+		   "#!/bin/sh\n"
+		   "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status "
+		   "> \"$1/caps.tmp\"\n"
+		   "mv \"$1/caps.tmp\" \"$1/caps.out\"\n"
+		   "head -c 1048576 /dev/zero | tr '\\0' x >&2\n");
+	hole = tcp_listen(AF_INET, 8099, 16); /* never accepts: requests hang */
+	assert_true(hole >= 0);
+	write_file("long.sh", "#!/bin/sh\n"
+			      "sleep 300 &\n"
+			      "echo $$ > \"$1/pgid.tmp\"\n"
+			      "mv \"$1/pgid.tmp\" \"$1/pgid.out\"\n"
+			      "sleep 300\n");
+	snprintf(config, sizeof(config),
+		 "%s"
+		 "notifiers:\n"
+		 "  - name: caps\n"
+		 "    type: exec\n"
+		 "    command: [/bin/sh, %s/caps.sh, %s]\n"
+		 "  - name: as_nobody\n"
+		 "    type: exec\n"
+		 "    command: [/bin/sh, -c, \"id -u >&2; id -G >&2\"]\n"
+		 "    user: nobody\n"
+		 "  - name: long\n"
+		 "    type: exec\n"
+		 "    command: [/bin/sh, %s/long.sh, %s]\n"
+		 "    timeout: 5m\n"
+		 "  - name: hung_hook\n"
+		 "    type: webhook\n"
+		 "    url: http://127.0.0.1:8099/alert\n"
+		 "    timeout: 5m\n"
+		 "rules:\n"
+		 "  - name: leaking\n"
+		 "    metric: close_wait\n"
+		 "    port: %d\n"
+		 "    direction: inbound\n"
+		 "    warn: 1\n",
+		 base_config, dir, dir, dir, dir, LEAK_PORT);
+	start_daemon(&d, config);
+	lfd = tcp_listen(AF_INET, LEAK_PORT, 64);
+	assert_int_equal(leak(lfd, LEAK_PORT, 1, srv), 0);
+
+	snprintf(path, sizeof(path), "%s/caps.out", dir);
+	for (i = 0; i < 100 && access(path, F_OK); i++)
+		usleep(100000);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_true(fread(text, 1, sizeof(text) - 1, f) > 0);
+	fclose(f);
+	assert_non_null(strstr(text, "CapInh:\t0000000000000000\n"));
+	assert_non_null(strstr(text, "CapPrm:\t0000000000000000\n"));
+	assert_non_null(strstr(text, "CapEff:\t0000000000000000\n"));
+	assert_non_null(strstr(text, "CapBnd:\t0000000000000000\n"));
+	assert_non_null(strstr(text, "CapAmb:\t0000000000000000\n"));
+	assert_non_null(strstr(text, "NoNewPrivs:\t1\n"));
+	/* 1 MiB of stderr: one line with its size and its start. */
+	assert_int_equal(wait_errors(&d,
+				     "notifier caps: /bin/sh wrote 1048576 bytes to stderr, "
+				     "the first 240: xxxx",
+				     WAIT_MS),
+			 1);
+	snprintf(text, sizeof(text), "notifier as_nobody: /bin/sh: %u %u",
+		 getpwnam("nobody")->pw_uid, getpwnam("nobody")->pw_gid);
+	assert_int_equal(wait_errors(&d, text, WAIT_MS), 1);
+
+	/* Shutdown with a command running for 5 minutes and a webhook
+	 * waiting as long for an answer: the command and its background
+	 * sleep are gone, the transfer aborted, within the kill grace. */
+	snprintf(path, sizeof(path), "%s/pgid.out", dir);
+	for (i = 0; i < 100 && access(path, F_OK); i++)
+		usleep(100000);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%d", &pgid), 1);
+	fclose(f);
+	assert_int_equal(kill(-pgid, 0), 0);
+	t0 = now_ms();
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+	took = now_ms() - t0;
+	print_message("# daemon stopped in %llu ms\n", (unsigned long long)took);
+	assert_true(took < 4000);
+	/* Its members may be zombies for a moment, until init reaps them. */
+	for (i = 0; i < 20 && kill(-pgid, 0) == 0; i++)
+		usleep(100000);
+	assert_int_equal(kill(-pgid, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_int_equal(
+		wait_errors(&d, "notifier hung_hook: POST http://127.0.0.1:8099/alert: aborted", 0),
+		1);
+	close(srv[0]);
+	close(lfd);
+	close(hole);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -992,6 +1129,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_detaches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifiers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notifier_children, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prometheus_alertmanager, setup, teardown),
 	};
 

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +417,24 @@ static const struct bad bad_cases[] = {
 	{ "notifier_timeout_zero",
 	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    timeout: 0s\n", "5:14",
 	  "notifiers[0].timeout: must be greater than 0" },
+	{ "notifier_timeout_too_long",
+	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    timeout: 6m\n", "5:14",
+	  "notifiers[0].timeout: 6m is too long (at most 5m)" },
+	{ "exec_unknown_user",
+	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    user: no-such-user-pw\n", "5:11",
+	  "notifiers[0].user: no user named no-such-user-pw" },
+	{ "exec_uid_without_entry",
+	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    user: \"4000000\"\n", "5:11",
+	  "notifiers[0].user: uid 4000000 has no passwd entry: name its group too" },
+	{ "exec_group_without_user",
+	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    group: nogroup\n", "5:5",
+	  "notifiers[0].group: needs user" },
+	{ "exec_unknown_group",
+	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    user: nobody\n"
+		   "    group: no-such-group-pw\n",
+	  "6:12", "notifiers[0].group: no group named no-such-group-pw" },
+	{ "webhook_user", NOTIFIER "    type: webhook\n    url: http://x/\n    user: nobody\n",
+	  "5:5", "notifiers[0].user: only applies to type exec" },
 	{ "port_zero", "rules:\n  - name: cw\n    metric: close_wait\n    port: 0\n    warn: 1\n",
 	  "4:11", "rules[0].port: 0 is not a port (1..65535)" },
 	{ "port_too_large", "ports: [3001, 65536]\n", "1:15",
@@ -538,6 +557,36 @@ static const struct bad bad_cases[] = {
 	  "5:14", "notifiers[0].retries: 11 is out of range (0..10)" },
 };
 
+/* An exec notifier's user and group: names or numbers, the user's primary
+ * group unless one is named. */
+static void test_notifier_user(void **state)
+{
+	struct pw_config cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text(NOTIFIER "    type: exec\n    command: [/bin/true]\n"
+					    "    user: nobody\n",
+				   &cfg, err, sizeof(err)),
+			 0);
+	assert_true(cfg.notifiers[0].set_ids);
+	assert_int_equal(cfg.notifiers[0].uid, getpwnam("nobody")->pw_uid);
+	assert_int_equal(cfg.notifiers[0].gid, getpwnam("nobody")->pw_gid);
+	pw_config_free(&cfg);
+	assert_int_equal(load_text(NOTIFIER "    type: exec\n    command: [/bin/true]\n"
+					    "    user: \"4000000\"\n    group: \"4000001\"\n",
+				   &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.notifiers[0].uid, 4000000);
+	assert_int_equal(cfg.notifiers[0].gid, 4000001);
+	pw_config_free(&cfg);
+	assert_int_equal(load_text(NOTIFIER "    type: exec\n    command: [/bin/true]\n", &cfg, err,
+				   sizeof(err)),
+			 0);
+	assert_false(cfg.notifiers[0].set_ids);
+	pw_config_free(&cfg);
+}
+
 static void test_bad(void **state)
 {
 	const struct bad *b = *state;
@@ -564,7 +613,7 @@ int main(void)
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_full),	     cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_example),	     cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_name_helpers),
+		cmocka_unit_test(test_name_helpers), cmocka_unit_test(test_notifier_user),
 	};
 	size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	size_t n_bad = sizeof(bad_cases) / sizeof(bad_cases[0]), i;
