@@ -6,18 +6,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <math.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 #include "args.h"
 #include "config.h"
 
 #define PW_CONFIG_MAX_BYTES (1 << 20)
+#define PW_STR_(x) #x
+#define PW_STR(x) PW_STR_(x)
 #define PW_MAX_BUCKETS 64
 /* Bucket bounds are snapped to the in-kernel histogram, which ends at 2^47 ns. */
 #define PW_MAX_BUCKET_SECONDS 140000.0
@@ -270,7 +274,7 @@ static int build_tree(struct parser *p, const char *text, size_t len)
 	size_t cur = NONE, idx;
 	yaml_parser_t yp;
 	yaml_event_t ev;
-	unsigned int docs = 0;
+	unsigned int docs = 0, depth = 0;
 	bool done = false;
 	int err = 0;
 
@@ -304,13 +308,23 @@ static int build_tree(struct parser *p, const char *text, size_t len)
 			err = add_node(p, &ev, N_ALIAS, cur, &idx);
 			break;
 		case YAML_SEQUENCE_START_EVENT:
-			err = add_node(p, &ev, N_SEQ, cur, &cur);
-			break;
 		case YAML_MAPPING_START_EVENT:
-			err = add_node(p, &ev, N_MAP, cur, &cur);
+			/* Stop at the first level too deep: parsing on would
+			 * cost time that grows with the square of the depth. */
+			if (++depth > PW_CONFIG_MAX_DEPTH) {
+				put_err(p, (unsigned int)ev.start_mark.line + 1,
+					(unsigned int)ev.start_mark.column + 1, "yaml",
+					"nested deeper than " PW_STR(
+						PW_CONFIG_MAX_DEPTH) " levels");
+				err = -EINVAL;
+				break;
+			}
+			err = add_node(p, &ev, ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP,
+				       cur, &cur);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
+			depth--;
 			if (cur != NONE)
 				cur = p->nodes[cur].parent;
 			break;
@@ -1427,19 +1441,73 @@ int pw_config_parse(const char *name, const char *text, size_t len, struct pw_co
 	return ret;
 }
 
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "not a regular file";
+}
+
+/* Whether the file may be read; -errno and why in why[] if not. */
+static int check_file(int fd, const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s: is %s, not a regular file", path, file_kind(st.st_mode));
+		return -EINVAL;
+	}
+	if (me != 0)
+		return 0;
+	if (st.st_uid != 0) {
+		snprintf(why, whylen,
+			 "%s: owned by uid %u, not root: a root daemon runs the commands this "
+			 "file names (fix: chown root %s)",
+			 path, (unsigned)st.st_uid, path);
+		return -EPERM;
+	}
+	if ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)) {
+		snprintf(why, whylen,
+			 "%s: writable by %s (mode %04o): a root daemon runs the commands this "
+			 "file names (fix: chmod go-w %s)",
+			 path, st.st_mode & S_IWOTH ? "everyone" : "its group",
+			 (unsigned)(st.st_mode & 07777), path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int pw_config_load(const char *path, struct pw_config *cfg, char *err, size_t errlen)
 {
 	size_t len = 0, cap = 0;
-	char *buf = NULL, *nbuf;
+	char *buf = NULL, *nbuf, why[PATH_MAX + 200] = "";
 	ssize_t n;
 	int fd, ret;
 
 	memset(cfg, 0, sizeof(*cfg));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!*path) {
+		snprintf(why, sizeof(why), "the configuration file's path is empty");
+		ret = -EINVAL;
+		goto fail;
+	}
+	/* Non-blocking: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		ret = -errno;
 		goto fail;
 	}
+	ret = check_file(fd, path, why, sizeof(why));
+	if (ret)
+		goto fail_close;
 	for (;;) {
 		if (len == cap) {
 			/* One byte past the cap tells a full file from a too large one. */
@@ -1478,7 +1546,9 @@ fail_close:
 fail:
 	free(buf);
 	if (err && errlen) {
-		if (ret == -EFBIG)
+		if (why[0])
+			snprintf(err, errlen, "%s", why);
+		else if (ret == -EFBIG)
 			snprintf(err, errlen, "%s: larger than 1 MiB", path);
 		else
 			snprintf(err, errlen, "%s: %s", path, strerror(-ret));

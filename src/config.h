@@ -116,7 +116,15 @@ struct pw_config {
  * "FILE:LINE:COLUMN: KEY: what is wrong" (1-based line and column). */
 int pw_config_parse(const char *name, const char *text, size_t len, struct pw_config *cfg,
 		    char *err, size_t errlen);
-/* Reads and parses a file; -errno and a message on failure. */
+/* Collections nest at most this deep (the format needs 4): deeper is an
+ * error at the first level too many, before parsing goes on. */
+#define PW_CONFIG_MAX_DEPTH 32
+
+/* Reads and parses a file; -errno and a message on failure. Only a regular
+ * file is read (a FIFO or a device is refused, never waited on). When the
+ * caller is root the file must be owned by root (or the caller) and not
+ * writable by group or others (-EPERM), as sshd requires of its files: a
+ * root daemon runs the commands it names. */
 int pw_config_load(const char *path, struct pw_config *cfg, char *err, size_t errlen);
 /* Frees what parse allocated; leaves *cfg zeroed. Safe on a zeroed cfg. */
 void pw_config_free(struct pw_config *cfg);

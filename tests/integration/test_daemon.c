@@ -65,6 +65,8 @@ static char *write_file(const char *name, const char *text)
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);
+	/* Whatever the umask: a root daemon refuses a file others may write. */
+	assert_int_equal(chmod(p, 0644), 0);
 	return p;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "config.h"
 
@@ -28,6 +29,8 @@ static void write_file(const char *path, const char *text)
 	assert_non_null(f);
 	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
 	assert_int_equal(fclose(f), 0);
+	/* Whatever the umask: as root, a file others may write is refused. */
+	assert_int_equal(chmod(path, 0644), 0);
 }
 
 /* Writes text to portwatch.yaml in the temp dir and loads it. */
@@ -325,8 +328,9 @@ static void test_missing_file(void **state)
 	assert_null(cfg.buckets);
 
 	/* A directory is not a config file either. */
-	assert_int_equal(pw_config_load(tmpdir, &cfg, err, sizeof(err)), -EISDIR);
+	assert_int_equal(pw_config_load(tmpdir, &cfg, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, tmpdir));
+	assert_non_null(strstr(err, ": is a directory, not a regular file"));
 }
 
 static void test_name_helpers(void **state)
@@ -417,6 +421,8 @@ static const struct bad bad_cases[] = {
 	{ "notifier_timeout_zero",
 	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    timeout: 0s\n", "5:14",
 	  "notifiers[0].timeout: must be greater than 0" },
+	{ "nested_too_deep", "ports: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n", "1:39",
+	  "yaml: nested deeper than 32 levels" },
 	{ "notifier_timeout_too_long",
 	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    timeout: 6m\n", "5:14",
 	  "notifiers[0].timeout: 6m is too long (at most 5m)" },
@@ -587,6 +593,45 @@ static void test_notifier_user(void **state)
 	pw_config_free(&cfg);
 }
 
+/* Only regular files are read, a FIFO never waited on; as root, a file
+ * others could write is refused, with what to do about it. */
+static void test_file_checks(void **state)
+{
+	char err[512], path[sizeof(cfg_path) + 16];
+	struct pw_config cfg;
+
+	(void)state;
+	assert_int_equal(pw_config_load("", &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "the configuration file's path is empty");
+	snprintf(path, sizeof(path), "%s.fifo", cfg_path);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(pw_config_load(path, &cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "is a FIFO, not a regular file"));
+	unlink(path);
+
+	write_file(cfg_path, "max_ports: 5\n");
+	if (geteuid() != 0) {
+		print_message("# not root: ownership and mode are not checked\n");
+		return;
+	}
+	assert_int_equal(chmod(cfg_path, 0666), 0);
+	assert_int_equal(pw_config_load(cfg_path, &cfg, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, ": writable by everyone (mode 0666): "));
+	assert_non_null(strstr(err, "(fix: chmod go-w "));
+	assert_int_equal(chmod(cfg_path, 0620), 0);
+	assert_int_equal(chown(cfg_path, 0, 65534), 0);
+	assert_int_equal(pw_config_load(cfg_path, &cfg, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, ": writable by its group (mode 0620): "));
+	assert_int_equal(chmod(cfg_path, 0644), 0);
+	assert_int_equal(chown(cfg_path, 65534, 0), 0);
+	assert_int_equal(pw_config_load(cfg_path, &cfg, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, ": owned by uid 65534, not root: "));
+	assert_int_equal(chown(cfg_path, 0, 0), 0);
+	assert_int_equal(pw_config_load(cfg_path, &cfg, err, sizeof(err)), 0);
+	pw_config_free(&cfg);
+}
+
 static void test_bad(void **state)
 {
 	const struct bad *b = *state;
@@ -614,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_full),	     cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_example),	     cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_name_helpers), cmocka_unit_test(test_notifier_user),
+		cmocka_unit_test(test_file_checks),
 	};
 	size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	size_t n_bad = sizeof(bad_cases) / sizeof(bad_cases[0]), i;
