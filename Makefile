@@ -59,6 +59,12 @@ DAEMON_OBJS := $(addprefix $(OUTPUT)/,exporter.o notify.o)
 CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
 	cmd_latency.o cmd_daemon.o cmd_features.o)
 APP := $(OUTPUT)/portwatch
+# The binary the integration tests run: the same, plus switches that hide
+# hooks, skip state changes or replace the kernel's BTF (PORTWATCH_TEST_*,
+# PORTWATCH_BTF), compiled in only here.
+TEST_SWITCH_SRCS := kernel track preflight
+TEST_SWITCH_OBJS := $(TEST_SWITCH_SRCS:%=$(OUTPUT)/tests/switches/%.o)
+TEST_APP := $(OUTPUT)/tests/portwatch
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(OUTPUT)/tests/%,\
@@ -100,9 +106,9 @@ test: deps
 
 # tests/deploy/check.sh: the files in deploy/ against promtool, amtool and the
 # binary (it builds its own YAML-to-JSON helper in $(OUTPUT)/tests).
-check: $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
-	$(Q)OUTPUT=$(OUTPUT) tests/run.sh $(APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS) \
-		tests/deploy/check.sh
+check: $(APP) $(TEST_APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+	$(Q)OUTPUT=$(OUTPUT) PORTWATCH_SHIPPED=$(APP) tests/run.sh $(TEST_APP) $(UNIT_TESTS) \
+		$(INTEG_TESTS) $(INTEG_WRAPPERS) tests/deploy/check.sh
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -129,6 +135,17 @@ $(BPF_USER_OBJS) $(CLI_OBJS): $(SKELS)
 $(APP): $(CLI_OBJS) $(BPF_USER_OBJS) $(DAEMON_OBJS) $(PURE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) -lm -o $@
+
+$(OUTPUT)/tests/switches/%.o: src/%.c $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -DPW_TEST_SWITCHES -c $< -o $@
+
+$(TEST_APP): $(CLI_OBJS) $(filter-out $(TEST_SWITCH_SRCS:%=$(OUTPUT)/%.o),$(BPF_USER_OBJS)) \
+		$(TEST_SWITCH_OBJS) $(DAEMON_OBJS) $(PURE_OBJS) | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $(filter %.o,$^) $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_YAML) \
+		$(LDLIBS_DAEMON) -lm -o $@
 
 $(OUTPUT)/tests/%.o: tests/unit/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -163,8 +180,8 @@ bench: deps
 # wrappers imitate old kernels, which this target runs for real.
 KERNEL_TESTS := $(INTEG_TESTS) $(OUTPUT)/tests/test_track_raw
 test-kernels: deps
-	$(Q)$(MAKE) --no-print-directory $(APP) $(KERNEL_TESTS)
-	$(Q)OUTPUT=$(OUTPUT) KERNELS="$(KERNELS)" tests/kernels.sh $(APP) $(KERNEL_TESTS)
+	$(Q)$(MAKE) --no-print-directory $(TEST_APP) $(KERNEL_TESTS)
+	$(Q)OUTPUT=$(OUTPUT) KERNELS="$(KERNELS)" tests/kernels.sh $(TEST_APP) $(KERNEL_TESTS)
 
 $(INTEG_WRAPPERS): | $(OUTPUT)/tests
 	$(Q)set -- $(wrapper_$(notdir $@)); \
@@ -184,4 +201,4 @@ format-check:
 clean:
 	rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/switches/*.d)

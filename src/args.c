@@ -193,7 +193,7 @@ int pw_parse_count(const char *s, __u32 *n, const char **why)
 		return -EINVAL;
 	}
 	if (err) {
-		*why = "too large";
+		*why = "too large (at most 4294967295)";
 		return -EINVAL;
 	}
 	*n = (__u32)v;
@@ -208,6 +208,10 @@ int pw_parse_ringbuf_size(const char *s, __u32 *bytes, const char **why)
 		return -EINVAL;
 	if (n < 4096 || (n & (n - 1))) {
 		*why = "not a power of two of at least 4096";
+		return -EINVAL;
+	}
+	if (n > PW_RINGBUF_MAX) {
+		*why = "too large (at most 256M: the ring is locked kernel memory)";
 		return -EINVAL;
 	}
 	*bytes = n;

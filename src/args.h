@@ -23,7 +23,8 @@ bool pw_portset_match(const struct pw_portset *set, __u16 port);
 
 /* "1.5s", "500ms", "2m30s", "1h", "90" (seconds). */
 int pw_parse_duration(const char *s, __u64 *ns, const char **why);
-/* A ring buffer size: a power of two of at least 4096 bytes. */
+/* A ring buffer size: a power of two from 4096 bytes to PW_RINGBUF_MAX. */
+#define PW_RINGBUF_MAX (256U << 20)
 int pw_parse_ringbuf_size(const char *s, __u32 *bytes, const char **why);
 /* A non-negative decimal integer that fits in 32 bits. */
 int pw_parse_count(const char *s, __u32 *n, const char **why);

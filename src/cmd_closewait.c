@@ -106,11 +106,21 @@ int cmd_closewait(int argc, char **argv)
 				pw_value_error("--warn", optarg, why);
 				return unknown(check, usage_fail);
 			}
+			if (!th.warn) {
+				pw_value_error("--warn", optarg,
+					       "must be at least 1 (0 would always alert)");
+				return unknown(check, usage_fail);
+			}
 			th.has_warn = true;
 			break;
 		case 'c':
 			if (pw_parse_count(optarg, &th.crit, &why)) {
 				pw_value_error("--crit", optarg, why);
+				return unknown(check, usage_fail);
+			}
+			if (!th.crit) {
+				pw_value_error("--crit", optarg,
+					       "must be at least 1 (0 would always alert)");
 				return unknown(check, usage_fail);
 			}
 			th.has_crit = true;

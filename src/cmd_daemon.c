@@ -758,6 +758,10 @@ int cmd_daemon(int argc, char **argv)
 		goto out;
 	}
 	err = PW_EXIT_FAIL;
+	/* Privileges and kernel first: one line saying what is missing, as
+	 * every other command does, not libbpf's refusals. */
+	if (pw_preflight())
+		goto out;
 	pw_install_stop_handlers();
 	sigaction(SIGHUP, &sa, NULL);
 	d.http = pw_exporter__new(d.cfg.listen_addr, d.cfg.listen_port, d.cfg.max_connections,

@@ -213,6 +213,8 @@ int cmd_events(int argc, char **argv)
 		       "EVENT", "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
 	while (!pw_stopping() && !ctx.err) {
 		n = pw_tracker__poll(t, 100, print_event, &ctx);
+		if (n == -EIO) /* stdout gone (events | head): stop quietly */
+			break;
 		if (n < 0 && n != -EINTR) {
 			pw_err("read events: %s", strerror(-n));
 			ctx.err = n;

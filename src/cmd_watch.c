@@ -444,9 +444,12 @@ int cmd_watch(int argc, char **argv)
 			}
 			break;
 		case 'n':
-			if (pw_parse_count(optarg, &count, &why) || !count) {
-				pw_value_error("--count", optarg,
-					       count ? why : "must be at least 1");
+			if (pw_parse_count(optarg, &count, &why)) {
+				pw_value_error("--count", optarg, why);
+				return PW_EXIT_USAGE;
+			}
+			if (!count) {
+				pw_value_error("--count", optarg, "must be at least 1");
 				return PW_EXIT_USAGE;
 			}
 			break;

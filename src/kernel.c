@@ -10,7 +10,10 @@
 #include <bpf/libbpf.h>
 #include "kernel.h"
 
-/* Tests name hooks to treat as missing: "sock_send_length,fentry". */
+#ifdef PW_TEST_SWITCHES
+/* The test build only (make builds it as tests/portwatch): hooks the tests
+ * name to treat as missing, "sock_send_length,fentry". The shipped binary
+ * reads no such variable. */
 static bool hidden(const char *name)
 {
 	const char *fake = getenv("PORTWATCH_TEST_NO_HOOKS"), *p;
@@ -22,6 +25,13 @@ static bool hidden(const char *name)
 	}
 	return false;
 }
+#else
+static bool hidden(const char *name)
+{
+	(void)name;
+	return false;
+}
+#endif
 
 bool pw_kernel__tp(const struct pw_kernel *k, const char *tp)
 {

@@ -28,8 +28,8 @@ struct pw_kernel {
  * loads a program). 0 or -errno (no BTF). */
 int pw_kernel__probe(struct pw_kernel *k, bool fentry);
 void pw_kernel__free(struct pw_kernel *k);
-/* Whether the kernel has the BTF tracepoint tp (tests may hide it with
- * PORTWATCH_TEST_NO_HOOKS). */
+/* Whether the kernel has the BTF tracepoint tp (the test build's
+ * PORTWATCH_TEST_NO_HOOKS may hide it). */
 bool pw_kernel__tp(const struct pw_kernel *k, const char *tp);
 /* Number of arguments of tracepoint tp, or -1. */
 int pw_kernel__tp_args(const struct pw_kernel *k, const char *tp);

@@ -586,9 +586,13 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	t->skel->rodata->pw_eph_hi = eph.hi;
 	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
 	t->skel->rodata->pw_slow_ns = opts ? opts->slow_ns : 0;
+#ifdef PW_TEST_SWITCHES
+	/* The test build only: state changes the kernel side ignores, to
+	 * prove the sync pass repairs them. */
 	if (getenv("PORTWATCH_TEST_SKIP_EVERY"))
 		t->skel->rodata->pw_test_skip_every =
 			(__u32)strtoul(getenv("PORTWATCH_TEST_SKIP_EVERY"), NULL, 10);
+#endif
 	/* No events read: the smallest ring, never written. */
 	rb_bytes = opts && opts->events ? opts->ringbuf_bytes : (__u32)sysconf(_SC_PAGESIZE);
 	if (rb_bytes && bpf_map__set_max_entries(t->skel->maps.events, rb_bytes))

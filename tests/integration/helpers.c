@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Integration test helpers; see helpers.h. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -1030,35 +1031,112 @@ json_t *watch_checked(const struct bg *b, json_t **status)
 	return rows;
 }
 
-int bpf_prog_count(const char *prefix)
+/* The ids of the BPF programs behind process pid's program and link fds
+ * (fdinfo's prog_id). At most max; -1 if its fds cannot be read. */
+static int prog_ids_of(pid_t pid, int *ids, int max)
 {
-	static const char *const argv[] = { "bpftool", "-j", "prog", "show", NULL };
-	json_t *doc, *p;
-	struct cmd c;
-	size_t i;
-	int n = 0;
+	char path[320], line[128];
+	struct dirent *de;
+	int n = 0, id, i;
+	DIR *dir;
+	FILE *f;
 
-	if (cmd_run(&c, argv, NULL, 30000) || c.status)
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
+	dir = opendir(path);
+	if (!dir)
 		return -1;
-	doc = json_loads(c.out, 0, NULL);
-	cmd_free(&c);
-	json_array_foreach (doc, i, p) {
-		const char *name = json_string_value(json_object_get(p, "name"));
-
-		n += name && !strncmp(name, prefix, strlen(prefix));
+	while ((de = readdir(dir)) && n < max) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "prog_id: %d", &id) == 1) {
+				for (i = 0; i < n && ids[i] != id; i++)
+					;
+				if (i == n && n < max)
+					ids[n++] = id;
+			}
+		fclose(f);
 	}
-	json_decref(doc);
+	closedir(dir);
 	return n;
 }
 
-int bpf_prog_count_wait(const char *prefix, int want, int timeout_ms)
+/* Every loaded program as bpftool lists it; NULL on failure. */
+static json_t *progs_loaded(void)
+{
+	static const char *const argv[] = { "bpftool", "-j", "prog", "show", NULL };
+	json_t *doc;
+	struct cmd c;
+
+	if (cmd_run(&c, argv, NULL, 30000) || c.status)
+		return NULL;
+	doc = json_loads(c.out, 0, NULL);
+	cmd_free(&c);
+	return doc;
+}
+
+static const char *prog_name(json_t *progs, int id)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach (progs, i, p)
+		if (json_integer_value(json_object_get(p, "id")) == id)
+			return json_string_value(json_object_get(p, "name")) ?: "";
+	return NULL;
+}
+
+int bpf_prog_count_of(pid_t pid, const char *prefix)
+{
+	int ids[256], n = prog_ids_of(pid, ids, 256), i, count = 0;
+	json_t *progs;
+
+	if (n < 0 || !(progs = progs_loaded()))
+		return -1;
+	for (i = 0; i < n; i++) {
+		const char *name = prog_name(progs, ids[i]);
+
+		count += name && !strncmp(name, prefix, strlen(prefix));
+	}
+	json_decref(progs);
+	return count;
+}
+
+int bpf_prog_count_of_wait(pid_t pid, const char *prefix, int want, int timeout_ms)
 {
 	int n, waited;
 
 	for (waited = 0;; waited += 100) {
-		n = bpf_prog_count(prefix);
+		n = bpf_prog_count_of(pid, prefix);
 		if (n == want || waited >= timeout_ms)
 			return n;
+		usleep(100 * 1000);
+	}
+}
+
+int bpf_prog_ids(pid_t pid, int *ids, int max)
+{
+	return prog_ids_of(pid, ids, max);
+}
+
+int bpf_progs_alive_wait(const int *ids, int n, int timeout_ms)
+{
+	int alive, waited, i;
+	json_t *progs;
+
+	for (waited = 0;; waited += 100) {
+		progs = progs_loaded();
+		if (!progs)
+			return -1;
+		for (alive = 0, i = 0; i < n; i++)
+			alive += prog_name(progs, ids[i]) != NULL;
+		json_decref(progs);
+		if (!alive || waited >= timeout_ms)
+			return alive;
 		usleep(100 * 1000);
 	}
 }

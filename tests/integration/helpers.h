@@ -140,11 +140,17 @@ json_t *watch_rows_after(const struct bg *b, double after, json_t **status, int 
 /* Waits for the namespace to hold still, then checks that the next watch
  * interval's per-state totals equal ss's. Returns that interval's rows. */
 json_t *watch_checked(const struct bg *b, json_t **status);
-/* Number of loaded BPF programs whose name starts with prefix. */
-int bpf_prog_count(const char *prefix);
-/* The same, polled until it is want (the kernel frees a detached program a
- * moment after its process exits) or timeout_ms passes: the last count. */
-int bpf_prog_count_wait(const char *prefix, int want, int timeout_ms);
+/* BPF programs of one process (hermetic: another portwatch on the machine
+ * changes nothing): how many of those it holds, by program or link fd,
+ * have a name starting with prefix; -1 on failure. */
+int bpf_prog_count_of(pid_t pid, const char *prefix);
+/* The same, waiting up to timeout_ms for want: the last count. */
+int bpf_prog_count_of_wait(pid_t pid, const char *prefix, int want, int timeout_ms);
+/* The ids of the programs process pid holds (at most max), -1 on failure. */
+int bpf_prog_ids(pid_t pid, int *ids, int max);
+/* Waits up to timeout_ms for the kernel to have freed every one of these
+ * programs: how many are still loaded, -1 on failure. */
+int bpf_progs_alive_wait(const int *ids, int n, int timeout_ms);
 
 /* Polls b's stdout until it holds needle; 0 or -ETIMEDOUT. */
 int bg_wait_output(const struct bg *b, const char *needle, int timeout_ms);

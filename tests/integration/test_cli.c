@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sys/utsname.h>
 #include "helpers.h"
@@ -41,6 +42,13 @@ static const struct bad_case bad_cases[] = {
 	{ { "watch", "--interval", "fast" }, 2, "invalid --interval 'fast'" },
 	{ { "watch", "--count", "0" }, 2, "invalid --count '0': must be at least 1" },
 	{ { "watch", "--count", "-3" }, 2, "invalid --count '-3'" },
+	{ { "watch", "--count", "4294967296" },
+	  2,
+	  "invalid --count '4294967296': too large (at most 4294967295)" },
+	{ { "events", "--ringbuf-size", "2147483648" },
+	  2,
+	  "invalid --ringbuf-size '2147483648': too large (at most 256M" },
+	{ { "daemon", "--config", "" }, 2, "the configuration file's path is empty" },
 	{ { "watch", "--reconcile", "1x" }, 2, "invalid --reconcile '1x'" },
 	{ { "events", "--ringbuf-size", "1000" },
 	  2,
@@ -62,6 +70,8 @@ static const struct bad_case bad_cases[] = {
 	/* A check reports even bad usage as UNKNOWN (3). */
 	{ { "closewait", "--warn", "abc" }, 3, "invalid --warn 'abc'" },
 	{ { "closewait", "--crit", "-5" }, 3, "invalid --crit '-5'" },
+	{ { "closewait", "--crit", "0" }, 3, "invalid --crit '0': must be at least 1" },
+	{ { "closewait", "--warn", "0" }, 3, "invalid --warn '0': must be at least 1" },
 	{ { "closewait", "--warn", "10", "--crit", "5" }, 3, "--warn 10 is above --crit 5" },
 	{ { "closewait", "--warn", "1", "--json" }, 3, "--json cannot be combined" },
 	{ { "closewait", "--warn", "1", "--port", "0" }, 3, "invalid --port '0'" },
@@ -144,6 +154,17 @@ static void test_privileges(void **state)
 	run_args(&c, check, NULL, none);
 	expect_one_line(&c, 3, "missing CAP_BPF and CAP_PERFMON", "check without capabilities");
 	cmd_free(&c);
+	/* The daemon too: one line, not libbpf's refusals. */
+	char cfg[] = "/tmp/portwatch-test-cfg-XXXXXX";
+	int fd = mkstemp(cfg);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chmod(cfg, 0644), 0);
+	const char *const daemon[] = { "daemon", "--config", cfg, NULL };
+	run_args(&c, daemon, NULL, none);
+	expect_one_line(&c, 1, "missing CAP_BPF and CAP_PERFMON", "daemon without capabilities");
+	cmd_free(&c);
+	unlink(cfg);
 
 	/* Not root at all; the binary may sit where nobody cannot reach it. */
 	char dir[] = "/tmp/portwatch-test-XXXXXX", bin[64], cp[PATH_MAX + 256];
@@ -173,9 +194,12 @@ static void test_kernel_support(void **state)
 	assert_non_null(strstr(c.err, "CONFIG_DEBUG_INFO_BTF"));
 	cmd_free(&c);
 
-	/* A BTF without the iterators: the one in portwatch's own BPF object. */
+	/* A BTF without the iterators: the one in portwatch's own BPF object,
+	 * next to the binary or (the test build) one directory up. */
 	snprintf(path, sizeof(path), "%s", getenv("PORTWATCH"));
 	snprintf(obj, sizeof(obj), "PORTWATCH_BTF=%s/snapshot.bpf.o", dirname(path));
+	if (access(obj + strlen("PORTWATCH_BTF="), R_OK))
+		snprintf(obj, sizeof(obj), "PORTWATCH_BTF=%s/snapshot.bpf.o", dirname(path));
 	env[0] = obj;
 	run_args(&c, states, env, NULL);
 	expect_one_line(&c, 1, "kernel lacks the BPF iterator tcp (needs Linux 5.9", "no iter");
@@ -328,12 +352,42 @@ static void test_help_and_version(void **state)
 	cmd_free(&c);
 }
 
+/* The tests run a build with switches (PORTWATCH_TEST_*) that hide hooks or
+ * skip state changes; the shipped binary (make check names it in
+ * PORTWATCH_SHIPPED) reads none of them: its features are the same with
+ * and without one, where the test build's change. */
+static void test_no_test_switches(void **state)
+{
+	const char *const hide[] = { "PORTWATCH_TEST_NO_HOOKS=inet_sock_set_state,fentry", NULL };
+	const char *shipped = getenv("PORTWATCH_SHIPPED");
+	const char *argv[] = { NULL, "features", NULL };
+	struct cmd plain, hidden, test_build;
+
+	(void)state;
+	if (!shipped) {
+		print_message("# PORTWATCH_SHIPPED not set (not run by make check)\n");
+		skip();
+	}
+	argv[0] = shipped;
+	assert_int_equal(cmd_run(&plain, argv, NULL, WAIT_MS), 0);
+	assert_int_equal(cmd_run(&hidden, argv, hide, WAIT_MS), 0);
+	assert_int_equal(plain.status, 0);
+	assert_string_equal(plain.out, hidden.out);
+	argv[0] = getenv("PORTWATCH");
+	assert_int_equal(cmd_run(&test_build, argv, hide, WAIT_MS), 0);
+	assert_non_null(strstr(test_build.out, "raw_tracepoint/inet_sock_set_state"));
+	assert_null(strstr(hidden.out, "raw_tracepoint/inet_sock_set_state"));
+	cmd_free(&plain);
+	cmd_free(&hidden);
+	cmd_free(&test_build);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input),	 cmocka_unit_test(test_privileges),
 		cmocka_unit_test(test_kernel_support),	 cmocka_unit_test(test_features),
-		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_help_and_version), cmocka_unit_test(test_no_test_switches),
 	};
 
 	if (geteuid() != 0) {

@@ -70,6 +70,26 @@ static char *write_file(const char *name, const char *text)
 	return p;
 }
 
+/* Waits for the daemon's stderr to contain needle: how often it does. */
+static int wait_errors(const struct bg *d, const char *needle, int timeout_ms)
+{
+	int i, n = 0;
+
+	for (i = 0; i <= timeout_ms / 100 && !n; i++) {
+		char *text = bg_errors(d);
+		const char *at = text;
+
+		while (at && (at = strstr(at, needle))) {
+			n++;
+			at++;
+		}
+		free(text);
+		if (!n)
+			usleep(100000);
+	}
+	return n;
+}
+
 struct body {
 	char *s;
 	size_t len;
@@ -171,7 +191,12 @@ static void start_daemon(struct bg *b, const char *config)
 		free(text);
 		usleep(100000);
 	}
-	print_message("# daemon stderr: %s\n", bg_errors(b));
+	{
+		char *err = bg_errors(b);
+
+		print_message("# daemon stderr: %s\n", err);
+		free(err);
+	}
 	fail_msg("the daemon did not serve /metrics");
 }
 
@@ -641,7 +666,7 @@ static void test_prometheus_alertmanager(void **state)
 	for (i = 0; i < 5; i++)
 		close(srv[i]);
 	assert_int_equal(wait_am("backend_close_wait", 0, 30000), 0);
-	assert_non_null(strstr(bg_errors(&d), "backend_close_wait"));
+	assert_true(wait_errors(&d, "backend_close_wait", 0) > 0);
 
 	pid = spawn(serve_slowly, &slow);
 	assert_int_equal(wait_child(pid, WAIT_MS), 0);
@@ -757,8 +782,8 @@ static void test_reload(void **state)
 	kill(d.pid, SIGHUP);
 	assert_int_equal(
 		wait_sample("portwatch_config_reloads_total{result=\"failure\"}", 1, WAIT_MS), 0);
-	assert_non_null(strstr(bg_errors(&d), "portwatch.yaml:4:1: yaml:"));
-	assert_non_null(strstr(bg_errors(&d), "keeping the running configuration"));
+	assert_true(wait_errors(&d, "portwatch.yaml:4:1: yaml:", 0) > 0);
+	assert_true(wait_errors(&d, "keeping the running configuration", 0) > 0);
 	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"first\",port=\"3001\","
 				     "state=\"inactive\"}",
 				     1, WAIT_MS),
@@ -801,7 +826,7 @@ static void test_reload(void **state)
 	kill(d.pid, SIGHUP);
 	assert_int_equal(
 		wait_sample("portwatch_config_reloads_total{result=\"success\"}", 3, WAIT_MS), 0);
-	assert_non_null(strstr(bg_errors(&d), "alert second port=3001 resolved: the reload"));
+	assert_true(wait_errors(&d, "alert second port=3001 resolved: the reload", 0) > 0);
 	for (i = 0; i < 3; i++)
 		close(srv[i]);
 	close(lfd);
@@ -881,19 +906,16 @@ static void test_check_command(void **state)
 /* SIGTERM detaches every program. */
 static void test_stop_detaches(void **state)
 {
+	int ids[256], n;
 	struct bg d;
-	int before, i;
 
 	(void)state;
-	for (i = 0; i < 100 && bpf_prog_count("on_state"); i++)
-		usleep(100000);
-	before = bpf_prog_count("on_state");
 	start_daemon(&d, base_config);
-	assert_true(bpf_prog_count("on_state") > before);
+	assert_int_equal(bpf_prog_count_of(d.pid, "on_state"), 1);
+	n = bpf_prog_ids(d.pid, ids, 256);
+	assert_true(n > 0);
 	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
-	for (i = 0; i < 50 && bpf_prog_count("on_state") != before; i++)
-		usleep(100000);
-	assert_int_equal(bpf_prog_count("on_state"), before);
+	assert_int_equal(bpf_progs_alive_wait(ids, n, WAIT_MS), 0);
 }
 
 /* Notifiers from the daemon: exec gets the alert in its environment and on
@@ -990,26 +1012,6 @@ static __u64 now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for the daemon's stderr to contain needle: how often it does. */
-static int wait_errors(const struct bg *d, const char *needle, int timeout_ms)
-{
-	int i, n = 0;
-
-	for (i = 0; i <= timeout_ms / 100 && !n; i++) {
-		char *text = bg_errors(d);
-		const char *at = text;
-
-		while (at && (at = strstr(at, needle))) {
-			n++;
-			at++;
-		}
-		free(text);
-		if (!n)
-			usleep(100000);
-	}
-	return n;
 }
 
 /* Notifier commands run without the daemon's privileges: no capability in

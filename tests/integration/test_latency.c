@@ -843,7 +843,7 @@ static void test_accept_wait(void **state)
 	assert_true(lfd >= 0);
 	assert_int_equal(bg_portwatch_env(&pw, NULL, args), 0);
 	wait_measuring(&pw);
-	assert_int_equal(bpf_prog_count_wait("on_sys_exit", 1, WAIT_MS), 1);
+	assert_int_equal(bpf_prog_count_of_wait(pw.pid, "on_sys_exit", 1, WAIT_MS), 1);
 	for (i = 0; i < ACCEPTS; i++) {
 		before[i] = mono();
 		cfd[i] = tcp_connect(AF_INET, 3001);
@@ -923,8 +923,8 @@ static void test_accept_wait_off(void **state)
 	for (run = 0; run < 2; run++) {
 		assert_int_equal(bg_portwatch_env(&pw, env[run], args[run]), 0);
 		wait_measuring(&pw);
-		/* Any left by the test before is gone in a moment. */
-		assert_int_equal(bpf_prog_count_wait("on_sys_exit", 0, WAIT_MS), 0);
+		assert_int_equal(bpf_prog_count_of(pw.pid, "on_sys_exit"), 0);
+		assert_int_equal(bpf_prog_count_of(pw.pid, "on_state"), 1);
 		cfd = tcp_connect(AF_INET, 3001);
 		assert_true(cfd >= 0);
 		afd = accept(lfd, NULL, NULL);

@@ -82,8 +82,10 @@ static void make_snap(struct pw_snap *snap, const struct pw_sock_rec *socks, siz
 	snap->files = calloc(nf + 1, sizeof(*files));
 	assert_non_null(snap->socks);
 	assert_non_null(snap->files);
-	memcpy(snap->socks, socks, n * sizeof(*socks));
-	memcpy(snap->files, files, nf * sizeof(*files));
+	if (n)
+		memcpy(snap->socks, socks, n * sizeof(*socks));
+	if (nf) /* files may be NULL then: memcpy's arguments must not be */
+		memcpy(snap->files, files, nf * sizeof(*files));
 	snap->nsocks = n;
 	snap->nfiles = nf;
 	snap->hz = 250;
