@@ -1107,7 +1107,9 @@ static void test_notifier_children(void **state)
 	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 	took = now_ms() - t0;
 	print_message("# daemon stopped in %llu ms\n", (unsigned long long)took);
-	assert_true(took < 4000);
+	/* Not the command's 5 minutes: the kill grace and the detach, which
+	 * takes seconds under software emulation (make test-kernels). */
+	assert_true(took < (getenv("PORTWATCH_VM") ? 20000 : 4000));
 	/* Its members may be zombies for a moment, until init reaps them. */
 	for (i = 0; i < 20 && kill(-pgid, 0) == 0; i++)
 		usleep(100000);
