@@ -43,7 +43,7 @@ LDLIBS_BPF = $(shell $(PKG_CONFIG) --libs libbpf)
 LDLIBS_JSON = $(shell $(PKG_CONFIG) --libs jansson)
 LDLIBS_CMOCKA = $(shell $(PKG_CONFIG) --libs cmocka)
 LDLIBS_YAML = $(shell $(PKG_CONFIG) --libs yaml-0.1)
-LDLIBS_DAEMON = $(shell $(PKG_CONFIG) --libs libmicrohttpd libcurl) -pthread
+LDLIBS_DAEMON = $(shell $(PKG_CONFIG) --libs libmicrohttpd libcurl zlib) -pthread
 
 # The tracker is one object linked from one per concern; the snapshot is
 # its own.

@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "exporter.h"
 #include "log.h"
 
@@ -27,6 +29,9 @@ struct pw_exporter {
 	char *text;
 	size_t len;
 	__u64 published_ns; /* CLOCK_MONOTONIC of the text */
+	/* The text gzipped, made at the first scrape that accepts it. */
+	char *gz;
+	size_t gz_len;
 	/* Scrapes suspended until the next publish. */
 	struct MHD_Connection **waiting;
 	size_t n_waiting, max_waiting;
@@ -59,19 +64,74 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, cons
 	return ret;
 }
 
+/* Markers in a request's state: its headers are in (answered at the next
+ * call, with the request complete, so the connection can be kept alive);
+ * it waited for fresher text once already. */
+static char headers_in, waited;
+
+/* Whether the client takes gzip: a "gzip" coding in Accept-Encoding that
+ * is not refused with q=0. */
+static bool accepts_gzip(struct MHD_Connection *c)
+{
+	const char *v =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *p, *end;
+
+	for (p = v; p && *p; p = end + (*end == ',')) {
+		end = p + strcspn(p, ",");
+		p += strspn(p, " \t");
+		if (!strncasecmp(p, "gzip", 4) && (p + 4 == end || strchr(" \t;", p[4]))) {
+			const char *q = memchr(p, ';', (size_t)(end - p));
+
+			return !q || !strstr(q, "q=0") || strstr(q, "q=0.");
+		}
+	}
+	return false;
+}
+
+/* The text gzipped, under e->lock; false if zlib fails. Texts compress
+ * about tenfold; a scrape of many ports is hundreds of kilobytes. */
+static bool gzip_text(struct pw_exporter *e)
+{
+	z_stream z = {};
+	uLong cap;
+
+	if (e->gz)
+		return true;
+	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16 /* gzip */, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
+		return false;
+	cap = deflateBound(&z, e->len);
+	e->gz = malloc(cap);
+	z.next_in = (Bytef *)(e->text ? e->text : "");
+	z.avail_in = (uInt)e->len;
+	z.next_out = (Bytef *)e->gz;
+	z.avail_out = (uInt)cap;
+	if (!e->gz || deflate(&z, Z_FINISH) != Z_STREAM_END) {
+		free(e->gz);
+		e->gz = NULL;
+		deflateEnd(&z);
+		return false;
+	}
+	e->gz_len = z.total_out;
+	deflateEnd(&z);
+	return true;
+}
+
 static enum MHD_Result serve_metrics(struct pw_exporter *e, struct MHD_Connection *c, void **state)
 {
 	static const __u64 one = 1;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
+	bool gz;
 
 	pthread_mutex_lock(&e->lock);
 	/* Text older than max_age: the scrape waits (suspended, the server
 	 * serves others) for the tracing loop to read afresh, once. The
 	 * daemon reads the kernel's maps when asked, not on a clock. */
-	if (!*state && mono_ns() - e->published_ns > e->max_age_ns &&
+	if (*state != &waited && mono_ns() - e->published_ns > e->max_age_ns &&
 	    e->n_waiting < e->max_waiting) {
-		*state = e; /* waited once: served whatever there is next time */
+		*state = &waited; /* served whatever there is next time */
 		e->waiting[e->n_waiting++] = c;
 		MHD_suspend_connection(c);
 		pthread_mutex_unlock(&e->lock);
@@ -79,12 +139,19 @@ static enum MHD_Result serve_metrics(struct pw_exporter *e, struct MHD_Connectio
 		(void)!write(e->wake, &one, sizeof(one));
 		return MHD_YES;
 	}
-	r = MHD_create_response_from_buffer(e->len, e->text ? e->text : (char *)"",
-					    MHD_RESPMEM_MUST_COPY);
+	gz = e->len >= 1024 && accepts_gzip(c) && gzip_text(e);
+	if (gz)
+		r = MHD_create_response_from_buffer(e->gz_len, e->gz, MHD_RESPMEM_MUST_COPY);
+	else
+		r = MHD_create_response_from_buffer(e->len, e->text ? e->text : (char *)"",
+						    MHD_RESPMEM_MUST_COPY);
 	pthread_mutex_unlock(&e->lock);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE_METRICS);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (gz)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -115,6 +182,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 	(void)version;
 	(void)upload_data;
+	/* Answered once the whole request is in: a response queued at the
+	 * first call, with the headers only, makes libmicrohttpd close the
+	 * connection after it (no keep-alive, no pipelining). */
+	if (!*state) {
+		*state = &headers_in;
+		return MHD_YES;
+	}
 	/* A body on a GET is ignored: swallow it and answer. */
 	if (*upload_size) {
 		*upload_size = 0;
@@ -258,6 +332,7 @@ void pw_exporter__free(struct pw_exporter *e)
 	close(e->wake);
 	free(e->waiting);
 	free(e->text);
+	free(e->gz);
 	free(e);
 }
 
@@ -274,6 +349,8 @@ int pw_exporter__publish(struct pw_exporter *e, const char *text, size_t len)
 	e->text = copy;
 	e->len = len;
 	e->published_ns = mono_ns();
+	free(e->gz);
+	e->gz = NULL;
 	pthread_mutex_unlock(&e->lock);
 	free(old);
 	resume_waiting(e);

@@ -684,6 +684,74 @@ static void test_prometheus_alertmanager(void **state)
 
 /* Hostile clients: garbage requests, idle connections filling the cap,
  * a burst of scrapers. The exporter keeps serving and tracing never stops. */
+/* Scrapes over one kept-alive connection, pipelined requests all answered,
+ * gzip to a client that accepts it (Prometheus does) and not to others. */
+static void test_http_keepalive_gzip(void **state)
+{
+	static const char pipelined[] =
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+		"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+		"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct body b = {};
+	curl_off_t got;
+	char buf[65536];
+	const char *p;
+	long connects;
+	size_t len = 0;
+	ssize_t n;
+	int fd, i, replies = 0;
+	struct bg d;
+	CURL *c;
+
+	(void)state;
+	start_daemon(&d, base_config);
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, METRICS_URL);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	for (i = 0; i < 3; i++) {
+		free(b.s);
+		b = (struct body){};
+		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING,
+				 i == 2 ? NULL
+				 : i	? "gzip"
+					: "identity");
+		assert_int_equal(curl_easy_perform(c), CURLE_OK);
+		assert_non_null(b.s);
+		assert_non_null(strstr(b.s, "portwatch_build_info"));
+		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+		curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &got);
+		print_message("# request %d: %ld new connections, %ld bytes on the wire, %zu "
+			      "decoded\n",
+			      i, connects, (long)got, b.len);
+		/* One connection for all three. */
+		assert_int_equal(connects, i == 0 ? 1 : 0);
+		/* gzip: a fraction on the wire; otherwise the text as it is. */
+		if (i == 1)
+			assert_true((size_t)got * 2 < b.len);
+		else
+			assert_int_equal((size_t)got, b.len);
+	}
+	free(b.s);
+	curl_easy_cleanup(c);
+
+	/* Three requests in one write: three answers, then the close asked for. */
+	fd = tcp_connect(AF_INET, 9977);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, pipelined, sizeof(pipelined) - 1),
+			 (ssize_t)sizeof(pipelined) - 1);
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	for (p = buf; (p = strstr(p, "HTTP/1.1 200 OK")); p++)
+		replies++;
+	assert_int_equal(replies, 3);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+}
+
 static void test_hostile_clients(void **state)
 {
 	static const char *const garbage[] = {
@@ -1133,6 +1201,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_keepalive_gzip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_detaches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifiers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifier_children, setup, teardown),
