@@ -6,6 +6,8 @@
 #   make test      deps, build, run every test
 #   make bench     throughput with and without portwatch (BENCHMARKS.md)
 #   make test-kernels  the integration tests under other Debian kernels, in QEMU (KERNELS=...)
+#   make sanitize  every test again, built with AddressSanitizer and UBSan
+#   make fuzz      libFuzzer on the config parser and the HTTP server (FUZZ_SECONDS each)
 #   make vmlinux   regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF
 #   V=1            show every command
 
@@ -67,6 +69,10 @@ TEST_SWITCH_OBJS := $(TEST_SWITCH_SRCS:%=$(OUTPUT)/tests/switches/%.o)
 TEST_APP := $(OUTPUT)/tests/portwatch
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(wildcard tests/unit/test_*.c))
+# Fuzz targets (tests/fuzz/fuzz_*.c): run by make fuzz under libFuzzer; make
+# test replays each one's corpus (tests/fuzz/corpus/NAME) through it.
+FUZZ_TARGETS := config http
+REPLAYS := $(FUZZ_TARGETS:%=$(OUTPUT)/tests/replay_%)
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(OUTPUT)/tests/%,\
 	$(wildcard tests/integration/test_*.c))
 INTEG_HELPERS := $(OUTPUT)/tests/helpers.o
@@ -79,7 +85,8 @@ wrapper_test_track_raw := test_track inet_sock_set_state
 wrapper_test_track_510 := test_track sk_storage,sock_from_file
 wrapper_test_snapshot_procfd := test_snapshot sock_from_file
 
-.PHONY: all deps run test check bench test-kernels vmlinux format format-check clean
+.PHONY: all deps run test check bench test-kernels sanitize fuzz vmlinux format format-check \
+	clean
 .DELETE_ON_ERROR:
 # The BPF objects are inputs to the tests too: keep them.
 .SECONDARY: $(BPF_NAMES:%=$(OUTPUT)/%.bpf.o) $(OUTPUT)/track.bpf.o
@@ -104,11 +111,21 @@ run: deps
 test: deps
 	$(Q)$(MAKE) --no-print-directory check
 
+# Every test again with the binaries and tests built with AddressSanitizer
+# (leaks included) and UndefinedBehaviorSanitizer, in a tree of their own; a
+# report fails the binary that made it.
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+sanitize: deps
+	$(Q)ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(MAKE) --no-print-directory OUTPUT=$(OUTPUT)/sanitize \
+		CFLAGS="-g -O1 $(SANITIZE_FLAGS)" LDFLAGS="$(SANITIZE_FLAGS)" check
+
 # tests/deploy/check.sh: the files in deploy/ against promtool, amtool and the
 # binary (it builds its own YAML-to-JSON helper in $(OUTPUT)/tests).
-check: $(APP) $(TEST_APP) $(UNIT_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+check: $(APP) $(TEST_APP) $(UNIT_TESTS) $(REPLAYS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
 	$(Q)OUTPUT=$(OUTPUT) PORTWATCH_SHIPPED=$(APP) tests/run.sh $(TEST_APP) $(UNIT_TESTS) \
-		$(INTEG_TESTS) $(INTEG_WRAPPERS) tests/deploy/check.sh
+		$(REPLAYS) $(INTEG_TESTS) $(INTEG_WRAPPERS) tests/deploy/check.sh
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -165,6 +182,37 @@ $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 $(INTEG_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(INTEG_HELPERS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
+
+$(REPLAYS): $(OUTPUT)/tests/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(PURE_OBJS) \
+		$(OUTPUT)/exporter.o | $(OUTPUT)/tests
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -DPW_CORPUS='"$(CURDIR)/tests/fuzz/corpus/$*"' $(filter %.c %.o,$^) \
+		$(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) -lm -o $@
+
+# libFuzzer builds: clang, coverage on our code, ASan and UBSan. New inputs
+# it finds go to $(OUTPUT)/fuzz/corpus/NAME (add the useful ones to
+# tests/fuzz/corpus/NAME); a crash stops it with the input saved.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := $(filter-out -Werror -MMD -MP,$(CFLAGS)) -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined
+FUZZ_OBJS := $(patsubst $(OUTPUT)/%.o,$(OUTPUT)/fuzz/%.o,$(PURE_OBJS) $(OUTPUT)/exporter.o)
+$(OUTPUT)/fuzz/%.o: src/%.c
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(LDLIBS_JSON) $(LDLIBS_YAML) \
+		$(LDLIBS_DAEMON) -lm -o $@
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(OUTPUT)/fuzz/fuzz_%)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(OUTPUT)/fuzz/corpus/$$t && \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s" && \
+		$(OUTPUT)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
+			-artifact_prefix=$(OUTPUT)/fuzz/$$t- \
+			$(OUTPUT)/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 $(OUTPUT)/loadgen: bench/loadgen.c | $(OUTPUT)
 	$(call msg,CC,$@)

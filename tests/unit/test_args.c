@@ -142,7 +142,7 @@ static void test_count(void **state)
 	assert_int_equal(pw_parse_count("4294967295", &n, &why), 0);
 	assert_int_equal(n, 4294967295U);
 	assert_int_not_equal(pw_parse_count("4294967296", &n, &why), 0);
-	assert_string_equal(why, "too large");
+	assert_string_equal(why, "too large (at most 4294967295)");
 	assert_int_not_equal(pw_parse_count("-1", &n, &why), 0);
 	assert_int_not_equal(pw_parse_count("1.5", &n, &why), 0);
 	assert_int_not_equal(pw_parse_count("", &n, &why), 0);
@@ -156,15 +156,18 @@ static void test_ringbuf_size(void **state)
 	(void)state;
 	assert_int_equal(pw_parse_ringbuf_size("4096", &n, &why), 0);
 	assert_int_equal(n, 4096);
-	assert_int_equal(pw_parse_ringbuf_size("2147483648", &n, &why), 0);
-	assert_int_equal(n, 2147483648U);
+	assert_int_equal(pw_parse_ringbuf_size("268435456", &n, &why), 0);
+	assert_int_equal(n, 268435456U);
+	/* Locked kernel memory: at most 256M. */
+	assert_int_not_equal(pw_parse_ringbuf_size("536870912", &n, &why), 0);
+	assert_string_equal(why, "too large (at most 256M: the ring is locked kernel memory)");
 	assert_int_not_equal(pw_parse_ringbuf_size("2048", &n, &why), 0);
 	assert_string_equal(why, "not a power of two of at least 4096");
 	assert_int_not_equal(pw_parse_ringbuf_size("5000", &n, &why), 0);
 	assert_int_not_equal(pw_parse_ringbuf_size("0", &n, &why), 0);
 	assert_int_not_equal(pw_parse_ringbuf_size("4k", &n, &why), 0);
 	assert_string_equal(why, "not a non-negative integer");
-	assert_int_equal(n, 2147483648U);
+	assert_int_equal(n, 268435456U);
 }
 
 int main(void)
