@@ -118,6 +118,7 @@ SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 sanitize: deps
 	$(Q)ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		TEST_TIMEOUT=900 \
 		$(MAKE) --no-print-directory OUTPUT=$(OUTPUT)/sanitize \
 		CFLAGS="-g -O1 $(SANITIZE_FLAGS)" LDFLAGS="$(SANITIZE_FLAGS)" check
 

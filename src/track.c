@@ -1036,9 +1036,10 @@ static int read_listeners(struct pw_tracker *t, struct pw_live *l, struct pw_lsn
 	size_t i;
 	int err = 0;
 
-	qsort(now, n, sizeof(*now), cmp_lsn);
+	if (n) /* now is NULL without listeners: no qsort or bsearch on it */
+		qsort(now, n, sizeof(*now), cmp_lsn);
 	for (i = 0; !err && i < t->n_lsn; i++) {
-		old = bsearch(&t->lsn[i], now, n, sizeof(*now), cmp_lsn);
+		old = n ? bsearch(&t->lsn[i], now, n, sizeof(*now), cmp_lsn) : NULL;
 		if (!old || old->drops < t->lsn[i].drops ||
 		    memcmp(&old->key, &t->lsn[i].key, sizeof(old->key)))
 			err = drops_gone(t, &t->lsn[i].key, t->lsn[i].drops);

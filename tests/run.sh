@@ -12,8 +12,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # One binary: its output, and p and f set to what it passed and failed.
 run_one() {
-	# A hung test must not hang the run: each binary gets at most 5 minutes.
-	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 300 "$1" 2>&1 | tee "$log"
+	# A hung test must not hang the run: each binary gets at most 5 minutes
+	# (TEST_TIMEOUT seconds: make sanitize gives its slower builds more).
+	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 "${TEST_TIMEOUT:-300}" "$1" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	p=$(grep -c '^ok ' "$log")
 	f=$(grep -c '^not ok ' "$log")
