@@ -423,7 +423,7 @@ static void test_ringbuf_overflow(void **state)
 
 /* Events: time spent in CLOSE_WAIT, owners, and refused connects. */
 /* A reader that goes away (events | head) ends events quietly: exit 0 at
- * the first event it cannot write, nothing on stderr. */
+ * the first event it cannot write, no error. */
 static void test_events_reader_gone(void **state)
 {
 	const char *const argv[] = { "/bin/sh", "-c",
@@ -445,7 +445,11 @@ static void test_events_reader_gone(void **state)
 			break;
 		usleep(100000);
 	}
-	assert_string_equal(err, "rc=0\n");
+	/* Exit 0 and no error (a warning about the kernel's hooks may come
+	 * first, as under the raw fallback). */
+	assert_non_null(strstr(err, "rc=0\n"));
+	assert_null(strstr(err, "error"));
+	assert_null(strstr(err, "read events"));
 	free(err);
 }
 
