@@ -387,7 +387,7 @@ _Noreturn static void child(const struct spawn *s)
  * the failed step's name in *what. */
 static int spawn(struct nstate *ns, struct spawn *s, const char **what)
 {
-	int report[2] = { 0, 0 }, status[2], status_code;
+	int report[2] = { 0, 0 }, status[2], status_code, err;
 	ssize_t n;
 	pid_t pid;
 
@@ -398,10 +398,11 @@ static int spawn(struct nstate *ns, struct spawn *s, const char **what)
 	pid = fork();
 	if (pid == 0)
 		child(s);
+	err = pid < 0 ? errno : 0;
 	close(status[1]);
 	if (pid < 0) {
 		close(status[0]);
-		return errno;
+		return err;
 	}
 	do {
 		n = read(status[0], report, sizeof(report));
