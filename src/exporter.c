@@ -83,7 +83,10 @@ static bool accepts_gzip(struct MHD_Connection *c)
 		if (!strncasecmp(p, "gzip", 4) && (p + 4 == end || strchr(" \t;", p[4]))) {
 			const char *q = memchr(p, ';', (size_t)(end - p));
 
-			return !q || !strstr(q, "q=0") || strstr(q, "q=0.");
+			/* A weight of 0 (q=0, q=0.0, q=0.000) refuses it. */
+			while (q && q < end && strncasecmp(q, "q=", 2))
+				q++;
+			return !q || q >= end || strtod(q + 2, NULL) > 0;
 		}
 	}
 	return false;
