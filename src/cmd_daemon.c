@@ -689,10 +689,15 @@ static int run(struct daemon *d)
 				pw_warn("reconcile: failed, retrying at the next interval");
 			next_reconcile = now + d->cfg.reconcile_ns;
 		}
+		/* A pass at least once a second: /healthz tells a stalled
+		 * loop (a log write blocked, a kernel read hung) by it. */
+		pw_exporter__beat(d->http);
 		now = mono_ns();
 		wake = next_eval;
 		if (d->cfg.reconcile_ns && next_reconcile < wake)
 			wake = next_reconcile;
+		if (wake > now + PUBLISH_NS)
+			wake = now + PUBLISH_NS;
 		p.revents = 0;
 		n = poll(&p, 1, wake > now ? (int)((wake - now) / 1000000) + 1 : 0);
 		if (n < 0 && errno != EINTR) {

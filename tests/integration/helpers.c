@@ -152,6 +152,8 @@ void cmd_free(struct cmd *c)
 	memset(c, 0, sizeof(*c));
 }
 
+static int bg_start(struct bg *b, const char *const *argv, const char *const *env, int err_fd);
+
 int bg_portwatch(struct bg *b, ...)
 {
 	const char *args[32];
@@ -201,12 +203,31 @@ int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *ar
 	return bg_exec(b, argv, env);
 }
 
+int bg_portwatch_stderr(struct bg *b, int err_fd, const char *const *args)
+{
+	const char *argv[32];
+	const char *bin = getenv("PORTWATCH");
+	int n = 0, i;
+
+	argv[n++] = bin ? bin : "build/portwatch";
+	for (i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return bg_start(b, argv, NULL, err_fd);
+}
+
 int bg_exec(struct bg *b, const char *const *argv, const char *const *env)
+{
+	return bg_start(b, argv, env, -1);
+}
+
+static int bg_start(struct bg *b, const char *const *argv, const char *const *env, int err_fd)
 {
 	int i;
 
 	b->out = memfd_create("bg-out", MFD_CLOEXEC);
-	b->err = memfd_create("bg-err", MFD_CLOEXEC);
+	b->err = err_fd >= 0 ? fcntl(err_fd, F_DUPFD_CLOEXEC, 3)
+			     : memfd_create("bg-err", MFD_CLOEXEC);
 	if (b->out < 0 || b->err < 0)
 		return -errno;
 	b->pid = fork();

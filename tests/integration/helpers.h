@@ -47,6 +47,9 @@ struct bg {
 int bg_portwatch(struct bg *b, ...) __attribute__((sentinel));
 /* The same with extra "NAME=value" environment entries. */
 int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *args);
+/* The same with its stderr going to err_fd (a pipe, say): bg_errors()
+ * then reads nothing. */
+int bg_portwatch_stderr(struct bg *b, int err_fd, const char *const *args);
 /* Any program (argv[0] a path), the same way. */
 int bg_exec(struct bg *b, const char *const *argv, const char *const *env);
 /* Everything it has written to stdout so far (caller frees). */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -174,13 +175,10 @@ static const char base_config[] = "listen: 127.0.0.1:9977\n"
 				  "evaluation_interval: 500ms\n"
 				  "reconcile_interval: 60s\n";
 
-/* Starts the daemon on config and waits until /metrics answers. */
-static void start_daemon(struct bg *b, const char *config)
+static void wait_serving(struct bg *b)
 {
-	const char *path = write_file("portwatch.yaml", config);
 	int i;
 
-	assert_int_equal(bg_portwatch(b, "daemon", "--config", path, NULL), 0);
 	for (i = 0; i < 100; i++) {
 		char *text = http_get(METRICS_URL, NULL);
 
@@ -198,6 +196,15 @@ static void start_daemon(struct bg *b, const char *config)
 		free(err);
 	}
 	fail_msg("the daemon did not serve /metrics");
+}
+
+/* Starts the daemon on config and waits until /metrics answers. */
+static void start_daemon(struct bg *b, const char *config)
+{
+	const char *path = write_file("portwatch.yaml", config);
+
+	assert_int_equal(bg_portwatch(b, "daemon", "--config", path, NULL), 0);
+	wait_serving(b);
 }
 
 /* n more connections to port whose client side closes while the server
@@ -825,6 +832,187 @@ static void test_hostile_clients(void **state)
 	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
+/* GET path over HTTP/1.1: the status, -1 without an answer within 2 s. */
+static long timed_get(const char *path, double *took)
+{
+	char url[128];
+	double t0 = mono_now();
+	long status = -1;
+	char *body;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:9977%s", path);
+	body = http_get(url, &status);
+	*took = mono_now() - t0;
+	if (!body || *took > 2.0)
+		status = -1;
+	free(body);
+	return status;
+}
+
+static void assert_scrapes(const char *what, int n)
+{
+	double took;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		long status = timed_get("/metrics", &took);
+
+		if (status != 200)
+			fail_msg("%s: scrape %d: status %ld after %.2f s", what, i, status, took);
+	}
+}
+
+/* Whether the server has closed fd (EOF or reset) within timeout_ms. */
+static bool closed_by_server(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+
+	while (poll(&p, 1, timeout_ms) == 1) {
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return true;
+		if (n < 0)
+			return false;
+	}
+	return false;
+}
+
+/* The issue's slow clients, each while scrapes must be answered in time:
+ * clients dripping one header line a second, 1,000 connections that send
+ * nothing, kept-alive connections holding every slot; and a head too
+ * long for the server. */
+static void test_slow_clients(void **state)
+{
+	static const char ask[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char config[512], big[20000], reply[256] = "";
+	int drip[16], idle[1000], held[8], i, round, fd;
+	struct rlimit r;
+	struct bg d;
+
+	(void)state;
+	/* The flood needs the descriptors. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &r), 0);
+	r.rlim_cur = r.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &r), 0);
+	assert_true(r.rlim_cur > 1200);
+	snprintf(config, sizeof(config), "%smax_connections: 4\n", base_config);
+	start_daemon(&d, config);
+
+	/* Four times the slots drip a header line a second; before the
+	 * change none of the scrapes in these 7 s was answered. */
+	for (i = 0; i < 16; i++) {
+		drip[i] = tcp_connect(AF_INET, 9977);
+		assert_true(drip[i] >= 0);
+		assert_int_equal(send(drip[i], "GET /metrics HTTP/1.1\r\n", 23, MSG_NOSIGNAL), 23);
+	}
+	for (round = 0; round < 7; round++) {
+		for (i = 0; i < 16; i++)
+			(void)!send(drip[i], "X-Drip: 1\r\n", 11, MSG_NOSIGNAL);
+		assert_scrapes("while 16 clients drip headers", 1);
+		sleep(1);
+	}
+	/* Their 5 s to send a whole head are over: closed by the server. */
+	for (i = 0; i < 16; i++) {
+		assert_true(closed_by_server(drip[i], 3000));
+		close(drip[i]);
+	}
+
+	/* 1,000 connections that never send a byte. */
+	for (i = 0; i < 1000; i++) {
+		idle[i] = tcp_connect(AF_INET, 9977);
+		assert_true(idle[i] >= 0);
+	}
+	assert_scrapes("with 1,000 idle connections", 5);
+	for (i = 0; i < 1000; i++)
+		close(idle[i]);
+
+	/* Twice the slots kept alive after one request each: the one idle
+	 * longest makes room for each new request. */
+	for (i = 0; i < 8; i++) {
+		held[i] = tcp_connect(AF_INET, 9977);
+		assert_int_equal(write(held[i], ask, sizeof(ask) - 1), (ssize_t)sizeof(ask) - 1);
+		assert_true(read(held[i], reply, sizeof(reply) - 1) > 0);
+		assert_non_null(strstr(reply, "200 OK"));
+	}
+	assert_scrapes("with every slot kept alive by other clients", 5);
+	for (i = 0; i < 8; i++)
+		close(held[i]);
+
+	/* A head over 16 KiB: refused before it takes a slot. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+	fd = tcp_connect(AF_INET, 9977);
+	assert_int_equal(send(fd, big, sizeof(big), MSG_NOSIGNAL), (ssize_t)sizeof(big));
+	memset(reply, 0, sizeof(reply));
+	assert_true(read(fd, reply, sizeof(reply) - 1) > 0);
+	assert_non_null(strstr(reply, "HTTP/1.1 431"));
+	close(fd);
+	assert_scrapes("afterwards", 1);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+}
+
+/* A tracing loop that makes no progress (here: its log writes block on a
+ * full pipe, as when journald stalls) turns /healthz to 503 within its
+ * 10 s, while /metrics still answers with the text there is; back to 200
+ * once the loop runs again. */
+static void test_healthz_stall(void **state)
+{
+	const char *path = write_file("portwatch.yaml", base_config);
+	const char *args[] = { "daemon", "--config", path, NULL };
+	double t0, took;
+	char buf[65536], *text = NULL;
+	long status = 0;
+	int pfd[2], i;
+	struct bg d;
+
+	(void)state;
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	/* One page: a few dozen log lines fill it. */
+	assert_true(fcntl(pfd[0], F_SETPIPE_SZ, 4096) >= 4096);
+	assert_int_equal(bg_portwatch_stderr(&d, pfd[1], args), 0);
+	close(pfd[1]);
+	wait_serving(&d);
+	text = http_get("http://127.0.0.1:9977/healthz", &status);
+	assert_int_equal(status, 200);
+	free(text);
+	text = NULL;
+
+	/* Each reload logs two lines: the loop blocks in a write. */
+	for (i = 0; i < 200; i++) {
+		kill(d.pid, SIGHUP);
+		usleep(10000);
+	}
+	t0 = mono_now();
+	for (status = 200; status == 200 && mono_now() - t0 < 20;) {
+		free(text);
+		text = http_get("http://127.0.0.1:9977/healthz", &status);
+		if (status == 200)
+			usleep(200000);
+	}
+	print_message("# /healthz after %.1f s: %ld %s", mono_now() - t0, status, text);
+	assert_int_equal(status, 503);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "tracing loop stalled"));
+	free(text);
+	assert_scrapes("with the tracing loop stalled", 2);
+
+	/* Read the log: the loop goes on and says so. */
+	assert_int_equal(fcntl(pfd[0], F_SETFL, O_NONBLOCK), 0);
+	t0 = mono_now();
+	do {
+		while (read(pfd[0], buf, sizeof(buf)) > 0)
+			;
+		usleep(100000);
+		status = timed_get("/healthz", &took);
+	} while (status != 200 && mono_now() - t0 < 10);
+	assert_int_equal(status, 200);
+	/* Its last lines go nowhere (SIGPIPE is ignored): it exits 0. */
+	close(pfd[0]);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+}
+
 /* SIGHUP: a bad file keeps the running config and says where it is wrong;
  * a good one applies; counters survive both. */
 static void test_reload(void **state)
@@ -1201,6 +1389,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_keepalive_gzip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_healthz_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_detaches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifiers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notifier_children, setup, teardown),
