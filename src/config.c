@@ -1019,8 +1019,9 @@ static int get_notifier(struct parser *p, const struct node *map, const char *pa
 /* A list of mappings into a new array of size-byte items, each read by get
  * (path "name[i]"). *count grows before each item is read, so that
  * pw_config_free sees what a failing one allocated. */
+/* A list of at most max items, each read by get. */
 static int get_items(struct parser *p, const struct node *n, const char *path, const char *what,
-		     void **items, size_t size, size_t *count,
+		     size_t max, void **items, size_t size, size_t *count,
 		     int (*get)(struct parser *, const struct node *, const char *, size_t))
 {
 	char sub[PATH_LEN];
@@ -1030,6 +1031,8 @@ static int get_items(struct parser *p, const struct node *n, const char *path, c
 	err = get_list(p, n, path, what);
 	if (err || !n->n)
 		return err;
+	if (n->n > max)
+		return fail(p, n, path, "%zu items, at most %zu", n->n, max);
 	*items = calloc(n->n, size);
 	if (!*items)
 		return fail_nomem(p);
@@ -1044,8 +1047,9 @@ static int get_items(struct parser *p, const struct node *n, const char *path, c
 
 static int get_notifiers(struct parser *p, const struct node *n, const char *path)
 {
-	return get_items(p, n, path, "a list of notifiers", (void **)&p->cfg->notifiers,
-			 sizeof(*p->cfg->notifiers), &p->cfg->n_notifiers, get_notifier);
+	return get_items(p, n, path, "a list of notifiers", PW_CONFIG_MAX_NOTIFIERS,
+			 (void **)&p->cfg->notifiers, sizeof(*p->cfg->notifiers),
+			 &p->cfg->n_notifiers, get_notifier);
 }
 
 /* ---- rules ---- */
@@ -1282,8 +1286,9 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 
 static int get_rules(struct parser *p, const struct node *n, const char *path)
 {
-	return get_items(p, n, path, "a list of rules", (void **)&p->cfg->rules,
-			 sizeof(*p->cfg->rules), &p->cfg->n_rules, get_rule);
+	return get_items(p, n, path, "a list of rules", PW_CONFIG_MAX_RULES,
+			 (void **)&p->cfg->rules, sizeof(*p->cfg->rules), &p->cfg->n_rules,
+			 get_rule);
 }
 
 /* ---- the document ---- */

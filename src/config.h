@@ -119,6 +119,11 @@ int pw_config_parse(const char *name, const char *text, size_t len, struct pw_co
 /* Collections nest at most this deep (the format needs 4): deeper is an
  * error at the first level too many, before parsing goes on. */
 #define PW_CONFIG_MAX_DEPTH 32
+/* Each rule is evaluated every interval and exported as its own series:
+ * more is a mistake, and the caps keep a reload's checks (unique names,
+ * notifier references) within milliseconds. */
+#define PW_CONFIG_MAX_RULES 4096
+#define PW_CONFIG_MAX_NOTIFIERS 256
 
 /* Reads and parses a file; -errno and a message on failure. Only a regular
  * file is read (a FIFO or a device is refused, never waited on). When the

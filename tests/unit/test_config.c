@@ -632,6 +632,33 @@ static void test_file_checks(void **state)
 	pw_config_free(&cfg);
 }
 
+/* As many rules as allowed parse; one more is refused where the list
+ * starts, before any of them is read. */
+static void test_rule_cap(void **state)
+{
+	size_t cap = 64 + (PW_CONFIG_MAX_RULES + 1) * 64, len, i;
+	char *text = malloc(cap), err[512], want[512];
+	struct pw_config cfg;
+
+	(void)state;
+	assert_non_null(text);
+	len = (size_t)snprintf(text, cap, "rules:\n");
+	for (i = 0; i < PW_CONFIG_MAX_RULES; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+					"  - {name: r%zu, metric: close_wait, port: 80, warn: 1}\n",
+					i);
+	assert_int_equal(load_text(text, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_rules, PW_CONFIG_MAX_RULES);
+	pw_config_free(&cfg);
+	snprintf(text + len, cap - len,
+		 "  - {name: one_more, metric: close_wait, port: 80, warn: 1}\n");
+	assert_int_equal(load_text(text, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2:3: rules: %d items, at most %d", cfg_path,
+		 PW_CONFIG_MAX_RULES + 1, PW_CONFIG_MAX_RULES);
+	assert_string_equal(err, want);
+	free(text);
+}
+
 static void test_bad(void **state)
 {
 	const struct bad *b = *state;
@@ -659,7 +686,7 @@ int main(void)
 		cmocka_unit_test(test_full),	     cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_example),	     cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_name_helpers), cmocka_unit_test(test_notifier_user),
-		cmocka_unit_test(test_file_checks),
+		cmocka_unit_test(test_file_checks),  cmocka_unit_test(test_rule_cap),
 	};
 	size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	size_t n_bad = sizeof(bad_cases) / sizeof(bad_cases[0]), i;
