@@ -55,7 +55,7 @@ SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
 PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o latency.o \
 	config.o alert.o metrics.o)
-BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o kernel.o procfd.o)
+BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
 # Threads and network clients: the daemon's exporter and notifiers.
 DAEMON_OBJS := $(addprefix $(OUTPUT)/,exporter.o notify.o)
 CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \

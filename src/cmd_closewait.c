@@ -13,8 +13,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: portwatch closewait [--port P]... [--min-age DURATION] [--json]\n"
-		"                           [--warn N] [--crit N] [-v]\n\n"
+		"Usage: portwatch closewait [--port P]... [--min-age DURATION] [--all-netns]\n"
+		"                           [--json] [--warn N] [--crit N] [-v]\n\n"
 		"List the sockets stuck in CLOSE_WAIT (the peer closed, the owner did not),\n"
 		"oldest first, then a summary per port, direction and process. AGE is the\n"
 		"time since data last arrived, ss -ti's lastrcv: for a socket in CLOSE_WAIT,\n"
@@ -25,6 +25,8 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  -p, --port P            only these ports (repeat, or P1,P2,...)\n"
 		"  -a, --min-age DURATION  only sockets at least this old (500ms, 30s, 5m, 1h)\n"
+		"  -A, --all-netns         every network namespace (a NETNS column, JSON "
+		"\"netns\")\n"
 		"  -j, --json              a JSON array, one object per socket\n"
 		"  -w, --warn N            WARNING when N or more sockets are listed\n"
 		"  -c, --crit N            CRITICAL when N or more sockets are listed\n"
@@ -62,6 +64,7 @@ int cmd_closewait(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "min-age", required_argument, NULL, 'a' },
+		{ "all-netns", no_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "warn", required_argument, NULL, 'w' },
 		{ "crit", required_argument, NULL, 'c' },
@@ -70,7 +73,7 @@ int cmd_closewait(int argc, char **argv)
 		{},
 	};
 	/* A check reports every failure as UNKNOWN, as monitoring expects. */
-	bool check = is_check(argc, argv), json = false;
+	bool check = is_check(argc, argv), json = false, all_netns = false;
 	int fail = check ? PW_CHECK_UNKNOWN : PW_EXIT_FAIL;
 	int usage_fail = check ? PW_CHECK_UNKNOWN : PW_EXIT_USAGE;
 	struct pw_cw_group *groups = NULL;
@@ -84,7 +87,7 @@ int cmd_closewait(int argc, char **argv)
 	int c, err, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:a:jw:c:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:a:Ajw:c:vh", opts, NULL)) != -1) {
 		switch (pw_common_option("closewait", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -97,6 +100,9 @@ int cmd_closewait(int argc, char **argv)
 				pw_value_error("--min-age", optarg, why);
 				return unknown(check, usage_fail);
 			}
+			break;
+		case 'A':
+			all_netns = true;
 			break;
 		case 'j':
 			json = true;
@@ -142,7 +148,7 @@ int cmd_closewait(int argc, char **argv)
 		return unknown(check, usage_fail);
 	}
 
-	if (pw_preflight() || pw_snapshot_take(&snap))
+	if (pw_preflight() || pw_snapshot_take(&snap, all_netns))
 		return unknown(check, fail);
 	err = pw_cw_collect(&snap, &ports, (double)min_age_ns / PW_NSEC_PER_SEC, &list, &n);
 	if (!err)

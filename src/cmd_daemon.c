@@ -805,20 +805,22 @@ out:
 
 static void check_usage(FILE *out)
 {
-	fprintf(out, "Usage: portwatch check --config FILE [-v]\n\n"
-		     "Evaluate the config's rules once, from a snapshot of the kernel's socket\n"
-		     "tables, and exit like a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL,\n"
-		     "3 UNKNOWN, with one status line. For hosts that keep cron. A snapshot has\n"
-		     "no history: close_wait and close_wait_age rules are evaluated, windowed\n"
-		     "rules (latency, rates, connect failures) are listed as skipped; `for` and\n"
-		     "cooldown do not apply.\n\n"
-		     "Options:\n"
-		     "  -c, --config FILE  the daemon's YAML configuration\n"
-		     "  -v, --verbose      show libbpf's log\n"
-		     "  -h, --help         this text\n\n"
-		     "Example (cron, every 3 minutes):\n"
-		     "  */3 * * * * root portwatch check --config /etc/portwatch/portwatch.yaml "
-		     "|| restart-backend\n");
+	fprintf(out,
+		"Usage: portwatch check --config FILE [-v]\n\n"
+		"Evaluate the config's rules once, from a snapshot of the kernel's socket\n"
+		"tables, and exit like a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL,\n"
+		"3 UNKNOWN, with one status line. For hosts that keep cron. It reads what\n"
+		"the daemon would: every network namespace with `namespaces: all`. A snapshot has\n"
+		"no history: close_wait and close_wait_age rules are evaluated, windowed\n"
+		"rules (latency, rates, connect failures) are listed as skipped; `for` and\n"
+		"cooldown do not apply.\n\n"
+		"Options:\n"
+		"  -c, --config FILE  the daemon's YAML configuration\n"
+		"  -v, --verbose      show libbpf's log\n"
+		"  -h, --help         this text\n\n"
+		"Example (cron, every 3 minutes):\n"
+		"  */3 * * * * root portwatch check --config /etc/portwatch/portwatch.yaml "
+		"|| restart-backend\n");
 }
 
 /* The snapshot as live rows: states per row, oldest CLOSE_WAIT. */
@@ -829,7 +831,9 @@ static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
 	l->ts_ns = mono_ns();
 	for (i = 0; i < snap->nsocks; i++) {
 		const struct pw_sock_rec *r = &snap->socks[i];
-		struct pw_key k = { .port = snap->port[i], .dir = snap->dir[i] };
+		struct pw_key k = { .port = snap->port[i],
+				    .dir = snap->dir[i],
+				    .netns = snap->netns ? snap->netns[i] : 0 };
 		struct pw_live_row *row = pw_live_row(l, &k);
 		__u64 since;
 
@@ -892,7 +896,7 @@ int cmd_check(int argc, char **argv)
 	}
 	if (load_config(path, &cfg))
 		goto unknown;
-	if (pw_preflight() || pw_snapshot_take(&snap))
+	if (pw_preflight() || pw_snapshot_take(&snap, cfg.all_netns))
 		goto unknown;
 	if (snap_to_live(&snap, &l)) {
 		pw_err("count sockets: out of memory");

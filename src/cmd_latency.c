@@ -162,7 +162,7 @@ int cmd_latency(int argc, char **argv)
 				json_object_set_new(o, "accept_wait", pw_lat_accept_json(r));
 			json_array_append_new(doc, o);
 		} else {
-			pw_lat_print(stdout, r);
+			pw_lat_print(stdout, r, !netns);
 			if (accepts && r->key.dir == PW_DIR_INBOUND)
 				pw_lat_print_accepts(stdout, r);
 		}

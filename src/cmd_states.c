@@ -11,40 +11,42 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: portwatch states [--port P]... [--json] [-v]\n\n"
-		"Count the TCP sockets of this network namespace by state, one row per\n"
-		"service port and direction. A socket is 'inbound' when its local port has a\n"
-		"listener, 'outbound' otherwise (counted under the remote port); 'listen' rows\n"
-		"show the accept queue depth/limit. The same set of sockets as 'ss -tan'.\n\n"
+		"Usage: portwatch states [--port P]... [--all-netns] [--json] [-v]\n\n"
+		"Count the TCP sockets of this network namespace (or of every one) by state,\n"
+		"one row per service port and direction. A socket is 'inbound' when its local\n"
+		"port has a listener, 'outbound' otherwise (counted under the remote port);\n"
+		"'listen' rows show the accept queue depth/limit. The same set of sockets as\n"
+		"'ss -tan'.\n\n"
 		"Options:\n"
-		"  -p, --port P   only these ports (repeat, or P1,P2,...)\n"
-		"  -j, --json     a JSON array of {port, direction, states, ...}\n"
-		"  -v, --verbose  show libbpf's log\n"
-		"  -h, --help     this text\n\n"
+		"  -p, --port P      only these ports (repeat, or P1,P2,...)\n"
+		"  -A, --all-netns   every network namespace: rows per namespace, with its\n"
+		"                    inode (NETNS column, JSON \"netns\")\n"
+		"  -j, --json        a JSON array of {port, direction, states, ...}\n"
+		"  -v, --verbose     show libbpf's log\n"
+		"  -h, --help        this text\n\n"
 		"Examples:\n"
 		"  portwatch states                  # every port\n"
 		"  portwatch states --port 3001      # one backend\n"
+		"  portwatch states -A --port 3001   # the backend in every container\n"
 		"  portwatch states --json | jq '.[] | select(.states.CLOSE_WAIT > 0)'\n");
 }
 
 int cmd_states(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "port", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		{ "port", required_argument, NULL, 'p' }, { "all-netns", no_argument, NULL, 'A' },
+		{ "json", no_argument, NULL, 'j' },	  { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },	  {},
 	};
 	struct pw_portset ports = {};
 	struct pw_snap snap;
 	struct pw_row *rows = NULL;
 	size_t nrows;
-	bool json = false;
+	bool json = false, all_netns = false;
 	int c, err;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:Ajvh", opts, NULL)) != -1) {
 		switch (pw_common_option("states", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -52,6 +54,9 @@ int cmd_states(int argc, char **argv)
 			return PW_EXIT_USAGE;
 		}
 		switch (c) {
+		case 'A':
+			all_netns = true;
+			break;
 		case 'j':
 			json = true;
 			break;
@@ -63,7 +68,7 @@ int cmd_states(int argc, char **argv)
 	if (pw_no_operands("states", argc, argv))
 		return PW_EXIT_USAGE;
 
-	if (pw_preflight() || pw_snapshot_take(&snap))
+	if (pw_preflight() || pw_snapshot_take(&snap, all_netns))
 		return PW_EXIT_FAIL;
 	err = pw_rows_build(&snap, &ports, &rows, &nrows);
 	if (err) {

@@ -45,11 +45,11 @@ bool pw_lat_row_has_data(const struct pw_live_row *r)
 }
 
 static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l,
-		       __u64 unanswered);
+		       __u64 unanswered, bool netns);
 
-void pw_lat_print(FILE *out, const struct pw_live_row *r)
+void pw_lat_print(FILE *out, const struct pw_live_row *r, bool netns)
 {
-	print_hist(out, &r->key, &r->lat, r->counter[PW_C_UNANSWERED]);
+	print_hist(out, &r->key, &r->lat, r->counter[PW_C_UNANSWERED], netns);
 	if (r->resp.count) {
 		print_summary(out, "responses (to the last byte)", &r->resp);
 		fputc('\n', out);
@@ -59,7 +59,7 @@ void pw_lat_print(FILE *out, const struct pw_live_row *r)
 }
 
 static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat *l,
-		       __u64 unanswered)
+		       __u64 unanswered, bool netns)
 {
 	__u64 octave[PW_HIST_BUCKETS / PW_HIST_SUB + 2] = {}, most = 0;
 	int first = -1, last = -1, o, i, width;
@@ -67,8 +67,10 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 	size_t k;
 	__u32 b;
 
-	fprintf(out, "port %u %s: %llu requests", key->port, pw_dir_name(key->dir),
-		(unsigned long long)l->count);
+	fprintf(out, "port %u %s", key->port, pw_dir_name(key->dir));
+	if (netns)
+		fprintf(out, " in netns %u", key->netns);
+	fprintf(out, ": %llu requests", (unsigned long long)l->count);
 	for (k = 0; l->count && k < sizeof(quantiles) / sizeof(quantiles[0]); k++) {
 		pw_format_duration(q, sizeof(q), pw_lat_quantile_ns(l, quantiles[k]));
 		fprintf(out, "  p%.0f %s", quantiles[k] * 100, q);

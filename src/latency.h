@@ -10,7 +10,7 @@
 /* Text: a header line with count and percentiles, then one bar per power
  * of two from the first non-empty bucket to the last; for outbound rows a
  * line on connects. */
-void pw_lat_print(FILE *out, const struct pw_live_row *r);
+void pw_lat_print(FILE *out, const struct pw_live_row *r, bool netns);
 /* {"port", "direction", "count", "p50_seconds", ..., "max_seconds",
  *  "buckets": [{"le_seconds", "count"}]} with non-empty buckets only;
  * outbound rows add "connect": {"count", "p50_seconds", ..., "max_seconds",

@@ -21,10 +21,24 @@ static const __u8 json_states[] = {
 };
 #define N_JSON_STATES (sizeof(json_states) / sizeof(json_states[0]))
 
+/* Rows of several namespaces (netns set) get a NETNS column first. */
+static bool rows_netns(const struct pw_row *rows, size_t nrows)
+{
+	size_t i;
+
+	for (i = 0; i < nrows; i++)
+		if (rows[i].netns)
+			return true;
+	return false;
+}
+
 void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows)
 {
+	bool ns = rows_netns(rows, nrows);
 	size_t i, k;
 
+	if (ns)
+		fprintf(out, "%-10s ", "NETNS");
 	fprintf(out, "%-5s %-8s", "PORT", "DIR");
 	for (k = 0; k < N_TABLE_STATES; k++)
 		fprintf(out, " %10s", pw_state_label(table_states[k]));
@@ -32,6 +46,8 @@ void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows)
 	for (i = 0; i < nrows; i++) {
 		const struct pw_row *r = &rows[i];
 
+		if (ns)
+			fprintf(out, "%-10u ", r->netns);
 		fprintf(out, "%-5u %-8s", r->port, pw_dir_name(r->dir));
 		if (r->dir == PW_DIR_LISTEN) {
 			char q[32];
@@ -73,6 +89,8 @@ json_t *pw_states_json(const struct pw_row *rows, size_t nrows)
 		states = pw_state_counts_json(counts);
 		obj = json_pack("{s:i, s:s, s:o}", "port", r->port, "direction",
 				pw_dir_name(r->dir), "states", states);
+		if (obj && r->netns)
+			json_object_set_new(obj, "netns", json_integer(r->netns));
 		if (obj && r->dir == PW_DIR_LISTEN) {
 			json_object_set_new(obj, "accept_queue", json_integer(r->accept_queue));
 			json_object_set_new(obj, "accept_queue_max",
@@ -130,6 +148,8 @@ static int cmp_group(const void *a, const void *b)
 		return x->count > y->count ? -1 : 1;
 	if (x->oldest_seconds != y->oldest_seconds)
 		return x->oldest_seconds > y->oldest_seconds ? -1 : 1;
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
 	if (x->dir != y->dir)
@@ -137,8 +157,8 @@ static int cmp_group(const void *a, const void *b)
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-static int add_to_group(struct pw_cw_group **groups, size_t *n, size_t *cap, __u16 port, __u8 dir,
-			__u32 pid, const char *comm, double age)
+static int add_to_group(struct pw_cw_group **groups, size_t *n, size_t *cap, __u32 netns,
+			__u16 port, __u8 dir, __u32 pid, const char *comm, double age)
 {
 	struct pw_cw_group *g;
 	size_t i;
@@ -146,7 +166,7 @@ static int add_to_group(struct pw_cw_group **groups, size_t *n, size_t *cap, __u
 	/* Groups are few (ports x processes): a linear scan is cheapest. */
 	for (i = 0; i < *n; i++) {
 		g = &(*groups)[i];
-		if (g->port == port && g->dir == dir && g->pid == pid)
+		if (g->netns == netns && g->port == port && g->dir == dir && g->pid == pid)
 			goto found;
 	}
 	if (*n == *cap) {
@@ -160,6 +180,7 @@ static int add_to_group(struct pw_cw_group **groups, size_t *n, size_t *cap, __u
 	}
 	g = &(*groups)[(*n)++];
 	memset(g, 0, sizeof(*g));
+	g->netns = netns;
 	g->port = port;
 	g->dir = dir;
 	g->pid = pid;
@@ -183,10 +204,11 @@ int pw_cw_group(const struct pw_snap *snap, const struct pw_cw *list, size_t n,
 		const struct pw_sock_rec *r = &snap->socks[list[i].sock];
 		__u16 port = snap->port[list[i].sock];
 		__u8 dir = snap->dir[list[i].sock];
+		__u32 netns = snap->netns ? snap->netns[list[i].sock] : 0;
 
 		owners = pw_snap_owners(snap, r->sk, &first);
 		if (!owners) {
-			err = add_to_group(&out, &cnt, &cap, port, dir, 0, "(orphan)",
+			err = add_to_group(&out, &cnt, &cap, netns, port, dir, 0, "(orphan)",
 					   list[i].age_seconds);
 			if (err)
 				goto fail;
@@ -201,7 +223,7 @@ int pw_cw_group(const struct pw_snap *snap, const struct pw_cw *list, size_t n,
 			if (f->pid == last_pid)
 				continue;
 			last_pid = f->pid;
-			err = add_to_group(&out, &cnt, &cap, port, dir, f->pid, f->comm,
+			err = add_to_group(&out, &cnt, &cap, netns, port, dir, f->pid, f->comm,
 					   list[i].age_seconds);
 			if (err)
 				goto fail;
@@ -241,6 +263,8 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		fputs("no sockets in CLOSE_WAIT\n", out);
 		return;
 	}
+	if (snap->netns)
+		fprintf(out, "%-10s ", "NETNS");
 	fprintf(out, "%-5s %-8s %8s  %-47s %-47s %s\n", "PORT", "DIR", "AGE", "LOCAL", "REMOTE",
 		"OWNERS");
 	for (i = 0; i < n; i++) {
@@ -249,12 +273,17 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		pw_format_endpoint(local, sizeof(local), r->family, r->saddr, r->sport);
 		pw_format_endpoint(remote, sizeof(remote), r->family, r->daddr, r->dport);
 		pw_format_age(age, sizeof(age), list[i].age_seconds);
+		if (snap->netns)
+			fprintf(out, "%-10u ", snap->netns[list[i].sock]);
 		fprintf(out, "%-5u %-8s %8s  %-47s %-47s ", snap->port[list[i].sock],
 			pw_dir_name(snap->dir[list[i].sock]), age, local, remote);
 		print_owners(out, snap, r->sk);
 		fputc('\n', out);
 	}
-	fprintf(out, "\n%-5s %-8s %8s %8s  %-7s %s\n", "PORT", "DIR", "SOCKETS", "OLDEST", "PID",
+	fputc('\n', out);
+	if (snap->netns)
+		fprintf(out, "%-10s ", "NETNS");
+	fprintf(out, "%-5s %-8s %8s %8s  %-7s %s\n", "PORT", "DIR", "SOCKETS", "OLDEST", "PID",
 		"COMM");
 	for (i = 0; i < ngroups; i++) {
 		const struct pw_cw_group *g = &groups[i];
@@ -263,6 +292,8 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		if (g->pid)
 			snprintf(pid, sizeof(pid), "%u", g->pid);
 		pw_format_age(age, sizeof(age), g->oldest_seconds);
+		if (snap->netns)
+			fprintf(out, "%-10u ", g->netns);
 		fprintf(out, "%-5u %-8s %8u %8s  %-7s %s\n", g->port, pw_dir_name(g->dir), g->count,
 			age, pid, g->comm);
 	}
@@ -290,6 +321,8 @@ json_t *pw_cw_json(const struct pw_snap *snap, const struct pw_cw *list, size_t 
 				"direction", pw_dir_name(snap->dir[list[i].sock]), "local", local,
 				"remote", remote, "age_seconds",
 				pw_json_seconds(list[i].age_seconds), "owners", owners);
+		if (obj && snap->netns)
+			json_object_set_new(obj, "netns", json_integer(snap->netns[list[i].sock]));
 		if (!obj || json_array_append_new(arr, obj)) {
 			json_decref(arr);
 			return NULL;

@@ -18,8 +18,10 @@ struct pw_cw {
 	double age_seconds;
 };
 
-/* One (port, direction, process) group; pid 0 collects orphans. */
+/* One (namespace, port, direction, process) group; pid 0 collects
+ * orphans; netns 0 in a one-namespace snapshot. */
 struct pw_cw_group {
+	__u32 netns;
 	__u16 port;
 	__u8 dir;
 	__u32 pid;

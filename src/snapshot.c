@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include "kernel.h"
 #include "log.h"
+#include "netns.h"
 #include "procfd.h"
 #include "snapshot.h"
 #include "snapshot.skel.h"
@@ -187,12 +188,70 @@ static int files_from_proc(const struct pw_sock_rec *socks, size_t nsocks, void 
 	return 0;
 }
 
-int pw_snapshot_take(struct pw_snap *snap)
+/* One namespace's sockets, classified by its own listeners and port
+ * range, appended to the snapshot (under netns when all_netns). */
+struct take {
+	struct snapshot_bpf *skel;
+	struct pw_snap *snap;
+	bool all_netns;
+};
+
+static int append(struct pw_snap *dst, struct pw_snap *src, __u32 netns, bool all_netns)
+{
+	size_t n = dst->nsocks + src->nsocks;
+	void *socks, *port, *dir, *ns;
+
+	socks = realloc(dst->socks, (n + 1) * sizeof(*dst->socks));
+	if (socks)
+		dst->socks = socks;
+	port = realloc(dst->port, (n + 1) * sizeof(*dst->port));
+	if (port)
+		dst->port = port;
+	dir = realloc(dst->dir, (n + 1) * sizeof(*dst->dir));
+	if (dir)
+		dst->dir = dir;
+	ns = all_netns ? realloc(dst->netns, (n + 1) * sizeof(*dst->netns)) : NULL;
+	if (ns)
+		dst->netns = ns;
+	if (!socks || !port || !dir || (all_netns && !ns))
+		return -ENOMEM;
+	memcpy(dst->socks + dst->nsocks, src->socks, src->nsocks * sizeof(*src->socks));
+	memcpy(dst->port + dst->nsocks, src->port, src->nsocks * sizeof(*src->port));
+	memcpy(dst->dir + dst->nsocks, src->dir, src->nsocks * sizeof(*src->dir));
+	for (size_t i = 0; all_netns && i < src->nsocks; i++)
+		dst->netns[dst->nsocks + i] = netns;
+	dst->nsocks = n;
+	return 0;
+}
+
+static int take_netns(__u32 netns, void *arg)
 {
 	struct pw_port_range eph = { 32768, 60999 };
+	struct take *t = arg;
+	struct pw_snap one = {};
+	void *socks = NULL;
+	int err;
+
+	err = pw_run_iter(t->skel->progs.dump_tcp, sizeof(struct pw_sock_rec), &socks, &one.nsocks);
+	if (err)
+		return err;
+	one.socks = socks;
+	if (pw_read_port_range(&eph) && !t->all_netns)
+		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
+	err = pw_snap_index(&one, eph);
+	if (err)
+		pw_err("index snapshot: %s", strerror(-err));
+	else if ((err = append(t->snap, &one, netns, t->all_netns)))
+		pw_err("read sockets: %s", strerror(-err));
+	pw_snap_free(&one);
+	return err;
+}
+
+int pw_snapshot_take(struct pw_snap *snap, bool all_netns)
+{
+	struct take t = { .snap = snap, .all_netns = all_netns };
 	struct pw_kernel k;
-	struct snapshot_bpf *skel;
-	void *socks = NULL, *files = NULL;
+	void *files = NULL;
 	int err;
 
 	memset(snap, 0, sizeof(*snap));
@@ -201,45 +260,42 @@ int pw_snapshot_take(struct pw_snap *snap)
 		pw_err("read kernel BTF: %s", strerror(-err));
 		return err;
 	}
-	skel = snapshot_bpf__open();
-	if (skel)
-		bpf_program__set_autoload(skel->progs.dump_files, k.sock_from_file);
-	if (!skel || snapshot_bpf__load(skel)) {
+	t.skel = snapshot_bpf__open();
+	if (t.skel)
+		bpf_program__set_autoload(t.skel->progs.dump_files, k.sock_from_file);
+	if (!t.skel || snapshot_bpf__load(t.skel)) {
 		char msg[128];
 
 		err = -errno;
 		libbpf_strerror(err, msg, sizeof(msg));
 		pw_err("load BPF iterators: %s%s", msg,
 		       pw_verbose() ? "" : " (run with -v for the verifier log)");
-		snapshot_bpf__destroy(skel);
+		snapshot_bpf__destroy(t.skel);
 		pw_kernel__free(&k);
 		return err;
 	}
-	err = pw_run_iter(skel->progs.dump_tcp, sizeof(struct pw_sock_rec), &socks, &snap->nsocks);
+	/* The iterator walks the namespace of the task that creates it. */
+	err = all_netns ? pw_netns_each(take_netns, &t) : take_netns(pw_netns_self(), &t);
 	if (err)
 		goto out;
+	/* Owners: the file iterator and /proc see every process, whatever
+	 * its namespace; socket addresses and inodes are unique host-wide. */
 	if (k.sock_from_file)
-		err = pw_run_iter(skel->progs.dump_files, sizeof(struct pw_file_rec), &files,
+		err = pw_run_iter(t.skel->progs.dump_files, sizeof(struct pw_file_rec), &files,
 				  &snap->nfiles);
 	else
-		err = files_from_proc(socks, snap->nsocks, &files, &snap->nfiles);
+		err = files_from_proc(snap->socks, snap->nsocks, &files, &snap->nfiles);
 	if (err)
 		goto out;
-	snap->socks = socks;
 	snap->files = files;
-	socks = files = NULL;
+	files = NULL;
+	pw_snap_sort_files(snap);
 	snap->hz = pw_kernel_hz();
 	if (!snap->hz)
 		pw_warn("cannot tell the kernel's HZ: CLOSE_WAIT ages read as 0");
-	if (pw_read_port_range(&eph))
-		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
-	err = pw_snap_index(snap, eph);
-	if (err)
-		pw_err("index snapshot: %s", strerror(-err));
 out:
-	free(socks);
 	free(files);
-	snapshot_bpf__destroy(skel);
+	snapshot_bpf__destroy(t.skel);
 	pw_kernel__free(&k);
 	if (err)
 		pw_snap_free(snap);

@@ -3,6 +3,7 @@
 #ifndef PW_SNAPSHOT_H
 #define PW_SNAPSHOT_H
 
+#include <stdbool.h>
 #include "sockets.h"
 
 struct bpf_program;
@@ -10,8 +11,9 @@ struct bpf_program;
 /* Check privileges and kernel support; prints one line and returns -errno
  * when something is missing. */
 int pw_preflight(void);
-/* Every TCP socket of the caller's netns, with owners, classified. */
-int pw_snapshot_take(struct pw_snap *snap);
+/* Every TCP socket of the caller's netns, with owners, classified; with
+ * all_netns, of every namespace on the host (snap->netns says which). */
+int pw_snapshot_take(struct pw_snap *snap, bool all_netns);
 /* The caller's netns's ip_local_port_range. 0 or -errno. */
 int pw_read_port_range(struct pw_port_range *r);
 /* The kernel's jiffies per second, 0 if unknown. */

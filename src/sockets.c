@@ -39,10 +39,14 @@ int pw_snap_index(struct pw_snap *snap, struct pw_port_range eph)
 			listening[snap->socks[i].sport / 64] |= 1ULL << (snap->socks[i].sport % 64);
 	for (i = 0; i < snap->nsocks; i++)
 		snap->dir[i] = pw_classify(&snap->socks[i], listening, eph, &snap->port[i]);
+	pw_snap_sort_files(snap);
+	return 0;
+}
 
+void pw_snap_sort_files(struct pw_snap *snap)
+{
 	if (snap->nfiles)
 		qsort(snap->files, snap->nfiles, sizeof(*snap->files), cmp_file);
-	return 0;
 }
 
 size_t pw_snap_owners(const struct pw_snap *snap, __u64 sk, size_t *first)
@@ -77,6 +81,7 @@ void pw_snap_free(struct pw_snap *snap)
 	free(snap->files);
 	free(snap->port);
 	free(snap->dir);
+	free(snap->netns);
 	memset(snap, 0, sizeof(*snap));
 }
 
@@ -84,6 +89,8 @@ static int cmp_row(const void *a, const void *b)
 {
 	const struct pw_row *x = a, *y = b;
 
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
 	return x->dir < y->dir ? -1 : x->dir > y->dir;
@@ -93,8 +100,8 @@ int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, s
 		  size_t *nrows)
 {
 	struct pw_row *out = NULL, *row;
-	__u32 *slot; /* (port, dir) -> row index + 1 */
-	size_t i, n = 0, cap = 0;
+	__u32 *slot; /* (port, dir) -> row index + 1, in the namespace at hand */
+	size_t i, n = 0, cap = 0, first = 0;
 	__u32 key;
 
 	slot = calloc(65536 * PW_DIR_MAX, sizeof(*slot));
@@ -102,9 +109,15 @@ int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, s
 		return -ENOMEM;
 	for (i = 0; i < snap->nsocks; i++) {
 		const struct pw_sock_rec *r = &snap->socks[i];
+		__u32 netns = snap->netns ? snap->netns[i] : 0;
 
 		if (!pw_portset_match(filter, snap->port[i]))
 			continue;
+		/* A namespace's sockets are contiguous: the next one starts
+		 * rows of its own. */
+		if (n && out[n - 1].netns != netns)
+			for (; first < n; first++)
+				slot[(__u32)out[first].port * PW_DIR_MAX + out[first].dir] = 0;
 		key = (__u32)snap->port[i] * PW_DIR_MAX + snap->dir[i];
 		if (!slot[key]) {
 			if (n == cap) {
@@ -120,6 +133,7 @@ int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, s
 				out = tmp;
 			}
 			memset(&out[n], 0, sizeof(out[n]));
+			out[n].netns = netns;
 			out[n].port = snap->port[i];
 			out[n].dir = snap->dir[i];
 			slot[key] = (__u32)++n;

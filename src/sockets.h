@@ -21,10 +21,12 @@ struct pw_snap {
 	size_t nfiles;
 	__u16 *port; /* per socket: service port */
 	__u8 *dir; /* per socket: enum pw_dir */
+	__u32 *netns; /* per socket: namespace inode; NULL for one namespace */
 	__u32 hz; /* jiffies per second, for lastrcv_jiffies */
 };
 
 struct pw_row {
+	__u32 netns; /* 0 for a one-namespace snapshot */
 	__u16 port;
 	__u8 dir;
 	__u32 states[PW_TCP_STATE_MAX + 1];
@@ -39,12 +41,14 @@ enum pw_dir pw_classify(const struct pw_sock_rec *r, const __u64 *listening,
 
 /* Classify every socket and sort owners for lookup: 0 or -ENOMEM. */
 int pw_snap_index(struct pw_snap *snap, struct pw_port_range eph);
+/* Sort owners for lookup (pw_snap_index does it too). */
+void pw_snap_sort_files(struct pw_snap *snap);
 /* Owners of one socket: returns their count, *first indexes snap->files. */
 size_t pw_snap_owners(const struct pw_snap *snap, __u64 sk, size_t *first);
 double pw_snap_age_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r);
 void pw_snap_free(struct pw_snap *snap);
 
-/* Rows for the ports in filter, sorted by port then direction. */
+/* Rows for the ports in filter, sorted by namespace, port, direction. */
 int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, struct pw_row **rows,
 		  size_t *nrows);
 

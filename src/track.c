@@ -22,6 +22,7 @@
 #include "log.h"
 #include "procfd.h"
 #include "snapshot.h"
+#include "netns.h"
 #include "track.h"
 #include "track.skel.h"
 
@@ -134,56 +135,29 @@ static int listening_from_rows(struct pw_tracker *t, const struct pw_live *l, __
 static int read_stats(struct pw_tracker *t, struct pw_live *l);
 static int pin_rows(struct pw_tracker *t);
 
+struct netns_call {
+	struct pw_tracker *t;
+	int (*fn)(struct pw_tracker *, __u32, void *);
+	void *arg;
+};
+
+static int netns_call(__u32 netns, void *arg)
+{
+	struct netns_call *c = arg;
+
+	return c->fn(c->t, netns, c->arg);
+}
+
 /* Runs fn in every namespace tracked: the caller's, or with all_netns each
- * one a process or /run/netns holds. iter/tcp walks only the namespace of
- * the task that reads it, hence setns(). */
+ * one on the host (netns.h). */
 static int for_each_netns(struct pw_tracker *t, int (*fn)(struct pw_tracker *, __u32, void *),
 			  void *arg)
 {
-	__u32 seen[1024];
-	size_t nseen = 0, i;
-	char path[PATH_MAX];
-	struct dirent *de;
-	struct stat st;
-	int self, fd, err = 0, pass;
-	DIR *d;
+	struct netns_call c = { t, fn, arg };
 
 	if (!t->all_netns)
 		return fn(t, t->netns, arg);
-	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return -errno;
-	for (pass = 0; pass < 2 && !err; pass++) {
-		d = opendir(pass ? "/run/netns" : "/proc");
-		if (!d)
-			continue;
-		while (!err && (de = readdir(d))) {
-			if (pass == 0 && (de->d_name[0] < '0' || de->d_name[0] > '9'))
-				continue;
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), pass ? "/run/netns/%s" : "/proc/%s/ns/net",
-				 de->d_name);
-			if (stat(path, &st))
-				continue; /* gone meanwhile */
-			for (i = 0; i < nseen && seen[i] != (__u32)st.st_ino; i++)
-				;
-			if (i < nseen || nseen == sizeof(seen) / sizeof(seen[0]))
-				continue;
-			seen[nseen++] = (__u32)st.st_ino;
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			if (!setns(fd, CLONE_NEWNET))
-				err = fn(t, (__u32)st.st_ino, arg);
-			close(fd);
-		}
-		closedir(d);
-	}
-	if (setns(self, CLONE_NEWNET) && !err)
-		err = -errno;
-	close(self);
-	return err;
+	return pw_netns_each(netns_call, &c);
 }
 
 /* Sync one namespace: listeners first, then the rest classified by them. */

@@ -426,6 +426,25 @@ pid_t spawn(void (*fn)(void *arg, int ready_fd), void *arg)
 	return pid;
 }
 
+void netns_leak(void *arg, int ready)
+{
+	const struct netns_leak *l = arg;
+	int lfd, i, c, a;
+
+	if (unshare(CLONE_NEWNET) || lo_up())
+		_exit(1);
+	lfd = tcp_listen(AF_INET, l->port, 64);
+	for (i = 0; i < l->n; i++) {
+		c = tcp_connect(AF_INET, l->port);
+		a = accept(lfd, NULL, NULL);
+		if (c < 0 || a < 0)
+			_exit(1);
+		close(c);
+	}
+	if (write(ready, "n", 1) != 1)
+		_exit(1);
+}
+
 int wait_child(pid_t pid, int timeout_ms)
 {
 	struct pollfd pfd = { .events = POLLIN };

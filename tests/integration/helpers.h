@@ -82,6 +82,12 @@ int wait_accept_queue(int lfd, unsigned int n, int timeout_ms);
 pid_t spawn(void (*fn)(void *arg, int ready_fd), void *arg);
 /* Waits for the next byte from that child; 0 or -ETIMEDOUT. */
 int wait_child(pid_t pid, int timeout_ms);
+/* For spawn(): a network namespace of its own, with n sockets of port
+ * left in CLOSE_WAIT (the peer closed, the server never does). */
+struct netns_leak {
+	int port, n;
+};
+void netns_leak(void *arg, int ready);
 /* Kills and reaps every child spawned. */
 void reap_children(void);
 

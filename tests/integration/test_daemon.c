@@ -1158,6 +1158,42 @@ static void test_check_command(void **state)
 	close(lfd);
 }
 
+/* With `namespaces: all`, check reads every namespace as the daemon does:
+ * six CLOSE_WAIT sockets in another namespace make it WARNING (it said OK
+ * before); the same rules without the setting see only this namespace. */
+static void test_check_all_netns(void **state)
+{
+	static const char rules[] = "rules:\n"
+				    "  - name: cw_any\n    metric: close_wait\n    port: 3917\n"
+				    "    warn: 6\n";
+	struct netns_leak leak = { .port = 3917, .n = 6 };
+	char config[1024], *path;
+	struct cmd c = {};
+	pid_t other;
+
+	(void)state;
+	other = spawn(netns_leak, &leak);
+	assert_true(other > 0);
+	assert_int_equal(wait_child(other, WAIT_MS), 0);
+
+	snprintf(config, sizeof(config), "%s%s", base_config, rules);
+	path = write_file("host.yaml", config);
+	assert_int_equal(portwatch(&c, "check", "--config", path, NULL), 0);
+	assert_int_equal(c.status, 0);
+	assert_non_null(strstr(c.out, "cw_any: 0 on port 3917"));
+	cmd_free(&c);
+
+	snprintf(config, sizeof(config), "%snamespaces: all\n%s", base_config, rules);
+	path = write_file("all.yaml", config);
+	assert_int_equal(portwatch(&c, "check", "--config", path, NULL), 0);
+	print_message("# %s", c.out);
+	/* Other namespaces on the host may hold more, never fewer. */
+	assert_true(c.status == 1 || c.status == 2);
+	assert_non_null(strstr(c.out, "cw_any: "));
+	assert_true(strtod(strstr(c.out, "cw_any: ") + 8, NULL) >= 6);
+	cmd_free(&c);
+}
+
 /* SIGTERM detaches every program. */
 static void test_stop_detaches(void **state)
 {
@@ -1386,6 +1422,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_accept_wait_metric, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_all_netns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_keepalive_gzip, setup, teardown),

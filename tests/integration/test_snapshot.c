@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "helpers.h"
 
 struct server_args {
@@ -554,6 +555,94 @@ static void test_check_exit_codes(void **state)
 	}
 }
 
+/* --all-netns: rows and sockets of each namespace with its inode, each
+ * namespace's equal to ss inside it; other namespaces on the host may add
+ * rows, never change these. */
+static void test_all_netns(void **state)
+{
+	struct netns_leak leak = { .port = 3001, .n = 6 };
+	struct ss_sock *here, *there;
+	size_t nhere, nthere, i, mine = 0;
+	long long ino_here, ino_there;
+	json_t *doc, *e, *owners;
+	json_error_t jerr;
+	struct cmd c = {};
+	char path[64];
+	struct stat st;
+	int lfd, srv[2];
+	pid_t other;
+
+	(void)state;
+	/* Here: two CLOSE_WAIT of our own on the same port. */
+	lfd = tcp_listen(AF_INET, 3001, 16);
+	for (i = 0; i < 2; i++) {
+		int cfd = tcp_connect(AF_INET, 3001);
+
+		srv[i] = accept(lfd, NULL, NULL);
+		close(cfd);
+	}
+	other = spawn(netns_leak, &leak);
+	assert_true(other > 0);
+	assert_int_equal(wait_child(other, WAIT_MS), 0);
+	assert_int_equal(stat("/proc/self/ns/net", &st), 0);
+	ino_here = (long long)st.st_ino;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", other);
+	assert_int_equal(stat(path, &st), 0);
+	ino_there = (long long)st.st_ino;
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 2, WAIT_MS), 0);
+
+	assert_int_equal(portwatch(&c, "states", "--all-netns", "--json", NULL), 0);
+	assert_int_equal(c.status, 0);
+	doc = json_loads(c.out, 0, &jerr);
+	assert_non_null(doc);
+	assert_int_equal(ss_read(&here, &nhere), 0);
+	assert_int_equal(ss_read_in(other, &there, &nthere), 0);
+	assert_int_equal(ss_count(there, nthere, "CLOSE-WAIT", 3001, -1), 6);
+	assert_rows_match_ss(doc, ino_here, here, nhere);
+	assert_rows_match_ss(doc, ino_there, there, nthere);
+	json_decref(doc);
+	cmd_free(&c);
+	/* The table says which namespace a row is in. */
+	assert_int_equal(portwatch(&c, "states", "-A", "--port", "3001", NULL), 0);
+	assert_non_null(strstr(c.out, "NETNS"));
+	snprintf(path, sizeof(path), "\n%-10lld 3001  inbound", ino_there);
+	assert_non_null(strstr(c.out, path));
+	cmd_free(&c);
+
+	/* closewait: 2 here, 6 there, each with its namespace and owner. */
+	assert_int_equal(portwatch(&c, "closewait", "-A", "--json", "--port", "3001", NULL), 0);
+	doc = json_loads(c.out, 0, &jerr);
+	assert_non_null(doc);
+	json_array_foreach (doc, i, e) {
+		long long ns = json_integer_value(json_object_get(e, "netns"));
+
+		owners = json_object_get(e, "owners");
+		if (ns == ino_there) {
+			mine++;
+			assert_int_equal(json_integer_value(
+						 json_object_get(json_array_get(owners, 0), "pid")),
+					 other);
+		} else if (ns == ino_here) {
+			mine += 100;
+		}
+	}
+	assert_int_equal(mine, 6 + 2 * 100);
+	json_decref(doc);
+	cmd_free(&c);
+	/* Without the flag: this namespace only, no netns field. */
+	assert_int_equal(portwatch(&c, "closewait", "--json", "--port", "3001", NULL), 0);
+	doc = json_loads(c.out, 0, &jerr);
+	assert_int_equal(json_array_size(doc), 2);
+	assert_null(json_object_get(json_array_get(doc, 0), "netns"));
+	json_decref(doc);
+	cmd_free(&c);
+	free(here);
+	free(there);
+	for (i = 0; i < 2; i++)
+		close(srv[i]);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +655,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_port_filter, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_ages, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_check_exit_codes, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_all_netns, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {

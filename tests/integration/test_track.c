@@ -661,25 +661,6 @@ static void test_missing_hooks(void **state)
 	close(ctl);
 }
 
-/* A second namespace of its own, leaking n sockets into CLOSE_WAIT on 3001. */
-static void leak_in_new_netns(void *arg, int ready)
-{
-	int n = *(int *)arg, lfd, i, c, a;
-
-	if (unshare(CLONE_NEWNET) || lo_up())
-		_exit(1);
-	lfd = tcp_listen(AF_INET, 3001, 64);
-	for (i = 0; i < n; i++) {
-		c = tcp_connect(AF_INET, 3001);
-		a = accept(lfd, NULL, NULL);
-		if (c < 0 || a < 0)
-			_exit(1);
-		close(c);
-	}
-	if (write(ready, "n", 1) != 1)
-		_exit(1);
-}
-
 /* --all-netns: rows per namespace, each equal to ss inside it. */
 static void test_all_netns(void **state)
 {
@@ -692,7 +673,8 @@ static void test_all_netns(void **state)
 	struct stat st;
 	json_t *rows, *row;
 	long long ino_here, ino_there;
-	int n = 6, ctl, found = 0;
+	struct netns_leak leak = { .port = 3001, .n = 6 };
+	int ctl, found = 0;
 	struct bg w;
 	pid_t other;
 	size_t i;
@@ -700,7 +682,7 @@ static void test_all_netns(void **state)
 	(void)state;
 	start_server(&s, &ctl);
 	churn(3001, 3, false);
-	other = spawn(leak_in_new_netns, &n);
+	other = spawn(netns_leak, &leak);
 	assert_true(other > 0);
 	assert_int_equal(wait_child(other, WAIT_MS), 0);
 	assert_int_equal(stat("/proc/self/ns/net", &st), 0);

@@ -102,7 +102,7 @@ static void test_report(void **state)
 	r->counter[PW_C_CONNECT_TIMEOUT] = 1;
 	assert_true(pw_lat_row_has_data(r));
 	f = open_memstream(&buf, &len);
-	pw_lat_print(f, r);
+	pw_lat_print(f, r, false);
 	fclose(f);
 	assert_non_null(strstr(buf, "port 3001 outbound: 200 requests  p50 "));
 	assert_non_null(strstr(buf, "max 80.3ms"));
@@ -113,6 +113,14 @@ static void test_report(void **state)
 	assert_non_null(strstr(buf, "  connects: 4  p50 "));
 	assert_non_null(strstr(buf, "failed: 3 refused, 1 timed out, 0 other\n"));
 	free(buf);
+	/* Several namespaces: each block says which (they were alike). */
+	r->key.netns = 4026532417U;
+	f = open_memstream(&buf, &len);
+	pw_lat_print(f, r, true);
+	fclose(f);
+	assert_non_null(strstr(buf, "port 3001 outbound in netns 4026532417: 200 requests"));
+	free(buf);
+	r->key.netns = 0;
 
 	doc = pw_lat_json(r, false);
 	c = json_object_get(doc, "connect");

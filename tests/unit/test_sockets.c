@@ -199,13 +199,52 @@ static void test_rows(void **state)
 	pw_snap_free(&snap);
 }
 
+/* Several namespaces (their sockets contiguous, as a snapshot appends
+ * them): the same port makes a row per namespace, sorted by namespace. */
+static void test_rows_netns(void **state)
+{
+	const struct pw_sock_rec socks[] = {
+		sock(0x100, PW_TCP_LISTEN, 3001, 0),
+		sock(0x200, PW_TCP_CLOSE_WAIT, 3001, 40001),
+		sock(0x300, PW_TCP_LISTEN, 3001, 0),
+		sock(0x400, PW_TCP_CLOSE_WAIT, 3001, 40001),
+		sock(0x500, PW_TCP_CLOSE_WAIT, 3001, 40002),
+		sock(0x600, PW_TCP_ESTABLISHED, 3001, 40003),
+	};
+	const __u32 ns[] = { 900, 900, 700, 700, 700, 500 };
+	struct pw_portset all = {};
+	struct pw_snap snap;
+	struct pw_row *rows;
+	size_t n;
+
+	(void)state;
+	make_snap(&snap, socks, 6, NULL, 0);
+	snap.netns = malloc(sizeof(ns));
+	assert_non_null(snap.netns);
+	memcpy(snap.netns, ns, sizeof(ns));
+	assert_int_equal(pw_rows_build(&snap, &all, &rows, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(rows[0].netns, 500);
+	assert_int_equal(rows[0].states[PW_TCP_ESTABLISHED], 1);
+	assert_int_equal(rows[1].netns, 700);
+	assert_int_equal(rows[1].dir, PW_DIR_LISTEN);
+	assert_int_equal(rows[2].netns, 700);
+	assert_int_equal(rows[2].dir, PW_DIR_INBOUND);
+	assert_int_equal(rows[2].states[PW_TCP_CLOSE_WAIT], 2);
+	assert_int_equal(rows[3].netns, 900);
+	assert_int_equal(rows[3].dir, PW_DIR_LISTEN);
+	assert_int_equal(rows[4].netns, 900);
+	assert_int_equal(rows[4].states[PW_TCP_CLOSE_WAIT], 1);
+	free(rows);
+	pw_snap_free(&snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_owners),
-		cmocka_unit_test(test_age),
-		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_classify),   cmocka_unit_test(test_owners),
+		cmocka_unit_test(test_age),	   cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_rows_netns),
 	};
 
 	return cmocka_run_group_tests_name("sockets", tests, NULL, NULL);
