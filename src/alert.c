@@ -4,6 +4,7 @@
  * (alert.h says exactly when its states change). */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "alert.h"
@@ -571,4 +572,68 @@ const char *pw_alert_change_name(enum pw_alert_change c)
 		break;
 	}
 	return "unknown";
+}
+
+/* "1 socket", "12 sockets": counts are whole numbers. */
+static const char *plural(double v, const char *one, const char *many)
+{
+	return v == 1 ? one : many;
+}
+
+void pw_rule_describe(char *buf, size_t len, const struct pw_rule *r, double v, double threshold)
+{
+	const char *dir = r->dir == PW_RD_INBOUND    ? " inbound"
+			  : r->dir == PW_RD_OUTBOUND ? " outbound"
+						     : "";
+
+	if (isnan(v)) {
+		/* Latency without a request in the window, a rate before its
+		 * first window: nothing to compare. */
+		snprintf(buf, len, "no %s data on port %u%s in the window (threshold %g)",
+			 pw_rule_metric_name(r->metric), r->port, dir, threshold);
+		return;
+	}
+	switch (r->metric) {
+	case PW_RM_CLOSE_WAIT:
+		snprintf(buf, len, "%g %s in CLOSE_WAIT on port %u%s (threshold %g)", v,
+			 plural(v, "socket", "sockets"), r->port, dir, threshold);
+		break;
+	case PW_RM_CLOSE_WAIT_AGE:
+		snprintf(buf, len,
+			 "oldest CLOSE_WAIT socket on port %u%s is %.0fs old (threshold %gs)",
+			 r->port, dir, v, threshold);
+		break;
+	case PW_RM_LATENCY:
+		snprintf(buf, len, "p%g request latency on port %u%s is %.3fs (threshold %gs)",
+			 r->quantile * 100, r->port, dir, v, threshold);
+		break;
+	case PW_RM_REQUEST_RATE:
+		snprintf(buf, len, "%.2f requests/s on port %u%s (threshold %g)", v, r->port, dir,
+			 threshold);
+		break;
+	case PW_RM_RESET_RATE:
+		snprintf(buf, len, "%.2f resets/s on port %u%s (threshold %g)", v, r->port, dir,
+			 threshold);
+		break;
+	case PW_RM_UNANSWERED:
+		snprintf(buf, len, "%g %s unanswered on port %u%s (threshold %g)", v,
+			 plural(v, "request", "requests"), r->port, dir, threshold);
+		break;
+	case PW_RM_RETRANSMITS:
+		snprintf(buf, len, "%g %s retransmitted on port %u%s (threshold %g)", v,
+			 plural(v, "segment", "segments"), r->port, dir, threshold);
+		break;
+	case PW_RM_ACCEPT_QUEUE:
+		snprintf(buf, len, "%g %s waiting for accept() on port %u (threshold %g)", v,
+			 plural(v, "connection", "connections"), r->port, threshold);
+		break;
+	case PW_RM_LISTEN_DROPS:
+		snprintf(buf, len, "%g %s dropped by the listener on port %u (threshold %g)", v,
+			 plural(v, "segment", "segments"), r->port, threshold);
+		break;
+	default:
+		snprintf(buf, len, "%g failed %s to port %u%s (threshold %g)", v,
+			 plural(v, "connect", "connects"), r->port, dir, threshold);
+		break;
+	}
 }

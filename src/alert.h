@@ -145,6 +145,9 @@ enum pw_severity pw_rule_severity(const struct pw_rule *r, double value);
 
 const char *pw_alert_state_name(enum pw_alert_state s);
 const char *pw_severity_name(enum pw_severity s);
+/* What a rule's value means, for alert texts: "12 sockets in CLOSE_WAIT on
+ * port 3001 (threshold 10)"; a value with no data (NaN) says so. */
+void pw_rule_describe(char *buf, size_t len, const struct pw_rule *r, double v, double threshold);
 const char *pw_alert_change_name(enum pw_alert_change c);
 
 #endif

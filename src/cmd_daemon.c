@@ -5,6 +5,7 @@
  * configuration on SIGHUP. HTTP and notifiers run in threads of their own
  * and only ever receive copies. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -101,6 +102,27 @@ static int load_config(const char *path, struct pw_config *cfg)
 	if (err)
 		pw_err("%s", why);
 	return err;
+}
+
+/* Each notifier's command or URL checked as it is on disk and on paper:
+ * with --check an error, for the running daemon a warning (the command
+ * may be deployed after the config). Whether any failed. */
+static bool verify_notifiers(const struct pw_config *cfg, bool fatal)
+{
+	char why[PATH_MAX + 128];
+	bool bad = false;
+	size_t i;
+
+	for (i = 0; i < cfg->n_notifiers; i++) {
+		if (!pw_notify_verify(&cfg->notifiers[i], why, sizeof(why)))
+			continue;
+		bad = true;
+		if (fatal)
+			pw_err("%s: %s", cfg->path, why);
+		else
+			pw_warn("%s: %s: its alerts will fail until it is fixed", cfg->path, why);
+	}
+	return bad;
 }
 
 /* pw_prog_stat_fn: one program's two samples, into two text buffers so that
@@ -220,58 +242,6 @@ static void write_self(struct daemon *d)
 	pw_text_printf(t, "portwatch_build_info{version=\"%s\"} 1\n", PW_VERSION);
 }
 
-/* What a rule's value means, for the summary line. */
-static void describe(char *buf, size_t len, const struct pw_rule *r, double v, double threshold)
-{
-	const char *dir = r->dir == PW_RD_INBOUND    ? " inbound"
-			  : r->dir == PW_RD_OUTBOUND ? " outbound"
-						     : "";
-
-	switch (r->metric) {
-	case PW_RM_CLOSE_WAIT:
-		snprintf(buf, len, "%g sockets in CLOSE_WAIT on port %u%s (threshold %g)", v,
-			 r->port, dir, threshold);
-		break;
-	case PW_RM_CLOSE_WAIT_AGE:
-		snprintf(buf, len,
-			 "oldest CLOSE_WAIT socket on port %u%s is %.0fs old (threshold %gs)",
-			 r->port, dir, v, threshold);
-		break;
-	case PW_RM_LATENCY:
-		snprintf(buf, len, "p%g request latency on port %u%s is %.3fs (threshold %gs)",
-			 r->quantile * 100, r->port, dir, v, threshold);
-		break;
-	case PW_RM_REQUEST_RATE:
-		snprintf(buf, len, "%.2f requests/s on port %u%s (threshold %g)", v, r->port, dir,
-			 threshold);
-		break;
-	case PW_RM_RESET_RATE:
-		snprintf(buf, len, "%.2f resets/s on port %u%s (threshold %g)", v, r->port, dir,
-			 threshold);
-		break;
-	case PW_RM_UNANSWERED:
-		snprintf(buf, len, "%g requests unanswered on port %u%s (threshold %g)", v, r->port,
-			 dir, threshold);
-		break;
-	case PW_RM_RETRANSMITS:
-		snprintf(buf, len, "%g segments retransmitted on port %u%s (threshold %g)", v,
-			 r->port, dir, threshold);
-		break;
-	case PW_RM_ACCEPT_QUEUE:
-		snprintf(buf, len, "%g connections waiting for accept() on port %u (threshold %g)",
-			 v, r->port, threshold);
-		break;
-	case PW_RM_LISTEN_DROPS:
-		snprintf(buf, len, "%g segments dropped by the listener on port %u (threshold %g)",
-			 v, r->port, threshold);
-		break;
-	default:
-		snprintf(buf, len, "%g failed connects to port %u%s (threshold %g)", v, r->port,
-			 dir, threshold);
-		break;
-	}
-}
-
 static void send_msg(struct daemon *d, struct pw_notify *to, const struct pw_rule *r,
 		     const struct pw_alert *a, const struct pw_alert_note *n, const char *summary,
 		     const size_t *idx, size_t count)
@@ -362,16 +332,34 @@ static void resolve_dropped(struct daemon *d, const struct pw_alerts *next,
 	}
 }
 
+/* Whether a rule's notifications go to a `log` notifier. */
+static bool notifies_log(const struct daemon *d, size_t rule)
+{
+	const struct pw_rule *cr = &d->cfg.rules[rule];
+	size_t i;
+
+	for (i = 0; i < (cr->n_notify ? cr->n_notify : d->cfg.n_notifiers); i++)
+		if (d->cfg.notifiers[cr->n_notify ? cr->notify[i] : i].kind == PW_NK_LOG)
+			return true;
+	return false;
+}
+
+static void value_text(char *buf, size_t len, double v);
+
 static void on_note(void *ctx, const struct pw_alert_note *n)
 {
 	struct daemon *d = ctx;
 	const struct pw_rule *r = pw_alerts__rule(d->alerts, n->rule);
-	char summary[256];
+	char summary[256], v[32];
 
-	describe(summary, sizeof(summary), r, n->value, n->threshold);
-	pw_info("alert %s port=%u %s severity=%s value=%g threshold=%g%s: %s", r->name, r->port,
-		pw_alert_change_name(n->change), pw_severity_name(n->severity), n->value,
-		n->threshold, n->notify ? "" : " (not notified)", summary);
+	pw_rule_describe(summary, sizeof(summary), r, n->value, n->threshold);
+	value_text(v, sizeof(v), n->value);
+	/* One line per transition: a `log` notifier's delivery is this line,
+	 * at warning level. */
+	(n->notify && notifies_log(d, n->rule) ? pw_warn : pw_info)(
+		"alert %s port=%u %s severity=%s value=%s threshold=%g%s: %s", r->name, r->port,
+		pw_alert_change_name(n->change), pw_severity_name(n->severity), v, n->threshold,
+		n->notify ? "" : " (not notified)", summary);
 	if (n->notify)
 		notify(d, n, summary);
 }
@@ -576,6 +564,7 @@ static void do_reload(struct daemon *d)
 	pw_info("reload %s", d->cfg.path);
 	if (load_config(d->cfg.path, &cfg))
 		goto fail;
+	verify_notifiers(&cfg, false);
 	alerts = pw_alerts__new(&cfg);
 	nn = pw_notify__new(cfg.notifiers, cfg.n_notifiers);
 	if (!alerts || !nn) {
@@ -757,11 +746,17 @@ int cmd_daemon(int argc, char **argv)
 		goto out;
 	}
 	if (check) {
+		/* What the file cannot say: commands and URLs as they are. */
+		if (verify_notifiers(&d.cfg, true)) {
+			err = PW_EXIT_USAGE;
+			goto out;
+		}
 		printf("%s: ok: %zu rules, %zu notifiers\n", path, d.cfg.n_rules,
 		       d.cfg.n_notifiers);
 		err = PW_EXIT_OK;
 		goto out;
 	}
+	verify_notifiers(&d.cfg, false);
 	err = PW_EXIT_FAIL;
 	/* Privileges and kernel first: one line saying what is missing, as
 	 * every other command does, not libbpf's refusals. */

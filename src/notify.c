@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -282,15 +283,10 @@ static bool build_body(struct pw_notify *p, struct nstate *ns)
 	return false;
 }
 
+/* The daemon logs every transition once, at warning level when a `log`
+ * notifier is among its targets: the delivery is that line. */
 static void log_deliver(struct pw_notify *p, struct nstate *ns)
 {
-	const struct pw_alert_msg *m = &ns->cur->m;
-	char v[32], t[32];
-
-	fmt_num(v, sizeof(v), m->value);
-	fmt_num(t, sizeof(t), m->threshold);
-	pw_warn("alert %s: rule=%s port=%u severity=%s value=%s threshold=%s", m->status, m->rule,
-		m->port, m->severity, v, t);
 	finish(p, ns, true);
 }
 
@@ -981,6 +977,72 @@ static int ns_init(struct nstate *ns, const struct pw_notifier *n)
 		return http_init(ns);
 	}
 	return -EINVAL;
+}
+
+/* Whether uid:gid may run st's file (what execve() checks of the mode;
+ * root needs one x bit). */
+static bool may_exec(const struct stat *st, uid_t uid, gid_t gid)
+{
+	if (uid == 0)
+		return st->st_mode & (S_IXUSR | S_IXGRP | S_IXOTH);
+	if (st->st_uid == uid)
+		return st->st_mode & S_IXUSR;
+	if (st->st_gid == gid)
+		return st->st_mode & S_IXGRP;
+	return st->st_mode & S_IXOTH;
+}
+
+int pw_notify_verify(const struct pw_notifier *n, char *why, size_t len)
+{
+	struct stat st;
+	CURLUcode rc;
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	int err = 0;
+
+	if (n->kind == PW_NK_EXEC) {
+		const char *cmd = n->argv[0];
+
+		if (stat(cmd, &st)) {
+			err = -errno;
+			snprintf(why, len, "notifier %s: %s: %s", n->name, cmd, strerror(errno));
+		} else if (!S_ISREG(st.st_mode)) {
+			err = -EACCES;
+			snprintf(why, len, "notifier %s: %s: not a regular file", n->name, cmd);
+		} else if (n->set_ids ? !may_exec(&st, n->uid, n->gid)
+				      : faccessat(AT_FDCWD, cmd, X_OK, AT_EACCESS)) {
+			err = -EACCES;
+			snprintf(why, len, "notifier %s: %s: not executable by %s (mode %04o)",
+				 n->name, cmd, n->set_ids ? "its user" : "this user",
+				 (unsigned int)(st.st_mode & 07777));
+		}
+		return err;
+	}
+	if (n->kind != PW_NK_WEBHOOK && n->kind != PW_NK_ALERTMANAGER)
+		return 0;
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, n->url, 0);
+	if (!rc)
+		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (!rc)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (rc) {
+		err = -EINVAL;
+		snprintf(why, len, "notifier %s: url %s: %s", n->name, n->url,
+			 curl_url_strerror(rc));
+	} else if (strcmp(scheme, "http") && strcmp(scheme, "https")) {
+		err = -EINVAL;
+		snprintf(why, len, "notifier %s: url %s: not http or https", n->name, n->url);
+	} else if (!*host) {
+		err = -EINVAL;
+		snprintf(why, len, "notifier %s: url %s: no host", n->name, n->url);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return err;
 }
 
 struct pw_notify *pw_notify__new(const struct pw_notifier *n, size_t count)

@@ -91,4 +91,10 @@ void pw_notify__stats(struct pw_notify *p, size_t notifier, struct pw_notify_sta
  * are dropped and logged. No-op on NULL. */
 void pw_notify__free(struct pw_notify *p);
 
+/* What config parsing cannot see: an exec notifier's command exists, is a
+ * regular file and executable by the user it runs as (its user: key, else
+ * this process's); a webhook's URL parses as http(s) with a host. 0, or
+ * -errno and one line in why. */
+int pw_notify_verify(const struct pw_notifier *n, char *why, size_t len);
+
 #endif

@@ -260,8 +260,29 @@ if [ -z "${PORTWATCH:-}" ]; then
 elif [ ! -f "$DEPLOY/portwatch.yaml" ]; then
 	skip "deploy/portwatch.yaml does not exist"
 else
-	check "portwatch daemon --config deploy/portwatch.yaml --check" \
-		"$PORTWATCH" daemon --config "$DEPLOY/portwatch.yaml" --check
+	# Its exec notifier names a script the operator writes: with one that
+	# exists the file passes; as shipped, --check says the script is
+	# missing (and exits 2) rather than letting the first alert find out.
+	example_with_command() {
+		sed 's#/usr/local/sbin/restart-backend#/bin/true#' "$DEPLOY/portwatch.yaml" \
+			>"$tmp/example.yaml" && chmod 644 "$tmp/example.yaml" &&
+			"$PORTWATCH" daemon --config "$tmp/example.yaml" --check
+	}
+	example_missing_command() {
+		local out rc=0
+		out=$("$PORTWATCH" daemon --config "$DEPLOY/portwatch.yaml" --check 2>&1) || rc=$?
+		echo "$out"
+		[ "$rc" -eq 2 ] &&
+			[ "$out" = "portwatch: $DEPLOY/portwatch.yaml: notifier restart-backend: /usr/local/sbin/restart-backend: No such file or directory" ]
+	}
+	check "portwatch daemon --config deploy/portwatch.yaml --check (its command present)" \
+		example_with_command
+	if [ -e /usr/local/sbin/restart-backend ]; then
+		skip "/usr/local/sbin/restart-backend exists here: the missing-command case is not"
+	else
+		check "deploy/portwatch.yaml --check names its missing command and exits 2" \
+			example_missing_command
+	fi
 fi
 
 # The unit's capabilities are enough: the daemon as an unprivileged user with

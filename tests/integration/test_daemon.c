@@ -673,7 +673,18 @@ static void test_prometheus_alertmanager(void **state)
 	for (i = 0; i < 5; i++)
 		close(srv[i]);
 	assert_int_equal(wait_am("backend_close_wait", 0, 30000), 0);
-	assert_true(wait_errors(&d, "backend_close_wait", 0) > 0);
+	/* Each transition logged once, as a warning (a log notifier), with
+	 * its count in words; no second line from the notifier. */
+	assert_int_equal(wait_errors(&d, "alert backend_close_wait port=3001 firing", WAIT_MS), 1);
+	assert_int_equal(wait_errors(&d, "alert backend_close_wait port=3001 resolved", WAIT_MS),
+			 1);
+	assert_int_equal(wait_errors(&d,
+				     "warning: alert backend_close_wait port=3001 firing "
+				     "severity=warning value=5 threshold=3: 5 sockets in "
+				     "CLOSE_WAIT on port 3001 (threshold 3)",
+				     0),
+			 1);
+	assert_int_equal(wait_errors(&d, "rule=backend_close_wait", 0), 0);
 
 	pid = spawn(serve_slowly, &slow);
 	assert_int_equal(wait_child(pid, WAIT_MS), 0);
@@ -689,8 +700,6 @@ static void test_prometheus_alertmanager(void **state)
 	bg_stop(&am, WAIT_MS);
 }
 
-/* Hostile clients: garbage requests, idle connections filling the cap,
- * a burst of scrapers. The exporter keeps serving and tracing never stops. */
 /* Scrapes over one kept-alive connection, pipelined requests all answered,
  * gzip to a client that accepts it (Prometheus does) and not to others. */
 static void test_http_keepalive_gzip(void **state)
@@ -758,6 +767,8 @@ static void test_http_keepalive_gzip(void **state)
 	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 }
 
+/* Hostile clients: garbage requests, idle connections filling the cap,
+ * a burst of scrapers. The exporter keeps serving and tracing never stops. */
 static void test_hostile_clients(void **state)
 {
 	static const char *const garbage[] = {

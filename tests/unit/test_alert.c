@@ -701,6 +701,39 @@ static void test_api_edges(void **state)
 	pw_alerts__free(NULL);
 }
 
+/* Alert texts: singular and plural counts, no "nan". */
+static void test_describe(void **state)
+{
+	struct pw_rule r = { .port = 3001, .metric = PW_RM_CLOSE_WAIT };
+	char buf[256];
+
+	(void)state;
+	pw_rule_describe(buf, sizeof(buf), &r, 1, 10);
+	assert_string_equal(buf, "1 socket in CLOSE_WAIT on port 3001 (threshold 10)");
+	pw_rule_describe(buf, sizeof(buf), &r, 12, 10);
+	assert_string_equal(buf, "12 sockets in CLOSE_WAIT on port 3001 (threshold 10)");
+	r.metric = PW_RM_UNANSWERED;
+	r.dir = PW_RD_INBOUND;
+	pw_rule_describe(buf, sizeof(buf), &r, 1, 5);
+	assert_string_equal(buf, "1 request unanswered on port 3001 inbound (threshold 5)");
+	r.metric = PW_RM_ACCEPT_QUEUE;
+	pw_rule_describe(buf, sizeof(buf), &r, 1, 5);
+	assert_string_equal(buf, "1 connection waiting for accept() on port 3001 (threshold 5)");
+	r.metric = PW_RM_CONNECT_FAILURES;
+	r.dir = PW_RD_OUTBOUND;
+	pw_rule_describe(buf, sizeof(buf), &r, 2, 1);
+	assert_string_equal(buf, "2 failed connects to port 3001 outbound (threshold 1)");
+	r.metric = PW_RM_LATENCY;
+	r.quantile = 0.95;
+	pw_rule_describe(buf, sizeof(buf), &r, NAN, 2);
+	assert_string_equal(buf,
+			    "no latency data on port 3001 outbound in the window (threshold 2)");
+	assert_null(strstr(buf, "nan"));
+	pw_rule_describe(buf, sizeof(buf), &r, 2.5, 2);
+	assert_string_equal(buf,
+			    "p95 request latency on port 3001 outbound is 2.500s (threshold 2s)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_history_bounded),
 		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_api_edges),
+		cmocka_unit_test(test_describe),
 	};
 
 	return cmocka_run_group_tests_name("alert", tests, NULL, NULL);
