@@ -34,13 +34,6 @@ struct pw_alerts {
 	struct pw_lat *cur, *diff;
 };
 
-static bool windowed(enum pw_rule_metric m)
-{
-	return m == PW_RM_LATENCY || m == PW_RM_REQUEST_RATE || m == PW_RM_RESET_RATE ||
-	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS ||
-	       m == PW_RM_LISTEN_DROPS;
-}
-
 static __u64 elapsed(__u64 now_ns, __u64 since_ns)
 {
 	return now_ns > since_ns ? now_ns - since_ns : 0;
@@ -51,7 +44,8 @@ static bool row_matches(const struct pw_rule *r, const struct pw_live_row *row)
 	if (row->key.port != r->port)
 		return false;
 	/* Listener metrics: the port's listen row, whatever the direction. */
-	if (r->metric == PW_RM_ACCEPT_QUEUE || r->metric == PW_RM_LISTEN_DROPS)
+	if (r->metric == PW_RM_ACCEPT_QUEUE || r->metric == PW_RM_LISTEN_DROPS ||
+	    r->metric == PW_RM_LISTENING)
 		return row->key.dir == PW_DIR_LISTEN;
 	switch (r->dir) {
 	case PW_RD_ANY:
@@ -68,7 +62,7 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 {
 	__u64 oldest = 0;
 	__u32 queue = 0;
-	__s64 cw = 0;
+	__s64 cw = 0, listening = 0;
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
@@ -77,6 +71,7 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 		if (!row_matches(r, row))
 			continue;
 		cw += row->states[PW_TCP_CLOSE_WAIT];
+		listening += row->states[PW_TCP_LISTEN];
 		if (row->acceptq > queue)
 			queue = row->acceptq;
 		if (row->cw_oldest_since_ns && (!oldest || row->cw_oldest_since_ns < oldest))
@@ -90,6 +85,9 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 		return oldest ? (double)elapsed(l->ts_ns, oldest) / 1e9 : 0;
 	case PW_RM_ACCEPT_QUEUE:
 		return queue;
+	case PW_RM_LISTENING:
+		/* No row: nothing ever listened there, which is 0. */
+		return listening > 0 ? (double)listening : 0;
 	default:
 		return NAN;
 	}
@@ -257,23 +255,33 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 	}
 }
 
+/* The state machine works on "higher is worse": a `when: below` rule's
+ * values and thresholds are negated into it. */
+static double worse_up(const struct pw_rule *r, double v)
+{
+	return r->below ? -v : v;
+}
+
 enum pw_severity pw_rule_severity(const struct pw_rule *r, double value)
 {
-	if (r->has_crit && value >= r->crit)
+	double v = worse_up(r, value);
+
+	if (r->has_crit && v >= worse_up(r, r->crit))
 		return PW_SEV_CRITICAL;
-	if (r->has_warn && value >= r->warn)
+	if (r->has_warn && v >= worse_up(r, r->warn))
 		return PW_SEV_WARNING;
 	return PW_SEV_NONE;
 }
 
+/* The threshold nearest to no alert, negated for a below rule. */
 static double lowest_threshold(const struct pw_rule *r)
 {
 	double lo = INFINITY;
 
 	if (r->has_warn)
-		lo = r->warn;
-	if (r->has_crit && r->crit < lo)
-		lo = r->crit;
+		lo = worse_up(r, r->warn);
+	if (r->has_crit && worse_up(r, r->crit) < lo)
+		lo = worse_up(r, r->crit);
 	return lo;
 }
 
@@ -316,16 +324,20 @@ static enum pw_alert_change go_firing(struct pw_alert *al, const struct pw_rule 
 bool pw_alert_step(struct pw_alert *al, const struct pw_rule *r, double value, __u64 now_ns,
 		   struct pw_alert_note *note)
 {
-	double lo = lowest_threshold(r), clear = r->clear <= lo ? r->clear : lo;
+	double lo = lowest_threshold(r), clear = worse_up(r, r->clear);
 	enum pw_severity sev = pw_rule_severity(r, value), note_sev;
-	bool active = value >= clear; /* false for NaN */
+	bool active;
+
+	if (clear > lo)
+		clear = lo;
+	active = worse_up(r, value) >= clear; /* false for NaN */
 	enum pw_alert_change change;
 	bool notify = false;
 
 	al->value = value;
 	switch (al->state) {
 	case PW_AS_INACTIVE:
-		if (!(value >= lo))
+		if (!(worse_up(r, value) >= lo))
 			return false;
 		al->active_since_ns = now_ns;
 		al->severity = sev;
@@ -391,7 +403,7 @@ bool pw_alert_step(struct pw_alert *al, const struct pw_rule *r, double value, _
 	note->severity = note_sev;
 	note->value = value;
 	note->threshold = change == PW_ALERT_CANCELLED || change == PW_ALERT_RESOLVED
-				  ? clear
+				  ? worse_up(r, clear)
 				  : threshold_of(r, note_sev);
 	note->active_since_ns = al->active_since_ns;
 	note->now_ns = now_ns;
@@ -437,7 +449,7 @@ struct pw_alerts *pw_alerts__new(const struct pw_config *cfg)
 		s->rule.notify = NULL;
 		s->rule.n_notify = 0;
 		s->alert.value = NAN;
-		if (windowed(s->rule.metric) &&
+		if (pw_rule_windowed(s->rule.metric) &&
 		    ring_alloc(&s->ring, ring_cap(&s->rule, cfg->interval_ns),
 			       s->rule.metric == PW_RM_LATENCY))
 			goto err;
@@ -459,7 +471,8 @@ static bool same_definition(const struct pw_rule *x, const struct pw_rule *y)
 	return same_samples(x, y) && x->quantile == y->quantile && x->window_ns == y->window_ns &&
 	       x->has_warn == y->has_warn && x->has_crit == y->has_crit &&
 	       (!x->has_warn || x->warn == y->warn) && (!x->has_crit || x->crit == y->crit) &&
-	       x->clear == y->clear && x->for_ns == y->for_ns && x->cooldown_ns == y->cooldown_ns;
+	       x->clear == y->clear && x->below == y->below && x->for_ns == y->for_ns &&
+	       x->cooldown_ns == y->cooldown_ns;
 }
 
 void pw_alerts__adopt(struct pw_alerts *a, const struct pw_alerts *old)
@@ -498,7 +511,7 @@ int pw_alerts__eval(struct pw_alerts *a, const struct pw_live *l, pw_alert_fn fn
 		return -EINVAL;
 	for (i = 0; i < a->n; i++) {
 		s = &a->slots[i];
-		if (windowed(s->rule.metric))
+		if (pw_rule_windowed(s->rule.metric))
 			value = sample_windowed(a, s, l);
 		else
 			value = pw_rule_value_now(&s->rule, l);
@@ -630,6 +643,14 @@ void pw_rule_describe(char *buf, size_t len, const struct pw_rule *r, double v, 
 	case PW_RM_LISTEN_DROPS:
 		snprintf(buf, len, "%g %s dropped by the listener on port %u (threshold %g)", v,
 			 plural(v, "segment", "segments"), r->port, threshold);
+		break;
+	case PW_RM_LISTENING:
+		if (v == 0)
+			snprintf(buf, len, "nothing listening on port %u (threshold %g)", r->port,
+				 threshold);
+		else
+			snprintf(buf, len, "%g %s on port %u (threshold %g)", v,
+				 plural(v, "listener", "listeners"), r->port, threshold);
 		break;
 	default:
 		snprintf(buf, len, "%g failed %s to port %u%s (threshold %g)", v,

@@ -800,22 +800,21 @@ out:
 
 static void check_usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: portwatch check --config FILE [-v]\n\n"
-		"Evaluate the config's rules once, from a snapshot of the kernel's socket\n"
-		"tables, and exit like a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL,\n"
-		"3 UNKNOWN, with one status line. For hosts that keep cron. It reads what\n"
-		"the daemon would: every network namespace with `namespaces: all`. A snapshot has\n"
-		"no history: close_wait and close_wait_age rules are evaluated, windowed\n"
-		"rules (latency, rates, connect failures) are listed as skipped; `for` and\n"
-		"cooldown do not apply.\n\n"
-		"Options:\n"
-		"  -c, --config FILE  the daemon's YAML configuration\n"
-		"  -v, --verbose      show libbpf's log\n"
-		"  -h, --help         this text\n\n"
-		"Example (cron, every 3 minutes):\n"
-		"  */3 * * * * root portwatch check --config /etc/portwatch/portwatch.yaml "
-		"|| restart-backend\n");
+	fprintf(out, "Usage: portwatch check --config FILE [-v]\n\n"
+		     "Evaluate the config's rules once, from a snapshot of the kernel's socket\n"
+		     "tables, and exit like a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL,\n"
+		     "3 UNKNOWN, with one status line. For hosts that keep cron. It reads what\n"
+		     "the daemon would: every network namespace with `namespaces: all`. A\n"
+		     "snapshot has no history: close_wait, close_wait_age, accept_queue and\n"
+		     "listening rules are evaluated, windowed rules (latency, rates, connect\n"
+		     "failures) are listed as skipped; `for` and cooldown do not apply.\n\n"
+		     "Options:\n"
+		     "  -c, --config FILE  the daemon's YAML configuration\n"
+		     "  -v, --verbose      show libbpf's log\n"
+		     "  -h, --help         this text\n\n"
+		     "Example (cron, every 3 minutes):\n"
+		     "  */3 * * * * root portwatch check --config /etc/portwatch/portwatch.yaml "
+		     "|| restart-backend\n");
 }
 
 /* The snapshot as live rows: states per row, oldest CLOSE_WAIT. */
@@ -835,6 +834,11 @@ static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
 		if (!row)
 			return -ENOMEM;
 		row->states[r->state & (PW_STATE_SLOTS - 1)]++;
+		/* A listener's queue depth and limit: the fullest listener. */
+		if (r->state == PW_TCP_LISTEN && r->rx_queue >= row->acceptq) {
+			row->acceptq = r->rx_queue;
+			row->acceptq_max = r->tx_queue;
+		}
 		if (r->state != PW_TCP_CLOSE_WAIT)
 			continue;
 		since = l->ts_ns - (__u64)(pw_snap_age_seconds(snap, r) * 1e9);
@@ -842,11 +846,6 @@ static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
 			row->cw_oldest_since_ns = since;
 	}
 	return 0;
-}
-
-static bool windowed(const struct pw_rule *r)
-{
-	return r->metric != PW_RM_CLOSE_WAIT && r->metric != PW_RM_CLOSE_WAIT_AGE;
 }
 
 int cmd_check(int argc, char **argv)
@@ -902,7 +901,7 @@ int cmd_check(int argc, char **argv)
 		double v, th;
 		int sev;
 
-		if (windowed(r)) {
+		if (pw_rule_windowed(r->metric)) {
 			pw_text_printf(&msg, "%s%s: skipped (%s needs the daemon's history)",
 				       msg.len ? "; " : "", r->name,
 				       pw_rule_metric_name(r->metric));

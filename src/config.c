@@ -36,7 +36,10 @@ static const char *const metric_names[PW_RM_MAX] = {
 	[PW_RM_RESET_RATE] = "reset_rate",     [PW_RM_CONNECT_FAILURES] = "connect_failures",
 	[PW_RM_UNANSWERED] = "unanswered",     [PW_RM_RETRANSMITS] = "retransmits",
 	[PW_RM_ACCEPT_QUEUE] = "accept_queue", [PW_RM_LISTEN_DROPS] = "listen_drops",
+	[PW_RM_LISTENING] = "listening",
 };
+
+static const char *const when_names[] = { "above", "below" };
 
 static const char *const kind_names[] = {
 	[PW_NK_LOG] = "log",
@@ -1064,6 +1067,7 @@ enum {
 	RF_WARN,
 	RF_CRIT,
 	RF_CLEAR,
+	RF_WHEN,
 	RF_FOR,
 	RF_COOLDOWN,
 	RF_NOTIFY,
@@ -1076,10 +1080,11 @@ static const char *const rule_keys[RF_MAX] = {
 	[RF_QUANTILE] = "quantile", [RF_WINDOW] = "window",
 	[RF_WARN] = "warn",	    [RF_CRIT] = "crit",
 	[RF_CLEAR] = "clear",	    [RF_FOR] = "for",
-	[RF_COOLDOWN] = "cooldown", [RF_NOTIFY] = "notify",
+	[RF_WHEN] = "when",	    [RF_COOLDOWN] = "cooldown",
+	[RF_NOTIFY] = "notify",
 };
 
-static bool metric_has_window(enum pw_rule_metric m)
+bool pw_rule_windowed(enum pw_rule_metric m)
 {
 	return m == PW_RM_LATENCY || m == PW_RM_REQUEST_RATE || m == PW_RM_RESET_RATE ||
 	       m == PW_RM_CONNECT_FAILURES || m == PW_RM_UNANSWERED || m == PW_RM_RETRANSMITS ||
@@ -1218,7 +1223,7 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 	}
 
 	join(sub, sizeof(sub), path, "window");
-	if (metric_has_window(r->metric)) {
+	if (pw_rule_windowed(r->metric)) {
 		r->window_ns = 5 * 60 * PW_NSEC_PER_SEC;
 		if (v[RF_WINDOW] != NONE) {
 			err = get_duration(p, at(p, v[RF_WINDOW]), sub, PW_NSEC_PER_SEC, false,
@@ -1232,6 +1237,13 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 			    "connect_failures, unanswered, retransmits and listen_drops");
 	}
 
+	if (v[RF_WHEN] != NONE) {
+		err = get_enum(p, at(p, v[RF_WHEN]), join(sub, sizeof(sub), path, "when"),
+			       when_names, ARRAY_SIZE(when_names), "above or below", &e);
+		if (err)
+			return err;
+		r->below = e == 1;
+	}
 	if (v[RF_WARN] == NONE && v[RF_CRIT] == NONE)
 		return fail(p, map, path, "needs warn or crit (or both)");
 	if (v[RF_WARN] != NONE) {
@@ -1247,9 +1259,14 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 		if (err)
 			return err;
 		r->has_crit = true;
-		if (r->has_warn && r->crit < r->warn)
+		/* Critical is further from normal than warning. */
+		if (r->has_warn && !r->below && r->crit < r->warn)
 			return fail(p, at(p, v[RF_CRIT]), sub, "%s is below warn (%g)",
 				    SHOW(at(p, v[RF_CRIT])), r->warn);
+		if (r->has_warn && r->below && r->crit > r->warn)
+			return fail(p, at(p, v[RF_CRIT]), sub,
+				    "%s is above warn (%g) (when: below)", SHOW(at(p, v[RF_CRIT])),
+				    r->warn);
 	}
 	low = r->has_warn ? r->warn : r->crit;
 	low_name = r->has_warn ? "warn" : "crit";
@@ -1259,8 +1276,11 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 				    r->metric, &r->clear);
 		if (err)
 			return err;
-		if (r->clear > low)
+		if (!r->below && r->clear > low)
 			return fail(p, at(p, v[RF_CLEAR]), sub, "%s is above %s (%g)",
+				    SHOW(at(p, v[RF_CLEAR])), low_name, low);
+		if (r->below && r->clear < low)
+			return fail(p, at(p, v[RF_CLEAR]), sub, "%s is below %s (%g) (when: below)",
 				    SHOW(at(p, v[RF_CLEAR])), low_name, low);
 	}
 

@@ -24,8 +24,13 @@ enum pw_rule_metric {
 	PW_RM_RETRANSMITS, /* retransmits: segments retransmitted over window (count) */
 	PW_RM_ACCEPT_QUEUE, /* accept_queue: the fullest listener's queue now */
 	PW_RM_LISTEN_DROPS, /* listen_drops: segments listeners dropped over window */
+	PW_RM_LISTENING, /* listening: listening sockets on the port now */
 	PW_RM_MAX,
 };
+
+/* Whether a metric is counted over a window (rates, counts, quantiles),
+ * as opposed to a gauge read as it is now. */
+bool pw_rule_windowed(enum pw_rule_metric m);
 
 /* Rule direction: both summed, or one. */
 enum pw_rule_dir {
@@ -49,9 +54,13 @@ struct pw_rule {
 	double quantile; /* latency only: 0 < q < 1, default 0.95 */
 	__u64 window_ns; /* latency and rates: default 5m */
 	bool has_warn, has_crit; /* at least one */
-	double warn, crit; /* crit >= warn when both */
+	/* when: below: alert at or below the thresholds (a backend that
+	 * stopped listening) instead of at or above them. */
+	bool below;
+	double warn, crit; /* crit >= warn when both; crit <= warn when below */
 	/* A pending or firing alert ends only when the value drops below clear
-	 * (hysteresis). Default: the lowest threshold given. clear <= it. */
+	 * (hysteresis; rises above it when below). Default: the threshold
+	 * nearest to no alert. clear <= it (>= it when below). */
 	double clear;
 	__u64 for_ns; /* above threshold this long before firing; default 0 */
 	/* Firing notifications at least this far apart; while firing, one

@@ -636,6 +636,32 @@ static void write_listen(struct pw_text *t, const struct pw_live *f,
 	}
 }
 
+/* Listening sockets per port: 0 when a backend stops listening (its row
+ * stays while the port is named in the file or until forget_after). */
+static void write_listening(struct pw_text *t, const struct pw_live *f,
+			    const struct pw_metrics_opts *o)
+{
+	size_t i;
+
+	pw_metrics_family(t, "portwatch_listening", "gauge",
+			  "Listening sockets on the port (0: nothing accepts connections).");
+	for (i = 0; i < f->n; i++) {
+		const struct pw_live_row *r = &f->rows[i];
+		long long n = r->states[PW_TCP_LISTEN];
+
+		if (r->key.dir != PW_DIR_LISTEN)
+			continue;
+		pw_text_printf(t, "portwatch_listening{");
+		if (o->netns_label)
+			pw_text_printf(t, "netns=\"%u\",", r->key.netns);
+		if (r->key.pad)
+			pw_text_printf(t, "port=\"other\"");
+		else
+			pw_text_printf(t, "port=\"%u\"", r->key.port);
+		pw_text_printf(t, "} %lld\n", n > 0 ? n : 0);
+	}
+}
+
 void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct pw_portcap *cap,
 			    const struct pw_metrics_opts *o)
 {
@@ -664,6 +690,7 @@ void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct p
 			      PW_C_UNANSWERED);
 	write_counter(t, &f, o, "portwatch_retransmits_total", "TCP segments retransmitted.",
 		      PW_C_RETRANSMITS);
+	write_listening(t, &f, o);
 	write_listen(t, &f, o, "portwatch_accept_queue", "gauge",
 		     "Connections waiting for accept() on the port's fullest listener.",
 		     offsetof(struct pw_live_row, acceptq), false);

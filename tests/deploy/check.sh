@@ -21,7 +21,7 @@ failed=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "1..16"
+echo "1..17"
 
 # ok/not ok from a command's status; its output is shown as TAP comments on
 # failure only.

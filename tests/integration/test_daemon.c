@@ -1205,6 +1205,88 @@ static void test_check_all_netns(void **state)
 	cmd_free(&c);
 }
 
+/* The runbook's "if the backend is not online, restart it": a listening
+ * rule with when: below fires when the listener goes (its exec notifier
+ * told so), portwatch_listening and check agree, and it resolves when a
+ * listener is back. */
+static void test_backend_down(void **state)
+{
+	char config[1024], series[128], path[160], *text, *path_cfg;
+	struct cmd c = {};
+	struct bg d;
+	int lfd;
+
+	(void)state;
+	write_file("restart.sh",
+		   "#!/bin/sh\necho \"$PORTWATCH_STATUS $PORTWATCH_RULE\" >> \"$1\"\n");
+	snprintf(path, sizeof(path), "%s/restarts", dir);
+	snprintf(config, sizeof(config),
+		 "%snotifiers:\n"
+		 "  - name: restart\n    type: exec\n    command: [/bin/sh, %s/restart.sh, %s]\n"
+		 "rules:\n"
+		 "  - name: backend_down\n    metric: listening\n    port: 3005\n"
+		 "    when: below\n    crit: 0\n",
+		 base_config, dir, path);
+	lfd = tcp_listen(AF_INET, 3005, 16);
+	assert_true(lfd >= 0);
+	start_daemon(&d, config);
+	snprintf(series, sizeof(series), "portwatch_listening{port=\"3005\"}");
+	assert_int_equal(wait_sample(series, 1, WAIT_MS), 0);
+	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"backend_down\",port=\"3005\","
+				     "state=\"firing\"}",
+				     0, WAIT_MS),
+			 0);
+	path_cfg = write_file("check.yaml", config);
+	assert_int_equal(portwatch(&c, "check", "--config", path_cfg, NULL), 0);
+	assert_int_equal(c.status, 0);
+	cmd_free(&c);
+
+	/* The backend goes. */
+	close(lfd);
+	assert_int_equal(wait_sample(series, 0, WAIT_MS), 0);
+	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"backend_down\",port=\"3005\","
+				     "state=\"firing\"}",
+				     1, WAIT_MS),
+			 0);
+	assert_int_equal(wait_errors(&d, "nothing listening on port 3005 (threshold 0)", WAIT_MS),
+			 1);
+	assert_int_equal(portwatch(&c, "check", "--config", path_cfg, NULL), 0);
+	assert_int_equal(c.status, 2);
+	assert_non_null(strstr(c.out, "backend_down: 0 on port 3005"));
+	cmd_free(&c);
+
+	/* Back: resolved, and the notifier heard both. */
+	lfd = tcp_listen(AF_INET, 3005, 16);
+	assert_int_equal(wait_sample("portwatch_alert_state{rule=\"backend_down\",port=\"3005\","
+				     "state=\"firing\"}",
+				     0, WAIT_MS),
+			 0);
+	for (int i = 0; i < 100; i++) {
+		text = NULL;
+		{
+			FILE *f = fopen(path, "r");
+			char buf[256] = "";
+
+			if (f) {
+				size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+				buf[n] = '\0';
+				fclose(f);
+			}
+			if (strstr(buf, "resolved backend_down")) {
+				text = strdup(buf);
+				break;
+			}
+		}
+		usleep(100000);
+	}
+	assert_non_null(text);
+	assert_string_equal(text, "firing backend_down\nresolved backend_down\n");
+	free(text);
+	close(lfd);
+	assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+}
+
 /* SIGTERM detaches every program. */
 static void test_stop_detaches(void **state)
 {
@@ -1434,6 +1516,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_all_netns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_keepalive_gzip, setup, teardown),

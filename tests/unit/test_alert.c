@@ -701,6 +701,52 @@ static void test_api_edges(void **state)
 	pw_alerts__free(NULL);
 }
 
+/* when: below, for "the backend stopped listening": at or below the
+ * thresholds is bad, critical lowest, resolved above clear. */
+static void test_below(void **state)
+{
+	struct pw_live l = {};
+	struct pw_key k = { .port = 3005, .dir = PW_DIR_LISTEN };
+	struct drive d;
+
+	(void)state;
+	drive_init(&d, 2, 2);
+	d.r.metric = PW_RM_LISTENING;
+	d.r.below = true;
+	d.r.has_crit = true;
+	d.r.crit = 0;
+	assert_int_equal(pw_rule_severity(&d.r, 3), PW_SEV_NONE);
+	assert_int_equal(pw_rule_severity(&d.r, 2), PW_SEV_WARNING);
+	assert_int_equal(pw_rule_severity(&d.r, 1), PW_SEV_WARNING);
+	assert_int_equal(pw_rule_severity(&d.r, 0), PW_SEV_CRITICAL);
+	assert_int_equal(pw_rule_severity(&d.r, NAN), PW_SEV_NONE);
+	/* 3 listeners fine, 2 warns, 0 escalates, 2 stays, 3 resolves. */
+	assert_string_equal(FEED(&d, 3, 2, 0, 2, 3, 3), ".FE.R.");
+	assert_float_equal(d.last.threshold, 2, 0);
+	/* Hysteresis the other way: clear 3 resolves only above 3. */
+	drive_init(&d, 2, 3);
+	d.r.metric = PW_RM_LISTENING;
+	d.r.below = true;
+	assert_string_equal(FEED(&d, 4, 1, 3, 2, 4), ".F..R");
+	assert_float_equal(d.last.threshold, 3, 0);
+	/* A clear below the threshold is taken as the threshold. */
+	drive_init(&d, 2, 0);
+	d.r.below = true;
+	assert_string_equal(FEED(&d, 2, 3), "FR");
+
+	/* The value: listening sockets on the port's listen row; none (no
+	 * row: nothing ever listened) is 0. */
+	drive_init(&d, 0, 0);
+	d.r.metric = PW_RM_LISTENING;
+	d.r.port = 3005;
+	l.ts_ns = SEC;
+	assert_float_equal(pw_rule_value_now(&d.r, &l), 0, 0);
+	assert_non_null(pw_live_row(&l, &k));
+	pw_live_row(&l, &k)->states[PW_TCP_LISTEN] = 2;
+	assert_float_equal(pw_rule_value_now(&d.r, &l), 2, 0);
+	pw_live_free(&l);
+}
+
 /* Alert texts: singular and plural counts, no "nan". */
 static void test_describe(void **state)
 {
@@ -729,6 +775,12 @@ static void test_describe(void **state)
 	assert_string_equal(buf,
 			    "no latency data on port 3001 outbound in the window (threshold 2)");
 	assert_null(strstr(buf, "nan"));
+	r.metric = PW_RM_LISTENING;
+	pw_rule_describe(buf, sizeof(buf), &r, 0, 0);
+	assert_string_equal(buf, "nothing listening on port 3001 (threshold 0)");
+	pw_rule_describe(buf, sizeof(buf), &r, 1, 2);
+	assert_string_equal(buf, "1 listener on port 3001 (threshold 2)");
+	r.metric = PW_RM_LATENCY;
 	pw_rule_describe(buf, sizeof(buf), &r, 2.5, 2);
 	assert_string_equal(buf,
 			    "p95 request latency on port 3001 outbound is 2.500s (threshold 2s)");
@@ -750,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_api_edges),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_below),
 	};
 
 	return cmocka_run_group_tests_name("alert", tests, NULL, NULL);

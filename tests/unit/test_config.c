@@ -421,6 +421,16 @@ static const struct bad bad_cases[] = {
 	{ "notifier_timeout_zero",
 	  NOTIFIER "    type: exec\n    command: [/bin/true]\n    timeout: 0s\n", "5:14",
 	  "notifiers[0].timeout: must be greater than 0" },
+	{ "when_unknown", RULE "    when: sideways\n", "6:11",
+	  "rules[0].when: sideways is not above or below (above, below)" },
+	{ "below_crit_above_warn",
+	  "rules:\n  - name: up\n    metric: listening\n    port: 3001\n    when: below\n"
+	  "    warn: 1\n    crit: 2\n",
+	  "7:11", "rules[0].crit: 2 is above warn (1) (when: below)" },
+	{ "below_clear_below_warn",
+	  "rules:\n  - name: up\n    metric: listening\n    port: 3001\n    when: below\n"
+	  "    warn: 1\n    clear: 0\n",
+	  "7:12", "rules[0].clear: 0 is below warn (1) (when: below)" },
 	{ "nested_too_deep", "ports: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n", "1:39",
 	  "yaml: nested deeper than 32 levels" },
 	{ "notifier_timeout_too_long",
@@ -632,6 +642,29 @@ static void test_file_checks(void **state)
 	pw_config_free(&cfg);
 }
 
+/* "Backend not online" as a rule: listening sockets at or below 0. */
+static void test_below_rule(void **state)
+{
+	struct pw_config cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load_text("rules:\n  - name: backend_up\n    metric: listening\n"
+				   "    port: 3001\n    when: below\n    crit: 0\n",
+				   &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.n_rules, 1);
+	assert_int_equal(cfg.rules[0].metric, PW_RM_LISTENING);
+	assert_true(cfg.rules[0].below);
+	assert_float_equal(cfg.rules[0].crit, 0, 0);
+	assert_float_equal(cfg.rules[0].clear, 0, 0);
+	assert_false(pw_rule_windowed(PW_RM_LISTENING));
+	pw_config_free(&cfg);
+	assert_int_equal(load_text(RULE "    when: above\n", &cfg, err, sizeof(err)), 0);
+	assert_false(cfg.rules[0].below);
+	pw_config_free(&cfg);
+}
+
 /* As many rules as allowed parse; one more is refused where the list
  * starts, before any of them is read. */
 static void test_rule_cap(void **state)
@@ -687,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_example),	     cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_name_helpers), cmocka_unit_test(test_notifier_user),
 		cmocka_unit_test(test_file_checks),  cmocka_unit_test(test_rule_cap),
+		cmocka_unit_test(test_below_rule),
 	};
 	size_t n_fixed = sizeof(fixed) / sizeof(fixed[0]);
 	size_t n_bad = sizeof(bad_cases) / sizeof(bad_cases[0]), i;
