@@ -77,7 +77,7 @@ int sync(struct bpf_iter__tcp *ctx)
 	st->state = state;
 	st->state_since_ns = now;
 	if (state == PW_TCP_CLOSE_WAIT) {
-		st->state_since_ns = last_rcv_ns((struct sock *)tp, now);
+		st->state_since_ns = last_heard_ns((struct sock *)tp, now);
 		cw_enter((struct sock *)tp, st);
 	}
 	return 0;

@@ -7,6 +7,13 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 
+/* The later of two tcp_jiffies32 stamps (they wrap: compared as
+ * differences, as the kernel's after() does). */
+static __always_inline __u32 pw_later_jiffies(__u32 a, __u32 b)
+{
+	return (__s32)(b - a) > 0 ? b : a;
+}
+
 /* The TCP socket behind an open file, or NULL. */
 static __always_inline struct sock *file_tcp_sock(struct file *file)
 {

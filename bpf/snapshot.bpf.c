@@ -39,8 +39,11 @@ static void read_full_sock(struct pw_sock_rec *r, struct tcp_sock *tp)
 	inq = (__s32)(tp->rcv_nxt - tp->copied_seq);
 	r->rx_queue = inq > 0 ? inq : 0;
 	r->tx_queue = tp->write_seq - tp->snd_una;
-	/* tcp_jiffies32 arithmetic, as tcp_get_info() computes lastrcv. */
+	/* tcp_jiffies32 arithmetic, as tcp_get_info() computes lastrcv and
+	 * lastack (rcv_tstamp: the last ACK taken, a bare FIN's included). */
 	r->lastrcv_jiffies = (__u32)bpf_jiffies64() - icsk->icsk_ack.lrcvtime;
+	r->heard_jiffies =
+		(__u32)bpf_jiffies64() - pw_later_jiffies(icsk->icsk_ack.lrcvtime, tp->rcv_tstamp);
 	r->ino = pw_sock_ino(sk);
 }
 

@@ -168,7 +168,7 @@ static void on_transition(struct sock *sk, struct pw_sk *st, int old, int new)
 	/* Leaving CLOSE_WAIT without having seen it entered (the kernel
 	 * skipped that run): it began when the peer's FIN came. */
 	if (old == PW_TCP_CLOSE_WAIT && counted != PW_TCP_CLOSE_WAIT)
-		st->state_since_ns = last_rcv_ns(sk, now);
+		st->state_since_ns = last_heard_ns(sk, now);
 	st->state = 0;
 	key = counted_key(st);
 	if (counted || new == PW_TCP_CLOSE)

@@ -386,14 +386,17 @@ static void emit(struct sock *sk, const struct pw_sk *st, __u8 type, __u32 trans
 				      : BPF_RB_NO_WAKEUP);
 }
 
-/* When data last arrived (ss -ti's lastrcv), in bpf_ktime_get_ns time: for a
- * socket in CLOSE_WAIT whose entry we did not see, the peer's FIN. */
-static __always_inline __u64 last_rcv_ns(const struct sock *sk, __u64 now)
+/* When the peer last sent anything (data, FIN or ACK: ss -ti's lastrcv
+ * and lastack, the later), in bpf_ktime_get_ns time: for a socket in
+ * CLOSE_WAIT whose entry we did not see, the peer's FIN, which nothing
+ * follows. The snapshot's CLOSE_WAIT ages read the same. */
+static __always_inline __u64 last_heard_ns(const struct sock *sk, __u64 now)
 {
-	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 	/* Probed: the verifier knows sk as a struct sock, not a larger one. */
-	__u32 jiffies = (__u32)bpf_jiffies64() - BPF_CORE_READ(icsk, icsk_ack.lrcvtime);
-	__u64 age = (__u64)jiffies * pw_ns_per_jiffy;
+	__u32 heard = pw_later_jiffies(BPF_CORE_READ(tp, inet_conn.icsk_ack.lrcvtime),
+				       BPF_CORE_READ(tp, rcv_tstamp));
+	__u64 age = (__u64)((__u32)bpf_jiffies64() - heard) * pw_ns_per_jiffy;
 
 	return age < now ? now - age : 0;
 }

@@ -40,8 +40,13 @@ struct pw_sock_rec {
 	__u32 tx_queue; /* listeners: accept queue limit; others: Send-Q */
 	__u32 lastrcv_jiffies; /* full sockets: jiffies since data last arrived */
 	__u32 ino; /* full sockets: inode of the socket's file; 0: none */
+	/* Full sockets: jiffies since the peer last sent anything (data, FIN or
+	 * ACK: ss -ti's lastrcv and lastack, the later). For a socket in
+	 * CLOSE_WAIT, the peer's FIN: nothing comes after it. */
+	__u32 heard_jiffies;
+	__u32 pad1;
 };
-_Static_assert(sizeof(struct pw_sock_rec) == 64, "pw_sock_rec layout");
+_Static_assert(sizeof(struct pw_sock_rec) == 72, "pw_sock_rec layout");
 
 #define PW_COMM_LEN 16
 

@@ -102,8 +102,9 @@ static int print_event(void *arg, const struct pw_event *ev)
 
 		if (doc && !ctx->netns)
 			json_object_set_new(doc, "netns", json_integer(e->key.netns));
-		/* A socket found at start: its time in state counts from the last
-		 * data received (ss's lastrcv), not from when it entered. */
+		/* A socket found at start: its time in state counts from what
+		 * the peer last sent (ss's lastrcv or lastack), not from when it
+		 * was seen to enter. */
 		if (doc && (e->flags & PW_SK_SEEDED))
 			json_object_set_new(doc, "seeded", json_true());
 		ctx->err = pw_json_print(stdout, doc);

@@ -256,7 +256,7 @@ static void print_owners(FILE *out, const struct pw_snap *snap, __u64 sk)
 void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list, size_t n,
 		 const struct pw_cw_group *groups, size_t ngroups)
 {
-	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], age[PW_AGE_LEN];
+	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], age[PW_AGE_LEN], idle[PW_AGE_LEN];
 	size_t i;
 
 	if (!n) {
@@ -265,18 +265,19 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 	}
 	if (snap->netns)
 		fprintf(out, "%-10s ", "NETNS");
-	fprintf(out, "%-5s %-8s %8s  %-47s %-47s %s\n", "PORT", "DIR", "AGE", "LOCAL", "REMOTE",
-		"OWNERS");
+	fprintf(out, "%-5s %-8s %8s %8s  %-47s %-47s %s\n", "PORT", "DIR", "AGE", "IDLE", "LOCAL",
+		"REMOTE", "OWNERS");
 	for (i = 0; i < n; i++) {
 		const struct pw_sock_rec *r = &snap->socks[list[i].sock];
 
 		pw_format_endpoint(local, sizeof(local), r->family, r->saddr, r->sport);
 		pw_format_endpoint(remote, sizeof(remote), r->family, r->daddr, r->dport);
 		pw_format_age(age, sizeof(age), list[i].age_seconds);
+		pw_format_age(idle, sizeof(idle), pw_snap_idle_seconds(snap, r));
 		if (snap->netns)
 			fprintf(out, "%-10u ", snap->netns[list[i].sock]);
-		fprintf(out, "%-5u %-8s %8s  %-47s %-47s ", snap->port[list[i].sock],
-			pw_dir_name(snap->dir[list[i].sock]), age, local, remote);
+		fprintf(out, "%-5u %-8s %8s %8s  %-47s %-47s ", snap->port[list[i].sock],
+			pw_dir_name(snap->dir[list[i].sock]), age, idle, local, remote);
 		print_owners(out, snap, r->sk);
 		fputc('\n', out);
 	}
@@ -317,10 +318,11 @@ json_t *pw_cw_json(const struct pw_snap *snap, const struct pw_cw *list, size_t 
 								snap->files[j].pid, "comm",
 								snap->files[j].comm, "fd",
 								snap->files[j].fd));
-		obj = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o}", "port", snap->port[list[i].sock],
-				"direction", pw_dir_name(snap->dir[list[i].sock]), "local", local,
-				"remote", remote, "age_seconds",
-				pw_json_seconds(list[i].age_seconds), "owners", owners);
+		obj = json_pack(
+			"{s:i, s:s, s:s, s:s, s:o, s:o, s:o}", "port", snap->port[list[i].sock],
+			"direction", pw_dir_name(snap->dir[list[i].sock]), "local", local, "remote",
+			remote, "age_seconds", pw_json_seconds(list[i].age_seconds), "idle_seconds",
+			pw_json_seconds(pw_snap_idle_seconds(snap, r)), "owners", owners);
 		if (obj && snap->netns)
 			json_object_set_new(obj, "netns", json_integer(snap->netns[list[i].sock]));
 		if (!obj || json_array_append_new(arr, obj)) {

@@ -70,6 +70,11 @@ size_t pw_snap_owners(const struct pw_snap *snap, __u64 sk, size_t *first)
 
 double pw_snap_age_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r)
 {
+	return snap->hz ? (double)r->heard_jiffies / snap->hz : 0.0;
+}
+
+double pw_snap_idle_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r)
+{
 	return snap->hz ? (double)r->lastrcv_jiffies / snap->hz : 0.0;
 }
 

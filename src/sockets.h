@@ -45,7 +45,12 @@ int pw_snap_index(struct pw_snap *snap, struct pw_port_range eph);
 void pw_snap_sort_files(struct pw_snap *snap);
 /* Owners of one socket: returns their count, *first indexes snap->files. */
 size_t pw_snap_owners(const struct pw_snap *snap, __u64 sk, size_t *first);
+/* Since the peer last sent anything: for CLOSE_WAIT, since its FIN, the
+ * age watch and the daemon show too. */
 double pw_snap_age_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r);
+/* Since data last arrived (ss -ti's lastrcv): how long the connection sat
+ * idle before and since. */
+double pw_snap_idle_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r);
 void pw_snap_free(struct pw_snap *snap);
 
 /* Rows for the ports in filter, sorted by namespace, port, direction. */

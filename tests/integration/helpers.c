@@ -832,6 +832,12 @@ int ss_read_lastrcv(struct ss_rcv **rcv, size_t *n)
 			p = strstr(line, " lastrcv:");
 			if (r && p)
 				r->lastrcv_ms = (unsigned int)atoi(p + 9);
+			p = strstr(line, " lastack:");
+			if (r && p)
+				r->lastack_ms = (unsigned int)atoi(p + 9);
+			if (r)
+				r->heard_ms = p && r->lastack_ms < r->lastrcv_ms ? r->lastack_ms
+										 : r->lastrcv_ms;
 			continue;
 		}
 		if (cnt == cap) {

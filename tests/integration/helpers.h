@@ -124,7 +124,10 @@ const char *ss_state_of(const char *kernel_name);
  * 0 when ss leaves it out). */
 struct ss_rcv {
 	char local[64], peer[64];
-	unsigned int lastrcv_ms;
+	unsigned int lastrcv_ms, lastack_ms;
+	/* Since the peer last sent anything: the smaller of the two (what
+	 * portwatch calls a CLOSE_WAIT socket's age). */
+	unsigned int heard_ms;
 };
 
 int ss_read_lastrcv(struct ss_rcv **rcv, size_t *n);

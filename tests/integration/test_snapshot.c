@@ -309,9 +309,10 @@ static void test_port_filter(void **state)
 	cmd_free(&c);
 }
 
-/* Fails unless entry e's age lies between the lastrcv ss gave its socket
- * just before portwatch looked and just after (both in jiffies, as
- * portwatch's; 1 ms for rounding). */
+/* Fails unless entry e's age lies between the time since the peer last
+ * sent anything (the smaller of lastrcv and lastack) ss gave its socket
+ * just before portwatch looked and just after, and its idle time between
+ * the lastrcv ones (all in jiffies, as portwatch's; 1 ms for rounding). */
 static double age_between(json_t *e, const struct ss_rcv *before, size_t nb,
 			  const struct ss_rcv *after, size_t na)
 {
@@ -320,11 +321,15 @@ static double age_between(json_t *e, const struct ss_rcv *before, size_t nb,
 	double age = json_real_value(json_object_get(e, "age_seconds"));
 	const struct ss_rcv *b = ss_rcv_find(before, nb, local, remote);
 	const struct ss_rcv *a = ss_rcv_find(after, na, local, remote);
+	double idle = json_real_value(json_object_get(e, "idle_seconds"));
 
 	if (!b || !a)
 		fail_msg("%s -> %s: not in CLOSE_WAIT for ss", local, remote);
-	if (age * 1000 < b->lastrcv_ms - 1.0 || age * 1000 > a->lastrcv_ms + 1.0)
-		fail_msg("%s: age %.3fs, ss lastrcv %ums before and %ums after", remote, age,
+	if (age * 1000 < b->heard_ms - 1.0 || age * 1000 > a->heard_ms + 1.0)
+		fail_msg("%s: age %.3fs, ss lastrcv/lastack %ums before and %ums after", remote,
+			 age, b->heard_ms, a->heard_ms);
+	if (idle * 1000 < b->lastrcv_ms - 1.0 || idle * 1000 > a->lastrcv_ms + 1.0)
+		fail_msg("%s: idle %.3fs, ss lastrcv %ums before and %ums after", remote, idle,
 			 b->lastrcv_ms, a->lastrcv_ms);
 	return age;
 }
@@ -341,7 +346,8 @@ static json_t *find_entry(json_t *doc, const char *local, const char *remote)
 	return NULL;
 }
 
-/* Ages track ss's lastrcv; --min-age keeps only the old ones. */
+/* Ages track what ss says the peer last sent; --min-age keeps only the
+ * old ones. */
 static void test_ages(void **state)
 {
 	struct ss_rcv *before, *after;
@@ -384,16 +390,15 @@ static void test_ages(void **state)
 
 		assert_non_null(b);
 		e = find_entry(doc, after[i].local, after[i].peer);
-		if (b->lastrcv_ms >= (unsigned int)min_age_ms) {
+		if (b->heard_ms >= (unsigned int)min_age_ms) {
 			if (!e)
-				fail_msg("%s: %u ms old for ss, not listed", b->peer,
-					 b->lastrcv_ms);
+				fail_msg("%s: %u ms old for ss, not listed", b->peer, b->heard_ms);
 			old++;
 		}
-		if (after[i].lastrcv_ms < (unsigned int)min_age_ms) {
+		if (after[i].heard_ms < (unsigned int)min_age_ms) {
 			if (e)
 				fail_msg("%s: %u ms old for ss, listed", b->peer,
-					 after[i].lastrcv_ms);
+					 after[i].heard_ms);
 			young++;
 		}
 	}
@@ -410,7 +415,7 @@ static void test_ages(void **state)
 	free(before);
 	free(after);
 
-	/* Every age between ss's lastrcv read just before and just after. */
+	/* Every age between ss's figures read just before and just after. */
 	assert_int_equal(ss_read_lastrcv(&before, &nb), 0);
 	doc = closewait_checked();
 	assert_int_equal(ss_read_lastrcv(&after, &na), 0);

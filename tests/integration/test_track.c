@@ -722,6 +722,73 @@ static void test_all_netns(void **state)
 	close(ctl);
 }
 
+/* One CLOSE_WAIT age: keep-alive connections idle 3 s, then closed by
+ * their peer, are as old in closewait as in watch: since the FIN, not
+ * since the last data. One closed before watch started (found mid-life),
+ * one after (seen entering). closewait's idle_seconds keeps the other. */
+static void test_close_wait_age(void **state)
+{
+	static const char *const args[] = { "watch",	  "--json", "--port", "3001,3002",
+					    "--interval", "100ms",  NULL };
+	int l[2], c[2], s[2], i;
+	json_t *rows, *doc, *e;
+	struct cmd cw;
+	struct bg w;
+	char b;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		l[i] = tcp_listen(AF_INET, 3001 + i, 8);
+		c[i] = tcp_connect(AF_INET, 3001 + i);
+		s[i] = accept(l[i], NULL, NULL);
+		assert_true(c[i] >= 0 && s[i] >= 0);
+		/* A request and its answer. */
+		assert_int_equal(write(c[i], "q", 1), 1);
+		assert_int_equal(read(s[i], &b, 1), 1);
+		assert_int_equal(write(s[i], "a", 1), 1);
+		assert_int_equal(read(c[i], &b, 1), 1);
+	}
+	sleep(3);
+	close(c[0]);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 1, WAIT_MS), 0);
+	assert_int_equal(bg_portwatch_env(&w, NULL, args), 0);
+	json_decref(watch_rows_after(&w, 0, NULL, WAIT_MS));
+	close(c[1]);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3002, -1, 1, WAIT_MS), 0);
+	sleep(1);
+
+	rows = watch_rows_after(&w, wall_now(), NULL, WAIT_MS);
+	assert_non_null(rows);
+	assert_int_equal(portwatch(&cw, "closewait", "--json", "--port", "3001,3002", NULL), 0);
+	doc = json_loads(cw.out, 0, NULL);
+	assert_non_null(doc);
+	assert_int_equal(json_array_size(doc), 2);
+	json_array_foreach (doc, i, e) {
+		int port = (int)json_integer_value(json_object_get(e, "port"));
+		double age = json_real_value(json_object_get(e, "age_seconds"));
+		double idle = json_real_value(json_object_get(e, "idle_seconds"));
+		double seen = json_real_value(json_object_get(find_row(rows, port, "inbound"),
+							      "close_wait_oldest_seconds"));
+
+		print_message("# port %d: closewait age %.3fs idle %.3fs, watch %.3fs\n", port, age,
+			      idle, seen);
+		if (fabs(age - seen) >= 1.0)
+			fail_msg("port %d: closewait says %.3fs in CLOSE_WAIT, watch %.3fs", port,
+				 age, seen);
+		/* The 3 s idle before the FIN is in idle, not in age. */
+		assert_true(idle - age >= 2.5);
+		assert_true(age < 3.0);
+	}
+	json_decref(doc);
+	cmd_free(&cw);
+	json_decref(rows);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
+	for (i = 0; i < 2; i++) {
+		close(s[i]);
+		close(l[i]);
+	}
+}
+
 /* On a terminal: redrawn in place, and q quits with status 0. */
 static void test_terminal_view(void **state)
 {
@@ -1242,6 +1309,7 @@ int main(void)
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_hooks, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_all_netns, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_close_wait_age, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_terminal_view, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_events_text, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_detach, netns_setup, netns_teardown),
