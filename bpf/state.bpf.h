@@ -200,11 +200,13 @@ out:
 		if (err)
 			emit(sk, st, PW_EV_CONNECT_FAILED, TRANSITION(old, new), err);
 	}
-	st->state_since_ns = now;
-	if (new == PW_TCP_CLOSE_WAIT) {
-		cw_enter(sk, st);
+	/* Entering CLOSE_WAIT: the event carries the time spent in the state
+	 * left (established, usually), so it goes before the clock restarts. */
+	if (new == PW_TCP_CLOSE_WAIT)
 		emit(sk, st, PW_EV_STATE, TRANSITION(old, new), 0);
-	}
+	st->state_since_ns = now;
+	if (new == PW_TCP_CLOSE_WAIT)
+		cw_enter(sk, st);
 }
 
 static bool skip(int old, int new)

@@ -2,8 +2,10 @@
 /* Command-line value parsing. No syscalls: unit tests link this as is. */
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include "args.h"
+#include "pw_classify.h"
 
 static bool is_digit(char c)
 {
@@ -215,5 +217,126 @@ int pw_parse_ringbuf_size(const char *s, __u32 *bytes, const char **why)
 		return -EINVAL;
 	}
 	*bytes = n;
+	return 0;
+}
+
+int pw_parse_direction(const char *s, int *dir, const char **why)
+{
+	if (!strcmp(s, "in") || !strcmp(s, "inbound")) {
+		*dir = PW_DIR_INBOUND;
+	} else if (!strcmp(s, "out") || !strcmp(s, "outbound")) {
+		*dir = PW_DIR_OUTBOUND;
+	} else {
+		*why = "use in or out";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *const kind_names[PW_EK_MAX] = {
+	[PW_EK_CLOSE_WAIT_ENTER] = "close_wait_enter",
+	[PW_EK_CLOSE_WAIT_LEAVE] = "close_wait_leave",
+	[PW_EK_RESET_SENT] = "reset_sent",
+	[PW_EK_RESET_RECEIVED] = "reset_received",
+	[PW_EK_CONNECT_REFUSED] = "connect_refused",
+	[PW_EK_CONNECT_TIMEOUT] = "connect_timeout",
+	[PW_EK_CONNECT_FAILED] = "connect_failed",
+	[PW_EK_SLOW_REQUEST] = "slow_request",
+};
+
+const char *pw_event_kind_name(enum pw_event_kind k)
+{
+	return (unsigned int)k < PW_EK_MAX ? kind_names[k] : "unknown";
+}
+
+int pw_parse_event_kinds(const char *list, __u32 *mask, const char **why)
+{
+	static const struct {
+		const char *name;
+		__u32 mask;
+	} families[] = {
+		{ "close_wait", 1U << PW_EK_CLOSE_WAIT_ENTER | 1U << PW_EK_CLOSE_WAIT_LEAVE },
+		{ "reset", 1U << PW_EK_RESET_SENT | 1U << PW_EK_RESET_RECEIVED },
+		{ "connect", 1U << PW_EK_CONNECT_REFUSED | 1U << PW_EK_CONNECT_TIMEOUT |
+				     1U << PW_EK_CONNECT_FAILED },
+	};
+	const char *p = list, *end;
+	size_t len, i;
+	__u32 add;
+
+	do {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		add = 0;
+		for (i = 0; i < PW_EK_MAX && !add; i++)
+			if (strlen(kind_names[i]) == len && !strncmp(p, kind_names[i], len))
+				add = 1U << i;
+		for (i = 0; i < sizeof(families) / sizeof(families[0]) && !add; i++)
+			if (strlen(families[i].name) == len && !strncmp(p, families[i].name, len))
+				add = families[i].mask;
+		if (!add) {
+			*why = "not an event type (close_wait, close_wait_enter, close_wait_leave, "
+			       "reset, reset_sent, reset_received, connect, connect_refused, "
+			       "connect_timeout, connect_failed, slow_request)";
+			return -EINVAL;
+		}
+		*mask |= add;
+		p = end ? end + 1 : NULL;
+	} while (p);
+	return 0;
+}
+
+int pw_parse_states(const char *list, __u32 *mask, const char **why)
+{
+	static const struct {
+		const char *name;
+		__u32 mask;
+	} names[] = {
+		{ "established", 1U << PW_TCP_ESTABLISHED },
+		{ "syn-sent", 1U << PW_TCP_SYN_SENT },
+		{ "syn-recv", 1U << PW_TCP_SYN_RECV | 1U << PW_TCP_NEW_SYN_RECV },
+		{ "fin-wait-1", 1U << PW_TCP_FIN_WAIT1 },
+		{ "fin-wait-2", 1U << PW_TCP_FIN_WAIT2 },
+		{ "time-wait", 1U << PW_TCP_TIME_WAIT },
+		{ "close-wait", 1U << PW_TCP_CLOSE_WAIT },
+		{ "last-ack", 1U << PW_TCP_LAST_ACK },
+		{ "listening", 1U << PW_TCP_LISTEN },
+		{ "listen", 1U << PW_TCP_LISTEN },
+		{ "closing", 1U << PW_TCP_CLOSING },
+		{ "connected", ((1U << (PW_TCP_STATE_MAX + 1)) - 1) & ~(1U << PW_TCP_LISTEN) &
+				       ~(1U << PW_TCP_CLOSE) & ~1U },
+	};
+	const char *p = list, *end;
+	char one[16];
+	size_t len, i;
+	__u32 add;
+
+	do {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		add = 0;
+		if (len && len < sizeof(one)) {
+			/* ss's spelling, the kernel's (CLOSE_WAIT, FIN_WAIT1) too. */
+			for (i = 0; i < len; i++)
+				one[i] = p[i] == '_' ? '-' : p[i];
+			one[len] = '\0';
+			if (!strcasecmp(one, "fin-wait1") || !strcasecmp(one, "fin-wait2")) {
+				one[len + 1] = '\0';
+				one[len] = one[len - 1];
+				one[len - 1] = '-';
+			}
+			for (i = 0; i < sizeof(names) / sizeof(names[0]) && !add; i++)
+				if (!strcasecmp(one, names[i].name))
+					add = names[i].mask;
+		}
+		if (!add) {
+			*why = "not a TCP state (established, syn-sent, syn-recv, fin-wait-1, "
+			       "fin-wait-2, time-wait, close-wait, last-ack, listening, closing, "
+			       "connected)";
+			return -EINVAL;
+		}
+		*mask |= add;
+		p = end ? end + 1 : NULL;
+	} while (p);
 	return 0;
 }

@@ -28,5 +28,30 @@ int pw_parse_duration(const char *s, __u64 *ns, const char **why);
 int pw_parse_ringbuf_size(const char *s, __u32 *bytes, const char **why);
 /* A non-negative decimal integer that fits in 32 bits. */
 int pw_parse_count(const char *s, __u32 *n, const char **why);
+/* Comma-separated TCP states as ss names them (established, syn-sent,
+ * syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack,
+ * listening or listen, closing; '_' for '-' and any case too), or
+ * connected (all but listening and closed), added to *mask: a bit per
+ * PW_TCP_* state. */
+int pw_parse_states(const char *list, __u32 *mask, const char **why);
+/* "in"/"inbound" or "out"/"outbound": *dir is PW_DIR_INBOUND or _OUTBOUND. */
+int pw_parse_direction(const char *s, int *dir, const char **why);
+
+/* What `events --type` selects: each event `events` prints has one. */
+enum pw_event_kind {
+	PW_EK_CLOSE_WAIT_ENTER,
+	PW_EK_CLOSE_WAIT_LEAVE,
+	PW_EK_RESET_SENT,
+	PW_EK_RESET_RECEIVED,
+	PW_EK_CONNECT_REFUSED,
+	PW_EK_CONNECT_TIMEOUT,
+	PW_EK_CONNECT_FAILED, /* any other error */
+	PW_EK_SLOW_REQUEST,
+	PW_EK_MAX,
+};
+const char *pw_event_kind_name(enum pw_event_kind k);
+/* Comma-separated kinds (their names, or close_wait, reset, connect for
+ * each family) added to *mask, a bit per kind. */
+int pw_parse_event_kinds(const char *list, __u32 *mask, const char **why);
 
 #endif

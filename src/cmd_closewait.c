@@ -13,8 +13,9 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: portwatch closewait [--port P]... [--min-age DURATION] [--all-netns]\n"
-		"                           [--json] [--warn N] [--crit N] [-v]\n\n"
+		"Usage: portwatch closewait [--port P]... [--min-age DURATION] [-4|-6]\n"
+		"                           [--pid PID] [--comm NAME] [--all-netns] [--json]\n"
+		"                           [-H] [--warn N] [--crit N] [-v]\n\n"
 		"List the sockets stuck in CLOSE_WAIT (the peer closed, the owner did not),\n"
 		"oldest first, then a summary per port, direction and process. AGE is the\n"
 		"time since the socket entered CLOSE_WAIT (the peer's FIN: the last thing it\n"
@@ -36,6 +37,7 @@ static void usage(FILE *out)
 		"Examples:\n"
 		"  portwatch closewait                        # who holds CLOSE_WAIT sockets\n"
 		"  portwatch closewait --port 3001 --min-age 1m\n"
+		"  portwatch closewait --comm gunicorn -H | wc -l\n"
 		"  portwatch closewait --port 3001 --warn 10 --crit 50   # cron or Nagios\n");
 }
 
@@ -66,6 +68,7 @@ int cmd_closewait(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "min-age", required_argument, NULL, 'a' },
 		{ "all-netns", no_argument, NULL, 'A' },
+		PW_FILTER_LONG_OPTS,
 		{ "json", no_argument, NULL, 'j' },
 		{ "warn", required_argument, NULL, 'w' },
 		{ "crit", required_argument, NULL, 'c' },
@@ -74,7 +77,8 @@ int cmd_closewait(int argc, char **argv)
 		{},
 	};
 	/* A check reports every failure as UNKNOWN, as monitoring expects. */
-	bool check = is_check(argc, argv), json = false, all_netns = false;
+	bool check = is_check(argc, argv), json = false, all_netns = false, no_header = false;
+	struct pw_sock_filter filter = {};
 	int fail = check ? PW_CHECK_UNKNOWN : PW_EXIT_FAIL;
 	int usage_fail = check ? PW_CHECK_UNKNOWN : PW_EXIT_USAGE;
 	struct pw_cw_group *groups = NULL;
@@ -88,8 +92,14 @@ int cmd_closewait(int argc, char **argv)
 	int c, err, ret;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:a:Ajw:c:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:a:A46Hjw:c:vh", opts, NULL)) != -1) {
 		switch (pw_common_option("closewait", c, &ports, argv)) {
+		case 1:
+			continue;
+		case -1:
+			return unknown(check, usage_fail);
+		}
+		switch (pw_filter_option(c, &filter, &no_header)) {
 		case 1:
 			continue;
 		case -1:
@@ -151,6 +161,7 @@ int cmd_closewait(int argc, char **argv)
 
 	if (pw_preflight() || pw_snapshot_take(&snap, all_netns))
 		return unknown(check, fail);
+	pw_snap_filter(&snap, &filter);
 	err = pw_cw_collect(&snap, &ports, (double)min_age_ns / PW_NSEC_PER_SEC, &list, &n);
 	if (!err)
 		err = pw_cw_group(&snap, list, n, &groups, &ngroups);
@@ -170,7 +181,7 @@ int cmd_closewait(int argc, char **argv)
 			ret = fail;
 		json_decref(doc);
 	} else {
-		pw_cw_print(stdout, &snap, list, n, groups, ngroups);
+		pw_cw_print(stdout, &snap, list, n, groups, ngroups, !no_header);
 	}
 	if (fflush(stdout)) {
 		pw_err("write output: I/O error");

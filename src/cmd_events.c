@@ -2,8 +2,10 @@
 /* `portwatch events`: the notable events as they happen. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "args.h"
 #include "cli.h"
 #include "format.h"
 #include "log.h"
@@ -14,18 +16,30 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: portwatch events [--port P]... [--slow DURATION] [--all-netns] [--json]\n"
-		"                        [--ringbuf-size BYTES] [-v]\n\n"
+		"Usage: portwatch events [--port P]... [--type T,...] [--direction in|out]\n"
+		"                        [--min-time DURATION] [--slow DURATION] [--all-netns]\n"
+		"                        [--json] [--ringbuf-size BYTES] [-v]\n\n"
 		"Print each notable TCP event as it happens: a socket entering or leaving\n"
 		"CLOSE_WAIT (with how long it stayed), a reset sent or received, a connect\n"
 		"that failed (refused or timed out). Owners are the process that connected,\n"
 		"listened, first sent on the socket or closed it: never the task that\n"
-		"happened to run when the packet arrived.\n\n"
+		"happened to run when the packet arrived. IN-STATE is the time spent in the\n"
+		"state the socket was in (for close_wait_enter, the state it left).\n\n"
 		"With --slow, also every request at least that slow (see 'portwatch latency'\n"
 		"for what a request is); its latency is the IN-STATE column.\n\n"
+		"--min-time keeps only events with at least that IN-STATE, and a CLOSE_WAIT\n"
+		"episode only once it has lasted that long: a client that closes at once\n"
+		"after its server's FIN (every healthy Connection: close) prints nothing;\n"
+		"a leaking one prints its close_wait_enter that long after the fact.\n\n"
 		"Events lost to a full ring buffer are counted and reported on stderr.\n\n"
 		"Options:\n"
 		"  -p, --port P              only these ports (repeat, or P1,P2,...)\n"
+		"  -t, --type T,...          only these: close_wait_enter, close_wait_leave,\n"
+		"                            reset_sent, reset_received, connect_refused,\n"
+		"                            connect_timeout, connect_failed, slow_request, or\n"
+		"                            close_wait, reset, connect for each family\n"
+		"  -d, --direction in|out    only inbound or outbound\n"
+		"  -m, --min-time DURATION   only what stayed at least this long (e.g. 1s)\n"
 		"  -s, --slow DURATION       also requests at least this slow (e.g. 500ms)\n"
 		"  -A, --all-netns           every network namespace (JSON adds \"netns\")\n"
 		"  -j, --json                one JSON object per event\n"
@@ -34,52 +48,67 @@ static void usage(FILE *out)
 		"  -v, --verbose             show libbpf's log\n"
 		"  -h, --help                this text\n\n"
 		"Examples:\n"
-		"  portwatch events\n"
-		"  portwatch events --port 3001 --json | jq 'select(.type == "
-		"\"close_wait_enter\")'\n"
+		"  portwatch events --type close_wait --min-time 5s    # leaks, not closes\n"
+		"  portwatch events --port 3001 --type reset,connect --json\n"
 		"  portwatch events --slow 500ms --port 3001\n");
 }
+
+/* A close_wait_enter held until its socket has been in CLOSE_WAIT for
+ * --min-time (dropped if it leaves sooner). */
+struct held {
+	struct pw_event e;
+	bool used;
+};
+
+#define MAX_HELD 65536
 
 struct events_ctx {
 	struct pw_tracker *t;
 	const struct pw_portset *ports;
 	__u32 netns;
 	bool json;
+	__u32 kinds; /* bits of enum pw_event_kind */
+	int dir; /* -1: both */
+	__u64 min_ns;
+	struct held *held;
+	size_t n_held;
+	__u64 held_over; /* enters printed early: no room to hold them */
 	double mono_to_wall; /* add to CLOCK_MONOTONIC seconds */
 	int err;
 };
 
-static const char *event_name(const struct pw_event *e)
+static enum pw_event_kind event_kind(const struct pw_event *e)
 {
 	switch (e->type) {
 	case PW_EV_STATE:
-		return e->new_state == PW_TCP_CLOSE_WAIT ? "close_wait_enter" : "close_wait_leave";
+		return e->new_state == PW_TCP_CLOSE_WAIT ? PW_EK_CLOSE_WAIT_ENTER
+							 : PW_EK_CLOSE_WAIT_LEAVE;
 	case PW_EV_RESET_SENT:
-		return "reset_sent";
+		return PW_EK_RESET_SENT;
 	case PW_EV_RESET_RECEIVED:
-		return "reset_received";
+		return PW_EK_RESET_RECEIVED;
 	case PW_EV_SLOW:
-		return "slow_request";
-	case PW_EV_CONNECT_FAILED:
-		return e->err == 111   ? "connect_refused"
-		       : e->err == 110 ? "connect_timeout"
-				       : "connect_failed";
+		return PW_EK_SLOW_REQUEST;
+	default:
+		return e->err == ECONNREFUSED ? PW_EK_CONNECT_REFUSED
+		       : e->err == ETIMEDOUT  ? PW_EK_CONNECT_TIMEOUT
+					      : PW_EK_CONNECT_FAILED;
 	}
-	return "unknown";
 }
 
-static int print_event(void *arg, const struct pw_event *ev)
+static const char *event_name(const struct pw_event *e)
 {
-	struct events_ctx *ctx = arg;
+	return pw_event_kind_name(event_kind(e));
+}
+
+static int show_event(struct events_ctx *ctx, const struct pw_event *ev)
+{
 	struct pw_event copy, *e = &copy;
 	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], clock[32], in[PW_AGE_LEN];
 	double wall;
 	time_t secs;
 	struct tm tm;
 
-	if ((ctx->netns && ev->key.netns != ctx->netns) ||
-	    !pw_portset_match(ctx->ports, ev->key.port))
-		return 0;
 	copy = *ev;
 	/* Entered CLOSE_WAIT before any task touched it (still queued for
 	 * accept, or accepted and never read): by now it may have a holder. */
@@ -131,11 +160,102 @@ static int print_event(void *arg, const struct pw_event *ev)
 	return ctx->err;
 }
 
+/* Holds a close_wait_enter until --min-time passes. */
+static int hold(struct events_ctx *ctx, const struct pw_event *e)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_held && ctx->held[i].used; i++)
+		;
+	if (i == MAX_HELD) {
+		ctx->held_over++;
+		return show_event(ctx, e);
+	}
+	if (i == ctx->n_held)
+		ctx->n_held++;
+	ctx->held[i].e = *e;
+	ctx->held[i].used = true;
+	return 0;
+}
+
+/* A close_wait_leave: the enter it ends, if still held, goes unprinted:
+ * the episode was shorter than --min-time. */
+static bool drop_held(struct events_ctx *ctx, __u64 cookie)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_held; i++) {
+		if (ctx->held[i].used && ctx->held[i].e.cookie == cookie) {
+			ctx->held[i].used = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Enters whose socket has been in CLOSE_WAIT --min-time by now. */
+static void release_held(struct events_ctx *ctx, __u64 now_ns)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_held && !ctx->err; i++) {
+		struct held *h = &ctx->held[i];
+
+		if (h->used && now_ns >= h->e.ts_ns + ctx->min_ns) {
+			h->used = false;
+			ctx->err = show_event(ctx, &h->e);
+		}
+	}
+	while (ctx->n_held && !ctx->held[ctx->n_held - 1].used)
+		ctx->n_held--;
+}
+
+static int print_event(void *arg, const struct pw_event *e)
+{
+	struct events_ctx *ctx = arg;
+	enum pw_event_kind k = event_kind(e);
+
+	if ((ctx->netns && e->key.netns != ctx->netns) ||
+	    !pw_portset_match(ctx->ports, e->key.port) || (ctx->dir >= 0 && e->key.dir != ctx->dir))
+		return 0;
+	if (ctx->min_ns && k == PW_EK_CLOSE_WAIT_LEAVE && drop_held(ctx, e->cookie))
+		return 0; /* shorter than --min-time: neither end shown */
+	if (!(ctx->kinds & (1U << k)))
+		return 0;
+	if (ctx->min_ns && k == PW_EK_CLOSE_WAIT_ENTER)
+		return hold(ctx, e);
+	if (e->time_in_state_ns < ctx->min_ns)
+		return 0;
+	return show_event(ctx, e);
+}
+
+/* The kernel sends only the families asked for. */
+static __u32 kernel_events(__u32 kinds)
+{
+	__u32 ev = 0;
+
+	if (kinds & (1U << PW_EK_CLOSE_WAIT_ENTER | 1U << PW_EK_CLOSE_WAIT_LEAVE))
+		ev |= 1U << PW_EV_STATE;
+	if (kinds & (1U << PW_EK_RESET_SENT))
+		ev |= 1U << PW_EV_RESET_SENT;
+	if (kinds & (1U << PW_EK_RESET_RECEIVED))
+		ev |= 1U << PW_EV_RESET_RECEIVED;
+	if (kinds & (1U << PW_EK_CONNECT_REFUSED | 1U << PW_EK_CONNECT_TIMEOUT |
+		     1U << PW_EK_CONNECT_FAILED))
+		ev |= 1U << PW_EV_CONNECT_FAILED;
+	if (kinds & (1U << PW_EK_SLOW_REQUEST))
+		ev |= 1U << PW_EV_SLOW;
+	return ev;
+}
+
 int cmd_events(int argc, char **argv)
 {
 	enum { OPT_RINGBUF = 0x100 };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
+		{ "type", required_argument, NULL, 't' },
+		{ "direction", required_argument, NULL, 'd' },
+		{ "min-time", required_argument, NULL, 'm' },
 		{ "all-netns", no_argument, NULL, 'A' },
 		{ "slow", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
@@ -146,7 +266,7 @@ int cmd_events(int argc, char **argv)
 	};
 	struct pw_tracker_opts topts = {};
 	struct pw_portset ports = {};
-	struct events_ctx ctx = { .ports = &ports };
+	struct events_ctx ctx = { .ports = &ports, .dir = -1 };
 	__u64 drops[PW_DROP_MAX], lost = 0;
 	struct timespec mono, wall;
 	struct pw_tracker *t;
@@ -154,7 +274,7 @@ int cmd_events(int argc, char **argv)
 	int c, n;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:As:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:t:d:m:As:jvh", opts, NULL)) != -1) {
 		switch (pw_common_option("events", c, &ports, argv)) {
 		case 1:
 			continue;
@@ -164,6 +284,24 @@ int cmd_events(int argc, char **argv)
 		switch (c) {
 		case 'j':
 			ctx.json = true;
+			break;
+		case 't':
+			if (pw_parse_event_kinds(optarg, &ctx.kinds, &why)) {
+				pw_value_error("--type", optarg, why);
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			if (pw_parse_direction(optarg, &ctx.dir, &why)) {
+				pw_value_error("--direction", optarg, why);
+				return PW_EXIT_USAGE;
+			}
+			break;
+		case 'm':
+			if (pw_parse_duration(optarg, &ctx.min_ns, &why)) {
+				pw_value_error("--min-time", optarg, why);
+				return PW_EXIT_USAGE;
+			}
 			break;
 		case 'A':
 			topts.all_netns = true;
@@ -192,13 +330,30 @@ int cmd_events(int argc, char **argv)
 	}
 	if (pw_no_operands("events", argc, argv))
 		return PW_EXIT_USAGE;
-	if (pw_preflight())
+	if (ctx.kinds == 1U << PW_EK_SLOW_REQUEST && !topts.slow_ns) {
+		pw_err("--type slow_request needs --slow DURATION");
+		return PW_EXIT_USAGE;
+	}
+	if (!ctx.kinds) /* every kind; slow requests only come with --slow */
+		ctx.kinds = (1U << PW_EK_MAX) - 1;
+	if (ctx.min_ns) {
+		ctx.held = calloc(MAX_HELD, sizeof(*ctx.held));
+		if (!ctx.held) {
+			pw_err("start: out of memory");
+			return PW_EXIT_FAIL;
+		}
+	}
+	if (pw_preflight()) {
+		free(ctx.held);
 		return PW_EXIT_FAIL;
+	}
 	pw_install_stop_handlers();
-	topts.events = PW_EVENTS_ALL;
+	topts.events = kernel_events(ctx.kinds) & PW_EVENTS_ALL;
 	t = pw_tracker__new(&topts);
-	if (!t)
+	if (!t) {
+		free(ctx.held);
 		return PW_EXIT_FAIL;
+	}
 	ctx.t = t;
 	ctx.netns = pw_tracker__netns(t);
 	if (topts.slow_ns && !pw_tracker__latency(t)) {
@@ -215,6 +370,13 @@ int cmd_events(int argc, char **argv)
 		       "EVENT", "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
 	while (!pw_stopping() && !ctx.err) {
 		n = pw_tracker__poll(t, 100, print_event, &ctx);
+		if (ctx.min_ns && n >= 0 && !ctx.err) {
+			clock_gettime(CLOCK_MONOTONIC, &mono);
+			release_held(&ctx,
+				     (__u64)mono.tv_sec * PW_NSEC_PER_SEC + (__u64)mono.tv_nsec);
+		}
+		if (ctx.err == -EIO)
+			break;
 		if (n == -EIO) /* stdout gone (events | head): stop quietly */
 			break;
 		if (n < 0 && n != -EINTR) {
@@ -229,6 +391,11 @@ int cmd_events(int argc, char **argv)
 			lost = drops[PW_DROP_RINGBUF];
 		}
 	}
+	if (ctx.held_over)
+		pw_warn("%llu close_wait_enter events printed before --min-time: more than %d "
+			"sockets in CLOSE_WAIT at once",
+			(unsigned long long)ctx.held_over, MAX_HELD);
 	pw_tracker__free(t);
+	free(ctx.held);
 	return ctx.err && ctx.err != -EIO ? PW_EXIT_FAIL : PW_EXIT_OK;
 }

@@ -83,12 +83,8 @@ int cmd_latency(int argc, char **argv)
 		}
 		switch (c) {
 		case 'd':
-			if (!strcmp(optarg, "in") || !strcmp(optarg, "inbound")) {
-				dir = PW_DIR_INBOUND;
-			} else if (!strcmp(optarg, "out") || !strcmp(optarg, "outbound")) {
-				dir = PW_DIR_OUTBOUND;
-			} else {
-				pw_value_error("--direction", optarg, "use in or out");
+			if (pw_parse_direction(optarg, &dir, &why)) {
+				pw_value_error("--direction", optarg, why);
 				return PW_EXIT_USAGE;
 			}
 			break;

@@ -2,8 +2,10 @@
 /* Entry point: global flags and the subcommand table. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "args.h"
 #include "cli.h"
+#include "sockets.h"
 #include "log.h"
 
 #ifndef PW_VERSION
@@ -70,6 +72,47 @@ int pw_common_option(const char *cmd, int c, struct pw_portset *ports, char **ar
 	case ':':
 		pw_option_error(cmd, c, argv);
 		return -1;
+	}
+	return 0;
+}
+
+int pw_filter_option(int c, struct pw_sock_filter *f, bool *no_header)
+{
+	const char *why;
+	__u32 pid;
+
+	switch (c) {
+	case '4':
+	case '6':
+		f->family = c == '4' ? AF_INET : AF_INET6;
+		return 1;
+	case 'H':
+		*no_header = true;
+		return 1;
+	case 's':
+		if (pw_parse_states(optarg, &f->states, &why)) {
+			pw_value_error("--state", optarg, why);
+			return -1;
+		}
+		return 1;
+	case PW_OPT_PID:
+		if (pw_parse_count(optarg, &pid, &why)) {
+			pw_value_error("--pid", optarg, why);
+			return -1;
+		}
+		if (!pid) {
+			pw_value_error("--pid", optarg, "not a process id");
+			return -1;
+		}
+		f->pid = pid;
+		return 1;
+	case PW_OPT_COMM:
+		if (!*optarg || strlen(optarg) >= sizeof(f->comm)) {
+			pw_value_error("--comm", optarg, "a process name is 1 to 15 characters");
+			return -1;
+		}
+		snprintf(f->comm, sizeof(f->comm), "%s", optarg);
+		return 1;
 	}
 	return 0;
 }

@@ -32,17 +32,19 @@ static bool rows_netns(const struct pw_row *rows, size_t nrows)
 	return false;
 }
 
-void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows)
+void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool header)
 {
 	bool ns = rows_netns(rows, nrows);
 	size_t i, k;
 
-	if (ns)
-		fprintf(out, "%-10s ", "NETNS");
-	fprintf(out, "%-5s %-8s", "PORT", "DIR");
-	for (k = 0; k < N_TABLE_STATES; k++)
-		fprintf(out, " %10s", pw_state_label(table_states[k]));
-	fprintf(out, " %13s\n", "ACCEPT-QUEUE");
+	if (header) {
+		if (ns)
+			fprintf(out, "%-10s ", "NETNS");
+		fprintf(out, "%-5s %-8s", "PORT", "DIR");
+		for (k = 0; k < N_TABLE_STATES; k++)
+			fprintf(out, " %10s", pw_state_label(table_states[k]));
+		fprintf(out, " %13s\n", "ACCEPT-QUEUE");
+	}
 	for (i = 0; i < nrows; i++) {
 		const struct pw_row *r = &rows[i];
 
@@ -254,19 +256,21 @@ static void print_owners(FILE *out, const struct pw_snap *snap, __u64 sk)
 }
 
 void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list, size_t n,
-		 const struct pw_cw_group *groups, size_t ngroups)
+		 const struct pw_cw_group *groups, size_t ngroups, bool header)
 {
 	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], age[PW_AGE_LEN], idle[PW_AGE_LEN];
 	size_t i;
 
 	if (!n) {
-		fputs("no sockets in CLOSE_WAIT\n", out);
+		if (header)
+			fputs("no sockets in CLOSE_WAIT\n", out);
 		return;
 	}
-	if (snap->netns)
+	if (header && snap->netns)
 		fprintf(out, "%-10s ", "NETNS");
-	fprintf(out, "%-5s %-8s %8s %8s  %-47s %-47s %s\n", "PORT", "DIR", "AGE", "IDLE", "LOCAL",
-		"REMOTE", "OWNERS");
+	if (header)
+		fprintf(out, "%-5s %-8s %8s %8s  %-47s %-47s %s\n", "PORT", "DIR", "AGE", "IDLE",
+			"LOCAL", "REMOTE", "OWNERS");
 	for (i = 0; i < n; i++) {
 		const struct pw_sock_rec *r = &snap->socks[list[i].sock];
 
@@ -281,6 +285,8 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		print_owners(out, snap, r->sk);
 		fputc('\n', out);
 	}
+	if (!header) /* the sockets alone, for scripts */
+		return;
 	fputc('\n', out);
 	if (snap->netns)
 		fprintf(out, "%-10s ", "NETNS");

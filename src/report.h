@@ -7,7 +7,8 @@
 #include <jansson.h>
 #include "sockets.h"
 
-void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows);
+/* header: the column names first (ss -H leaves them out). */
+void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool header);
 json_t *pw_states_json(const struct pw_row *rows, size_t nrows);
 /* {"ESTABLISHED": n, ...}: every state ss can show, zero or not. */
 json_t *pw_state_counts_json(const __s64 *counts);
@@ -36,8 +37,9 @@ int pw_cw_collect(const struct pw_snap *snap, const struct pw_portset *filter, d
 /* Groups sorted by count, then oldest; a shared socket counts for each owner. */
 int pw_cw_group(const struct pw_snap *snap, const struct pw_cw *list, size_t n,
 		struct pw_cw_group **groups, size_t *ngroups);
+/* Without header: the socket lines alone (no column names, no summary). */
 void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list, size_t n,
-		 const struct pw_cw_group *groups, size_t ngroups);
+		 const struct pw_cw_group *groups, size_t ngroups, bool header);
 json_t *pw_cw_json(const struct pw_snap *snap, const struct pw_cw *list, size_t n);
 
 /* Nagios-style plugin states and exit codes. */

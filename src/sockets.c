@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Classification, owner join and per-port aggregation of a snapshot. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sockets.h"
@@ -76,6 +77,41 @@ double pw_snap_age_seconds(const struct pw_snap *snap, const struct pw_sock_rec 
 double pw_snap_idle_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r)
 {
 	return snap->hz ? (double)r->lastrcv_jiffies / snap->hz : 0.0;
+}
+
+static bool held_by(const struct pw_snap *snap, __u64 sk, const struct pw_sock_filter *f)
+{
+	size_t first, n = pw_snap_owners(snap, sk, &first), j;
+
+	for (j = first; j < first + n; j++) {
+		const struct pw_file_rec *h = &snap->files[j];
+
+		if ((!f->pid || h->pid == f->pid) &&
+		    (!f->comm[0] || !strncmp(h->comm, f->comm, strlen(f->comm))))
+			return true;
+	}
+	return false;
+}
+
+void pw_snap_filter(struct pw_snap *snap, const struct pw_sock_filter *f)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < snap->nsocks; i++) {
+		const struct pw_sock_rec *r = &snap->socks[i];
+
+		if ((f->states && !(f->states & (1U << r->state))) ||
+		    (f->family && r->family != f->family) ||
+		    ((f->pid || f->comm[0]) && !held_by(snap, r->sk, f)))
+			continue;
+		snap->socks[k] = *r;
+		snap->port[k] = snap->port[i];
+		snap->dir[k] = snap->dir[i];
+		if (snap->netns)
+			snap->netns[k] = snap->netns[i];
+		k++;
+	}
+	snap->nsocks = k;
 }
 
 void pw_snap_free(struct pw_snap *snap)

@@ -53,6 +53,19 @@ double pw_snap_age_seconds(const struct pw_snap *snap, const struct pw_sock_rec 
 double pw_snap_idle_seconds(const struct pw_snap *snap, const struct pw_sock_rec *r);
 void pw_snap_free(struct pw_snap *snap);
 
+/* What ss and lsof filter on, beyond ports: states (a bit per PW_TCP_*
+ * state), the address family, the holding process. Zero: any. */
+struct pw_sock_filter {
+	__u32 states;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u32 pid;
+	char comm[PW_COMM_LEN]; /* a prefix of the holder's name, as lsof -c */
+};
+
+/* Keeps only the sockets f matches: with pid or comm, those some holder
+ * matches (sockets no process holds go). Owners stay as they are. */
+void pw_snap_filter(struct pw_snap *snap, const struct pw_sock_filter *f);
+
 /* Rows for the ports in filter, sorted by namespace, port, direction. */
 int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, struct pw_row **rows,
 		  size_t *nrows);

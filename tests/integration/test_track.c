@@ -722,6 +722,98 @@ static void test_all_netns(void **state)
 	close(ctl);
 }
 
+/* events filters: --type, --direction and --min-time. Five healthy
+ * client-side closes (the server closes first, the client at once) print
+ * nothing; a client that sits in CLOSE_WAIT 1.5 s prints its enter (with
+ * the time it was established, not 0) and its leave; resets are not asked
+ * for; inbound sockets are filtered out by direction. */
+static void test_events_filters(void **state)
+{
+	static const char *const args[] = {
+		"events",     "--json",	   "--type",	  "close_wait,connect_refused",
+		"--port",     "3001,3998", "--direction", "out",
+		"--min-time", "1s",	   NULL,
+	};
+	struct linger lg = { 1, 0 };
+	int lfd, c, srv, i, enters = 0, leaves = 0, others = 0;
+	char *out, *line, *save;
+	json_t *o;
+	struct bg ev;
+
+	(void)state;
+	assert_int_equal(bg_portwatch_env(&ev, NULL, args), 0);
+	/* Ready once a CLOSE_WAIT on 3998 held over a second shows (a
+	 * refused connect, the usual canary, is shorter than --min-time). */
+	lfd = tcp_listen(AF_INET, 3998, 16);
+	for (i = 0; i < 20 && count_events(&ev, "close_wait_enter", 3998) == 0; i++) {
+		c = tcp_connect(AF_INET, 3998);
+		srv = accept(lfd, NULL, NULL);
+		close(srv);
+		usleep(1500000);
+		close(c);
+	}
+	assert_true(count_events(&ev, "close_wait_enter", 3998) > 0);
+	close(lfd);
+	lfd = tcp_listen(AF_INET, 3001, 16);
+	for (i = 0; i < 5; i++) {
+		c = tcp_connect(AF_INET, 3001);
+		srv = accept(lfd, NULL, NULL);
+		close(srv);
+		assert_int_equal(ss_wait_count("CLOSE-WAIT", -1, 3001, 1, WAIT_MS), 0);
+		close(c);
+	}
+	/* The leak: established 300 ms, then 1.5 s in CLOSE_WAIT. */
+	c = tcp_connect(AF_INET, 3001);
+	srv = accept(lfd, NULL, NULL);
+	usleep(300000);
+	close(srv);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", -1, 3001, 1, WAIT_MS), 0);
+	usleep(1500000);
+	close(c);
+	/* A reset both ways: not asked for. */
+	c = tcp_connect(AF_INET, 3001);
+	srv = accept(lfd, NULL, NULL);
+	setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(c);
+	close(srv);
+	wait_events(&ev, "close_wait_leave", 3001, 1);
+	usleep(300000);
+	assert_int_equal(bg_stop(&ev, WAIT_MS), 0);
+
+	out = bg_output(&ev);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *type;
+		double in;
+
+		o = json_loads(line, 0, NULL);
+		assert_non_null(o);
+		if (json_integer_value(json_object_get(o, "port")) == 3998) {
+			json_decref(o);
+			continue;
+		}
+		type = json_string_value(json_object_get(o, "type"));
+		in = json_real_value(json_object_get(o, "time_in_state_seconds"));
+		print_message("# %s\n", line);
+		assert_string_equal(json_string_value(json_object_get(o, "direction")), "outbound");
+		if (!strcmp(type, "close_wait_enter")) {
+			enters++;
+			/* The time it was ESTABLISHED (it said 0 ms before). */
+			assert_true(in >= 0.25 && in < 1.0);
+		} else if (!strcmp(type, "close_wait_leave")) {
+			leaves++;
+			assert_true(in >= 1.4);
+		} else {
+			others++;
+		}
+		json_decref(o);
+	}
+	free(out);
+	assert_int_equal(enters, 1);
+	assert_int_equal(leaves, 1);
+	assert_int_equal(others, 0);
+	close(lfd);
+}
+
 /* One CLOSE_WAIT age: keep-alive connections idle 3 s, then closed by
  * their peer, are as old in closewait as in watch: since the FIN, not
  * since the last data. One closed before watch started (found mid-life),
@@ -1310,6 +1402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_hooks, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_all_netns, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_close_wait_age, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_events_filters, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_terminal_view, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_events_text, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_detach, netns_setup, netns_teardown),

@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <string.h>
+#include <errno.h>
 #include "args.h"
+#include "pw_classify.h"
 
 static void test_port_valid(void **state)
 {
@@ -170,13 +172,83 @@ static void test_ringbuf_size(void **state)
 	assert_int_equal(n, 268435456U);
 }
 
+static void test_direction(void **state)
+{
+	const char *why;
+	int d = -1;
+
+	(void)state;
+	assert_int_equal(pw_parse_direction("in", &d, &why), 0);
+	assert_int_equal(d, PW_DIR_INBOUND);
+	assert_int_equal(pw_parse_direction("outbound", &d, &why), 0);
+	assert_int_equal(d, PW_DIR_OUTBOUND);
+	assert_int_equal(pw_parse_direction("listen", &d, &why), -EINVAL);
+	assert_string_equal(why, "use in or out");
+}
+
+static void test_event_kinds(void **state)
+{
+	const char *why;
+	__u32 m = 0;
+
+	(void)state;
+	assert_int_equal(pw_parse_event_kinds("close_wait_enter", &m, &why), 0);
+	assert_int_equal(m, 1U << PW_EK_CLOSE_WAIT_ENTER);
+	m = 0;
+	assert_int_equal(pw_parse_event_kinds("reset,connect_timeout", &m, &why), 0);
+	assert_int_equal(m, 1U << PW_EK_RESET_SENT | 1U << PW_EK_RESET_RECEIVED |
+				    1U << PW_EK_CONNECT_TIMEOUT);
+	m = 0;
+	assert_int_equal(pw_parse_event_kinds("close_wait,connect,slow_request", &m, &why), 0);
+	assert_int_equal(m, 1U << PW_EK_CLOSE_WAIT_ENTER | 1U << PW_EK_CLOSE_WAIT_LEAVE |
+				    1U << PW_EK_CONNECT_REFUSED | 1U << PW_EK_CONNECT_TIMEOUT |
+				    1U << PW_EK_CONNECT_FAILED | 1U << PW_EK_SLOW_REQUEST);
+	/* Prefixes, empty items and unknown names are errors. */
+	assert_int_equal(pw_parse_event_kinds("close", &m, &why), -EINVAL);
+	assert_non_null(strstr(why, "not an event type (close_wait, "));
+	assert_int_equal(pw_parse_event_kinds("reset,", &m, &why), -EINVAL);
+	assert_int_equal(pw_parse_event_kinds("", &m, &why), -EINVAL);
+	assert_int_equal(pw_parse_event_kinds("close_wait_enters", &m, &why), -EINVAL);
+	assert_string_equal(pw_event_kind_name(PW_EK_SLOW_REQUEST), "slow_request");
+}
+
+static void test_states(void **state)
+{
+	const char *why;
+	__u32 m = 0;
+
+	(void)state;
+	assert_int_equal(pw_parse_states("close-wait", &m, &why), 0);
+	assert_int_equal(m, 1U << PW_TCP_CLOSE_WAIT);
+	/* The kernel's spelling and any case too. */
+	m = 0;
+	assert_int_equal(pw_parse_states("CLOSE_WAIT,fin_wait1,FIN-WAIT-2", &m, &why), 0);
+	assert_int_equal(m,
+			 1U << PW_TCP_CLOSE_WAIT | 1U << PW_TCP_FIN_WAIT1 | 1U << PW_TCP_FIN_WAIT2);
+	m = 0;
+	assert_int_equal(pw_parse_states("listening", &m, &why), 0);
+	assert_int_equal(m, 1U << PW_TCP_LISTEN);
+	m = 0;
+	assert_int_equal(pw_parse_states("connected", &m, &why), 0);
+	assert_false(m & (1U << PW_TCP_LISTEN));
+	assert_false(m & (1U << PW_TCP_CLOSE));
+	assert_true(m & (1U << PW_TCP_ESTABLISHED));
+	assert_true(m & (1U << PW_TCP_TIME_WAIT));
+	assert_true(m & (1U << PW_TCP_NEW_SYN_RECV));
+	assert_int_equal(pw_parse_states("half-open", &m, &why), -EINVAL);
+	assert_non_null(strstr(why, "not a TCP state"));
+	assert_int_equal(pw_parse_states("established,", &m, &why), -EINVAL);
+	assert_int_equal(pw_parse_states("a-very-long-state-name", &m, &why), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_valid),	 cmocka_unit_test(test_port_invalid),
 		cmocka_unit_test(test_portset),		 cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid), cmocka_unit_test(test_count),
-		cmocka_unit_test(test_ringbuf_size),
+		cmocka_unit_test(test_ringbuf_size),	 cmocka_unit_test(test_direction),
+		cmocka_unit_test(test_event_kinds),	 cmocka_unit_test(test_states),
 	};
 
 	return cmocka_run_group_tests_name("args", tests, NULL, NULL);

@@ -247,7 +247,10 @@ static void test_write_ports_text(void **state)
 				"direction=\"inbound\""));
 	assert_int_equal(count(t.s, "# TYPE portwatch_request_duration_seconds histogram\n"), 1);
 	assert_int_equal(count(t.s, "# HELP "), count(t.s, "# TYPE "));
-	assert_int_equal(count(t.s, "# TYPE "), 16);
+	assert_int_equal(count(t.s, "# TYPE "), 17);
+	/* Listeners per port: the listen row's LISTEN count. */
+	assert_non_null(strstr(t.s, "# TYPE portwatch_listening gauge\n"));
+	assert_non_null(strstr(t.s, "\nportwatch_listening{port=\"3001\"} 1\n"));
 	assert_null(strstr(t.s, "portwatch_accept_wait_seconds"));
 
 	/* Accept-queue waits, when measured: inbound rows only, folded too. */

@@ -147,7 +147,7 @@ static void test_states_text(void **state)
 	rows[1].port = 3001;
 	rows[1].dir = PW_DIR_INBOUND;
 	rows[1].states[PW_TCP_CLOSE_WAIT] = 57;
-	pw_states_print(capture_open(&c), rows, 2);
+	pw_states_print(capture_open(&c), rows, 2, true);
 	out = capture_close(&c);
 	assert_non_null(strstr(out, "CLOSE-WAIT"));
 	assert_non_null(strstr(out, "3/5\n"));
@@ -167,6 +167,7 @@ static void make_cw_snap(struct pw_snap *snap)
 		  .sport = 3001,
 		  .dport = 40001,
 		  .lastrcv_jiffies = 250,
+		  .heard_jiffies = 250,
 		  .saddr = { 127, 0, 0, 1 },
 		  .daddr = { 127, 0, 0, 1 } },
 		{ .sk = 3,
@@ -174,19 +175,22 @@ static void make_cw_snap(struct pw_snap *snap)
 		  .state = PW_TCP_CLOSE_WAIT,
 		  .sport = 3001,
 		  .dport = 40002,
-		  .lastrcv_jiffies = 2500 },
+		  .lastrcv_jiffies = 2500,
+		  .heard_jiffies = 2500 },
 		{ .sk = 4,
 		  .family = AF_INET,
 		  .state = PW_TCP_CLOSE_WAIT,
 		  .sport = 3001,
 		  .dport = 40003,
-		  .lastrcv_jiffies = 25 },
+		  .lastrcv_jiffies = 25,
+		  .heard_jiffies = 25 },
 		{ .sk = 5,
 		  .family = AF_INET6,
 		  .state = PW_TCP_CLOSE_WAIT,
 		  .sport = 50000,
 		  .dport = 443,
-		  .lastrcv_jiffies = 500 },
+		  .lastrcv_jiffies = 500,
+		  .heard_jiffies = 500 },
 		{ .sk = 6,
 		  .family = AF_INET,
 		  .state = PW_TCP_ESTABLISHED,

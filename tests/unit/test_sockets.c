@@ -129,12 +129,17 @@ static void test_age(void **state)
 	struct pw_snap snap = { .hz = 250 };
 
 	(void)state;
-	r.lastrcv_jiffies = 3125;
+	/* Age: since the peer last sent anything (its FIN); idle: since
+	 * data last came, which may be much earlier. */
+	r.heard_jiffies = 3125;
+	r.lastrcv_jiffies = 5000;
 	assert_float_equal(pw_snap_age_seconds(&snap, &r), 12.5, 1e-9);
+	assert_float_equal(pw_snap_idle_seconds(&snap, &r), 20, 1e-9);
 	snap.hz = 1000;
 	assert_float_equal(pw_snap_age_seconds(&snap, &r), 3.125, 1e-9);
 	snap.hz = 0;
 	assert_float_equal(pw_snap_age_seconds(&snap, &r), 0, 0);
+	assert_float_equal(pw_snap_idle_seconds(&snap, &r), 0, 0);
 }
 
 static void test_rows(void **state)
@@ -239,12 +244,64 @@ static void test_rows_netns(void **state)
 	pw_snap_free(&snap);
 }
 
+/* ss/lsof filters: state, family, holder's pid or name prefix. */
+static void test_filter(void **state)
+{
+	struct pw_sock_rec socks[] = {
+		sock(0x100, PW_TCP_LISTEN, 3001, 0),
+		sock(0x200, PW_TCP_CLOSE_WAIT, 3001, 40001),
+		sock(0x300, PW_TCP_ESTABLISHED, 3001, 40002),
+		sock(0x400, PW_TCP_CLOSE_WAIT, 3001, 40003),
+	};
+	const struct pw_file_rec files[] = {
+		{ .sk = 0x100, .pid = 10, .fd = 3, .comm = "gunicorn" },
+		{ .sk = 0x200, .pid = 11, .fd = 7, .comm = "gunicorn" },
+		{ .sk = 0x300, .pid = 12, .fd = 8, .comm = "python3" },
+	};
+	struct pw_sock_filter f = {};
+	struct pw_snap snap;
+
+	(void)state;
+	socks[3].family = AF_INET6;
+	make_snap(&snap, socks, 4, files, 3);
+	f.states = 1U << PW_TCP_CLOSE_WAIT;
+	pw_snap_filter(&snap, &f);
+	assert_int_equal(snap.nsocks, 2);
+	assert_int_equal(snap.socks[0].sk, 0x200);
+	assert_int_equal(snap.socks[1].sk, 0x400);
+	assert_int_equal(snap.port[1], 3001);
+	pw_snap_free(&snap);
+
+	make_snap(&snap, socks, 4, files, 3);
+	f = (struct pw_sock_filter){ .family = AF_INET6 };
+	pw_snap_filter(&snap, &f);
+	assert_int_equal(snap.nsocks, 1);
+	assert_int_equal(snap.socks[0].sk, 0x400);
+	pw_snap_free(&snap);
+
+	/* A name prefix matches two processes; the orphan 0x400 goes. */
+	make_snap(&snap, socks, 4, files, 3);
+	f = (struct pw_sock_filter){ .comm = "guni" };
+	pw_snap_filter(&snap, &f);
+	assert_int_equal(snap.nsocks, 2);
+	assert_int_equal(snap.socks[0].sk, 0x100);
+	assert_int_equal(snap.socks[1].sk, 0x200);
+	pw_snap_free(&snap);
+
+	make_snap(&snap, socks, 4, files, 3);
+	f = (struct pw_sock_filter){ .pid = 12 };
+	pw_snap_filter(&snap, &f);
+	assert_int_equal(snap.nsocks, 1);
+	assert_int_equal(snap.socks[0].sk, 0x300);
+	pw_snap_free(&snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),   cmocka_unit_test(test_owners),
 		cmocka_unit_test(test_age),	   cmocka_unit_test(test_rows),
-		cmocka_unit_test(test_rows_netns),
+		cmocka_unit_test(test_rows_netns), cmocka_unit_test(test_filter),
 	};
 
 	return cmocka_run_group_tests_name("sockets", tests, NULL, NULL);
