@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "format.h"
 #include "log.h"
+#include "netns.h"
 #include "report.h"
 #include "snapshot.h"
 
@@ -114,6 +115,7 @@ int cmd_closewait(int argc, char **argv)
 			break;
 		case 'A':
 			all_netns = true;
+			pw_set_netns_namer(pw_netns_name);
 			break;
 		case 'j':
 			json = true;

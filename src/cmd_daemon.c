@@ -21,8 +21,10 @@
 #include "args.h"
 #include "config.h"
 #include "exporter.h"
+#include "format.h"
 #include "log.h"
 #include "metrics.h"
+#include "netns.h"
 #include "notify.h"
 #include "report.h"
 #include "snapshot.h"
@@ -741,6 +743,8 @@ int cmd_daemon(int argc, char **argv)
 	}
 	if (load_config(path, &d.cfg))
 		return PW_EXIT_USAGE;
+	/* Every namespace: series and texts name them (netns_name). */
+	pw_set_netns_namer(pw_netns_name);
 	if (apply_config(&d, &d.cfg, false)) {
 		err = PW_EXIT_USAGE;
 		goto out;

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "format.h"
 #include "log.h"
+#include "netns.h"
 #include "snapshot.h"
 #include "track.h"
 #include "watch.h"
@@ -129,8 +130,10 @@ static int show_event(struct events_ctx *ctx, const struct pw_event *ev)
 			"time_in_state_seconds", pw_json_ns_as_seconds((double)e->time_in_state_ns),
 			"pid", e->pid, "comm", e->pid ? e->comm : "", "error", e->err);
 
-		if (doc && !ctx->netns)
+		if (doc && !ctx->netns) {
 			json_object_set_new(doc, "netns", json_integer(e->key.netns));
+			pw_json_netns_name(doc, e->key.netns);
+		}
 		/* A socket found at start: its time in state counts from what
 		 * the peer last sent (ss's lastrcv or lastack), not from when it
 		 * was seen to enter. */
@@ -305,6 +308,7 @@ int cmd_events(int argc, char **argv)
 			break;
 		case 'A':
 			topts.all_netns = true;
+			pw_set_netns_namer(pw_netns_name);
 			break;
 		case 's':
 			if (pw_parse_duration(optarg, &topts.slow_ns, &why)) {

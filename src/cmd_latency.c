@@ -8,6 +8,7 @@
 #include "format.h"
 #include "latency.h"
 #include "log.h"
+#include "netns.h"
 #include "snapshot.h"
 #include "track.h"
 #include "watch.h"
@@ -103,6 +104,7 @@ int cmd_latency(int argc, char **argv)
 			break;
 		case 'A':
 			topts.all_netns = true;
+			pw_set_netns_namer(pw_netns_name);
 			break;
 		case 'j':
 			json = true;

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "format.h"
 #include "log.h"
+#include "netns.h"
 #include "report.h"
 #include "snapshot.h"
 
@@ -73,6 +74,7 @@ int cmd_states(int argc, char **argv)
 		switch (c) {
 		case 'A':
 			all_netns = true;
+			pw_set_netns_namer(pw_netns_name);
 			break;
 		case 'j':
 			json = true;

@@ -15,6 +15,7 @@
 #include "format.h"
 #include "latency.h"
 #include "log.h"
+#include "netns.h"
 #include "report.h"
 #include "snapshot.h"
 #include "track.h"
@@ -172,8 +173,10 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 			"connect_failures", (json_int_t)failures_delta(w, r));
 	if (!obj)
 		return NULL;
-	if (!w->netns)
+	if (!w->netns) {
 		json_object_set_new(obj, "netns", json_integer(r->key.netns));
+		pw_json_netns_name(obj, r->key.netns);
+	}
 	json_object_set_new(
 		obj, "close_wait_entered",
 		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_ENTERED)));
@@ -242,7 +245,7 @@ static void print_header(FILE *out, bool clock, bool netns, bool latency)
 	if (clock)
 		fprintf(out, "%-8s ", "TIME");
 	if (netns)
-		fprintf(out, "%-10s ", "NETNS");
+		fprintf(out, "%-16s ", "NETNS");
 	if (latency)
 		fprintf(out, "%8s %8s %8s %8s %8s ", "REQ/s", "P50", "P95", "P99", "UNANS/s");
 	fprintf(out, "%-5s %-8s %7s %10s %8s %-22s %9s %8s %8s %8s %8s %8s %11s %8s\n", "PORT",
@@ -253,7 +256,7 @@ static void print_header(FILE *out, bool clock, bool netns, bool latency)
 static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_row *r,
 		      const char *clock)
 {
-	char age[PW_AGE_LEN] = "-", owner[40], q[24] = "-";
+	char age[PW_AGE_LEN] = "-", owner[40], q[24] = "-", ns[PW_NETNS_SHOW_LEN];
 
 	if (r->cw_oldest_since_ns)
 		pw_format_age(age, sizeof(age), oldest_age(w, r));
@@ -261,7 +264,7 @@ static void print_row(FILE *out, const struct pw_watch *w, const struct pw_live_
 	if (clock)
 		fprintf(out, "%-8s ", clock);
 	if (!w->netns)
-		fprintf(out, "%-10u ", r->key.netns);
+		fprintf(out, "%-16s ", pw_netns_show(ns, sizeof(ns), r->key.netns));
 	if (w->latency) {
 		struct pw_lat *l = calloc(1, sizeof(*l));
 		char q[3][16] = { "-", "-", "-" };
@@ -458,6 +461,7 @@ int cmd_watch(int argc, char **argv)
 			break;
 		case 'A':
 			topts.all_netns = true;
+			pw_set_netns_namer(pw_netns_name);
 			break;
 		case 'L':
 			topts.latency = true;

@@ -132,3 +132,36 @@ int pw_json_print(FILE *out, json_t *doc)
 	fputc('\n', out);
 	return ferror(out) ? -EIO : 0;
 }
+
+static const char *(*netns_namer)(__u32 netns);
+
+void pw_set_netns_namer(const char *(*namer)(__u32 netns))
+{
+	netns_namer = namer;
+}
+
+const char *pw_netns_named(__u32 netns)
+{
+	const char *name = netns_namer ? netns_namer(netns) : NULL;
+
+	return name ? name : "";
+}
+
+const char *pw_netns_show(char *buf, size_t len, __u32 netns)
+{
+	const char *name = pw_netns_named(netns);
+
+	if (name[0])
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%u", netns);
+	return buf;
+}
+
+void pw_json_netns_name(json_t *obj, __u32 netns)
+{
+	const char *name = pw_netns_named(netns);
+
+	if (obj && name[0])
+		json_object_set_new(obj, "netns_name", json_string(name));
+}

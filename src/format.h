@@ -32,4 +32,14 @@ json_t *pw_json_buckets(const __u64 *bucket);
 /* The one JSON writer: one document per line. 0 or -EIO. */
 int pw_json_print(FILE *out, json_t *doc);
 
+/* Namespaces by name: commands that show several set the lookup
+ * (pw_netns_name); without one, or for a namespace it cannot name, the
+ * inode. pw_netns_show writes what a text column shows into buf. */
+#define PW_NETNS_SHOW_LEN 64
+void pw_set_netns_namer(const char *(*namer)(__u32 netns));
+const char *pw_netns_named(__u32 netns); /* "" when unknown */
+const char *pw_netns_show(char *buf, size_t len, __u32 netns);
+/* Adds "netns_name" to a JSON object when the namespace has one. */
+void pw_json_netns_name(json_t *obj, __u32 netns);
+
 #endif

@@ -68,8 +68,11 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 	__u32 b;
 
 	fprintf(out, "port %u %s", key->port, pw_dir_name(key->dir));
-	if (netns)
+	if (netns) {
 		fprintf(out, " in netns %u", key->netns);
+		if (pw_netns_named(key->netns)[0])
+			fprintf(out, " (%s)", pw_netns_named(key->netns));
+	}
 	fprintf(out, ": %llu requests", (unsigned long long)l->count);
 	for (k = 0; l->count && k < sizeof(quantiles) / sizeof(quantiles[0]); k++) {
 		pw_format_duration(q, sizeof(q), pw_lat_quantile_ns(l, quantiles[k]));
@@ -162,7 +165,9 @@ json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 					      (json_int_t)r->counter[PW_C_CONNECT_ERROR]));
 		json_object_set_new(obj, "connect", connect);
 	}
-	if (obj && netns)
+	if (obj && netns) {
 		json_object_set_new(obj, "netns", json_integer(key->netns));
+		pw_json_netns_name(obj, key->netns);
+	}
 	return obj;
 }

@@ -406,10 +406,24 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 	return err;
 }
 
+/* netns="INODE", and netns_name="..." when the namespace has a name
+ * (pw_netns_named): one per namespace, so no more series. */
+static void netns_labels(struct pw_text *t, __u32 netns)
+{
+	const char *name = pw_netns_named(netns);
+
+	pw_text_printf(t, "netns=\"%u\",", netns);
+	if (name[0]) {
+		pw_text_printf(t, "netns_name=\"");
+		pw_metrics_label_value(t, name);
+		pw_text_printf(t, "\",");
+	}
+}
+
 static void labels(struct pw_text *t, const struct pw_live_row *r, const struct pw_metrics_opts *o)
 {
 	if (o->netns_label)
-		pw_text_printf(t, "netns=\"%u\",", r->key.netns);
+		netns_labels(t, r->key.netns);
 	if (r->key.pad)
 		pw_text_printf(t, "port=\"other\",");
 	else if (r->key.port)
@@ -625,7 +639,7 @@ static void write_listen(struct pw_text *t, const struct pw_live *f,
 			continue;
 		pw_text_printf(t, "%s{", name);
 		if (o->netns_label)
-			pw_text_printf(t, "netns=\"%u\",", r->key.netns);
+			netns_labels(t, r->key.netns);
 		if (r->key.pad)
 			pw_text_printf(t, "port=\"other\"");
 		else
@@ -653,7 +667,7 @@ static void write_listening(struct pw_text *t, const struct pw_live *f,
 			continue;
 		pw_text_printf(t, "portwatch_listening{");
 		if (o->netns_label)
-			pw_text_printf(t, "netns=\"%u\",", r->key.netns);
+			netns_labels(t, r->key.netns);
 		if (r->key.pad)
 			pw_text_printf(t, "port=\"other\"");
 		else

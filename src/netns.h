@@ -15,4 +15,12 @@ int pw_netns_each(int (*fn)(__u32 netns, void *arg), void *arg);
 /* The calling thread's namespace inode, 0 if unknown. */
 __u32 pw_netns_self(void);
 
+#define PW_NETNS_NAME_LEN 64
+/* What an operator knows a namespace by: its `ip netns` name; else, for a
+ * container, its hostname (a Kubernetes pod's name, a Docker container's
+ * short id or --hostname) or "container:ID12" from the cgroup of a process
+ * in it; else "COMM[PID]" of the first process in it. Empty when nothing
+ * holds it. Looked up once per namespace (cached). */
+const char *pw_netns_name(__u32 netns); /* valid until 1,024 more lookups */
+
 #endif

@@ -35,11 +35,12 @@ static bool rows_netns(const struct pw_row *rows, size_t nrows)
 void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool header)
 {
 	bool ns = rows_netns(rows, nrows);
+	char nsbuf[PW_NETNS_SHOW_LEN];
 	size_t i, k;
 
 	if (header) {
 		if (ns)
-			fprintf(out, "%-10s ", "NETNS");
+			fprintf(out, "%-16s ", "NETNS");
 		fprintf(out, "%-5s %-8s", "PORT", "DIR");
 		for (k = 0; k < N_TABLE_STATES; k++)
 			fprintf(out, " %10s", pw_state_label(table_states[k]));
@@ -49,7 +50,7 @@ void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool he
 		const struct pw_row *r = &rows[i];
 
 		if (ns)
-			fprintf(out, "%-10u ", r->netns);
+			fprintf(out, "%-16s ", pw_netns_show(nsbuf, sizeof(nsbuf), r->netns));
 		fprintf(out, "%-5u %-8s", r->port, pw_dir_name(r->dir));
 		if (r->dir == PW_DIR_LISTEN) {
 			char q[32];
@@ -91,8 +92,10 @@ json_t *pw_states_json(const struct pw_row *rows, size_t nrows)
 		states = pw_state_counts_json(counts);
 		obj = json_pack("{s:i, s:s, s:o}", "port", r->port, "direction",
 				pw_dir_name(r->dir), "states", states);
-		if (obj && r->netns)
+		if (obj && r->netns) {
 			json_object_set_new(obj, "netns", json_integer(r->netns));
+			pw_json_netns_name(obj, r->netns);
+		}
 		if (obj && r->dir == PW_DIR_LISTEN) {
 			json_object_set_new(obj, "accept_queue", json_integer(r->accept_queue));
 			json_object_set_new(obj, "accept_queue_max",
@@ -259,6 +262,7 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		 const struct pw_cw_group *groups, size_t ngroups, bool header)
 {
 	char local[PW_ENDPOINT_LEN], remote[PW_ENDPOINT_LEN], age[PW_AGE_LEN], idle[PW_AGE_LEN];
+	char nsbuf[PW_NETNS_SHOW_LEN];
 	size_t i;
 
 	if (!n) {
@@ -267,7 +271,7 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		return;
 	}
 	if (header && snap->netns)
-		fprintf(out, "%-10s ", "NETNS");
+		fprintf(out, "%-16s ", "NETNS");
 	if (header)
 		fprintf(out, "%-5s %-8s %8s %8s  %-47s %-47s %s\n", "PORT", "DIR", "AGE", "IDLE",
 			"LOCAL", "REMOTE", "OWNERS");
@@ -279,7 +283,8 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		pw_format_age(age, sizeof(age), list[i].age_seconds);
 		pw_format_age(idle, sizeof(idle), pw_snap_idle_seconds(snap, r));
 		if (snap->netns)
-			fprintf(out, "%-10u ", snap->netns[list[i].sock]);
+			fprintf(out, "%-16s ",
+				pw_netns_show(nsbuf, sizeof(nsbuf), snap->netns[list[i].sock]));
 		fprintf(out, "%-5u %-8s %8s %8s  %-47s %-47s ", snap->port[list[i].sock],
 			pw_dir_name(snap->dir[list[i].sock]), age, idle, local, remote);
 		print_owners(out, snap, r->sk);
@@ -289,7 +294,7 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 		return;
 	fputc('\n', out);
 	if (snap->netns)
-		fprintf(out, "%-10s ", "NETNS");
+		fprintf(out, "%-16s ", "NETNS");
 	fprintf(out, "%-5s %-8s %8s %8s  %-7s %s\n", "PORT", "DIR", "SOCKETS", "OLDEST", "PID",
 		"COMM");
 	for (i = 0; i < ngroups; i++) {
@@ -300,7 +305,7 @@ void pw_cw_print(FILE *out, const struct pw_snap *snap, const struct pw_cw *list
 			snprintf(pid, sizeof(pid), "%u", g->pid);
 		pw_format_age(age, sizeof(age), g->oldest_seconds);
 		if (snap->netns)
-			fprintf(out, "%-10u ", g->netns);
+			fprintf(out, "%-16s ", pw_netns_show(nsbuf, sizeof(nsbuf), g->netns));
 		fprintf(out, "%-5u %-8s %8u %8s  %-7s %s\n", g->port, pw_dir_name(g->dir), g->count,
 			age, pid, g->comm);
 	}
@@ -329,8 +334,10 @@ json_t *pw_cw_json(const struct pw_snap *snap, const struct pw_cw *list, size_t 
 			"direction", pw_dir_name(snap->dir[list[i].sock]), "local", local, "remote",
 			remote, "age_seconds", pw_json_seconds(list[i].age_seconds), "idle_seconds",
 			pw_json_seconds(pw_snap_idle_seconds(snap, r)), "owners", owners);
-		if (obj && snap->netns)
+		if (obj && snap->netns) {
 			json_object_set_new(obj, "netns", json_integer(snap->netns[list[i].sock]));
+			pw_json_netns_name(obj, snap->netns[list[i].sock]);
+		}
 		if (!obj || json_array_append_new(arr, obj)) {
 			json_decref(arr);
 			return NULL;

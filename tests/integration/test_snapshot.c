@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include "helpers.h"
 
 struct server_args {
@@ -649,7 +650,7 @@ static void test_all_netns(void **state)
 	json_t *doc, *e, *owners;
 	json_error_t jerr;
 	struct cmd c = {};
-	char path[64];
+	char path[96];
 	struct stat st;
 	int lfd, srv[2];
 	pid_t other;
@@ -684,10 +685,16 @@ static void test_all_netns(void **state)
 	assert_rows_match_ss(doc, ino_there, there, nthere);
 	json_decref(doc);
 	cmd_free(&c);
-	/* The table says which namespace a row is in. */
+	/* The table says which namespace a row is in: by the process in it,
+	 * nothing else naming it. */
 	assert_int_equal(portwatch(&c, "states", "-A", "--port", "3001", NULL), 0);
 	assert_non_null(strstr(c.out, "NETNS"));
-	snprintf(path, sizeof(path), "\n%-10lld 3001  inbound", ino_there);
+	{
+		char who[32];
+
+		snprintf(who, sizeof(who), "test_snapshot[%d]", other);
+		snprintf(path, sizeof(path), "\n%-16s 3001  inbound", who);
+	}
 	assert_non_null(strstr(c.out, path));
 	cmd_free(&c);
 
@@ -711,6 +718,20 @@ static void test_all_netns(void **state)
 	assert_int_equal(mine, 6 + 2 * 100);
 	json_decref(doc);
 	cmd_free(&c);
+	/* Named: by the process in it when nothing else names it. */
+	assert_int_equal(portwatch(&c, "closewait", "-A", "--json", "--port", "3001", NULL), 0);
+	doc = json_loads(c.out, 0, &jerr);
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "test_snapshot[%d]", other);
+		json_array_foreach (doc, i, e)
+			if (json_integer_value(json_object_get(e, "netns")) == ino_there)
+				assert_string_equal(
+					json_string_value(json_object_get(e, "netns_name")), want);
+	}
+	json_decref(doc);
+	cmd_free(&c);
 	/* Without the flag: this namespace only, no netns field. */
 	assert_int_equal(portwatch(&c, "closewait", "--json", "--port", "3001", NULL), 0);
 	doc = json_loads(c.out, 0, &jerr);
@@ -723,6 +744,57 @@ static void test_all_netns(void **state)
 	for (i = 0; i < 2; i++)
 		close(srv[i]);
 	close(lfd);
+}
+
+/* A child that enters the named namespace and listens on 3007 there. */
+static void listen_in_named(void *arg, int ready)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", (const char *)arg);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET) || lo_up() || tcp_listen(AF_INET, 3007, 4) < 0)
+		_exit(1);
+	if (write(ready, "n", 1) != 1)
+		_exit(1);
+}
+
+/* An `ip netns` name is what --all-netns shows for its namespace: in the
+ * NETNS column and as "netns_name". */
+static void test_named_netns(void **state)
+{
+	const char *add[] = { "ip", "netns", "add", NULL, NULL };
+	const char *del[] = { "ip", "netns", "del", NULL, NULL };
+	char name[32];
+	struct cmd c;
+	json_t *doc, *e;
+	size_t i;
+	int found = 0;
+	pid_t pid;
+
+	(void)state;
+	snprintf(name, sizeof(name), "pwtest-%d", getpid());
+	add[3] = del[3] = name;
+	assert_int_equal(cmd_run(&c, add, NULL, WAIT_MS), 0);
+	assert_int_equal(c.status, 0);
+	cmd_free(&c);
+	pid = spawn(listen_in_named, name);
+	assert_true(pid > 0);
+	assert_int_equal(wait_child(pid, WAIT_MS), 0);
+	assert_int_equal(portwatch(&c, "states", "-A", "--json", "--port", "3007", NULL), 0);
+	doc = json_loads(c.out, 0, NULL);
+	json_array_foreach (doc, i, e)
+		found += !strcmp(json_string_value(json_object_get(e, "netns_name")) ?: "", name);
+	json_decref(doc);
+	cmd_free(&c);
+	assert_int_equal(portwatch(&c, "states", "-A", "--port", "3007", NULL), 0);
+	assert_non_null(strstr(c.out, name));
+	cmd_free(&c);
+	reap_children();
+	assert_int_equal(cmd_run(&c, del, NULL, WAIT_MS), 0);
+	cmd_free(&c);
+	assert_int_equal(found, 1);
 }
 
 int main(void)
@@ -739,6 +811,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_exit_codes, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_filters, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_all_netns, netns_setup, netns_teardown),
+		cmocka_unit_test_setup_teardown(test_named_netns, netns_setup, netns_teardown),
 	};
 
 	if (geteuid() != 0) {

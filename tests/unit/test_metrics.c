@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include "format.h"
 #include "metrics.h"
 
 static void test_le_exact_decimal(void **state)
@@ -168,6 +169,11 @@ static size_t count(const char *hay, const char *needle)
 
 /* Two namespaces' rows of one port fold into one series; histogram counts
  * are cumulative and exact at the bounds; one HELP and TYPE per family. */
+static const char *fake_names(__u32 netns)
+{
+	return netns == 2 ? "web-\"1\"" : "";
+}
+
 static void test_write_ports_text(void **state)
 {
 	struct pw_portcap *c = calloc(1, sizeof(*c));
@@ -274,6 +280,14 @@ static void test_write_ports_text(void **state)
 	pw_metrics_write_ports(&t, &l, c, &o);
 	assert_non_null(strstr(t.s, "{netns=\"2\",port=\"3001\",direction=\"inbound\","
 				    "state=\"close_wait\"} 5\n"));
+	/* Named namespaces add netns_name (escaped), nothing else. */
+	pw_set_netns_namer(fake_names);
+	pw_text_reset(&t);
+	pw_metrics_write_ports(&t, &l, c, &o);
+	pw_set_netns_namer(NULL);
+	assert_non_null(strstr(t.s, "{netns=\"2\",netns_name=\"web-\\\"1\\\"\",port=\"3001\","
+				    "direction=\"inbound\",state=\"close_wait\"} 5\n"));
+	assert_non_null(strstr(t.s, "\nportwatch_listening{netns=\"2\",netns_name=\"web-"));
 	pw_portcap_free(c);
 	pw_text_free(&t);
 	pw_live_free(&l);
