@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "alert.h"
+#include "format.h"
 
 /* A 1 h window read every second: enough for any sane configuration. */
 #define RING_MAX 4096
@@ -91,6 +92,84 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 	default:
 		return NAN;
 	}
+}
+
+/* A namespace's share of a rule's value. */
+struct share {
+	__u32 netns;
+	__s64 n;
+};
+
+static int cmp_share(const void *a, const void *b)
+{
+	const struct share *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return x->netns < y->netns ? -1 : x->netns > y->netns;
+}
+
+size_t pw_rule_where(const struct pw_rule *r, const struct pw_live *l, char *buf, size_t len)
+{
+	struct share sh[64];
+	size_t i, k, n = 0, off = 0;
+	__u64 oldest = 0;
+	__u32 queue = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < l->n; i++) {
+		const struct pw_live_row *row = &l->rows[i];
+		__s64 v;
+
+		if (!row_matches(r, row))
+			continue;
+		switch (r->metric) {
+		case PW_RM_CLOSE_WAIT:
+			v = row->states[PW_TCP_CLOSE_WAIT];
+			if (v <= 0)
+				continue;
+			break;
+		case PW_RM_CLOSE_WAIT_AGE:
+			if (!row->cw_oldest_since_ns ||
+			    (oldest && row->cw_oldest_since_ns >= oldest))
+				continue;
+			oldest = row->cw_oldest_since_ns;
+			n = 0; /* one: the oldest's */
+			v = 1;
+			break;
+		case PW_RM_ACCEPT_QUEUE:
+			if (row->acceptq <= queue)
+				continue;
+			queue = row->acceptq;
+			n = 0; /* one: the fullest's */
+			v = 1;
+			break;
+		default:
+			return 0;
+		}
+		for (k = 0; k < n && sh[k].netns != row->key.netns; k++)
+			;
+		if (k == n && n < sizeof(sh) / sizeof(sh[0]))
+			sh[n++] = (struct share){ row->key.netns, 0 };
+		if (k < n)
+			sh[k].n += v;
+	}
+	qsort(sh, n, sizeof(sh[0]), cmp_share);
+	for (k = 0; k < n && k < 3; k++) {
+		const char *name = pw_netns_named(sh[k].netns);
+		char ino[16];
+
+		if (!name[0]) {
+			snprintf(ino, sizeof(ino), "%u", sh[k].netns);
+			name = ino;
+		}
+		off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s", k ? ", " : "",
+					name);
+		if (r->metric == PW_RM_CLOSE_WAIT)
+			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, " (%lld)",
+						(long long)sh[k].n);
+	}
+	return k;
 }
 
 static __u64 row_total(const struct pw_rule *r, const struct pw_live_row *row)

@@ -352,9 +352,16 @@ static void on_note(void *ctx, const struct pw_alert_note *n)
 {
 	struct daemon *d = ctx;
 	const struct pw_rule *r = pw_alerts__rule(d->alerts, n->rule);
-	char summary[256], v[32];
+	char summary[512], v[32], where[200];
 
 	pw_rule_describe(summary, sizeof(summary), r, n->value, n->threshold);
+	/* Rows from every namespace: say whose (not for a resolved one). */
+	if (d->cfg.all_netns && n->change != PW_ALERT_RESOLVED && n->change != PW_ALERT_CANCELLED &&
+	    pw_rule_where(r, &d->live, where, sizeof(where))) {
+		size_t len = strlen(summary);
+
+		snprintf(summary + len, sizeof(summary) - len, " in %s", where);
+	}
 	value_text(v, sizeof(v), n->value);
 	/* One line per transition: a `log` notifier's delivery is this line,
 	 * at warning level. */

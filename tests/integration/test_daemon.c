@@ -1169,6 +1169,15 @@ static void test_check_command(void **state)
 	close(lfd);
 }
 
+static unsigned long long netns_of(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return stat(path, &st) ? 0 : (unsigned long long)st.st_ino;
+}
+
 /* With `namespaces: all`, check reads every namespace as the daemon does:
  * six CLOSE_WAIT sockets in another namespace make it WARNING (it said OK
  * before); the same rules without the setting see only this namespace. */
@@ -1203,6 +1212,23 @@ static void test_check_all_netns(void **state)
 	assert_non_null(strstr(c.out, "cw_any: "));
 	assert_true(strtod(strstr(c.out, "cw_any: ") + 8, NULL) >= 6);
 	cmd_free(&c);
+
+	/* The daemon on the same file: the alert says which namespace holds
+	 * them, and the series name it. */
+	{
+		char want[160];
+		struct bg d;
+
+		start_daemon(&d, config);
+		snprintf(want, sizeof(want), "in test_daemon[%d] (6)", other);
+		assert_int_equal(wait_errors(&d, want, WAIT_MS), 1);
+		snprintf(want, sizeof(want),
+			 "portwatch_tcp_connections{netns=\"%llu\",netns_name=\"test_daemon[%d]\","
+			 "port=\"3917\",direction=\"inbound\",state=\"close_wait\"}",
+			 (unsigned long long)netns_of(other), other);
+		assert_int_equal(wait_sample(want, 6, WAIT_MS), 0);
+		assert_int_equal(bg_stop(&d, WAIT_MS), 0);
+	}
 }
 
 /* The runbook's "if the backend is not online, restart it": a listening

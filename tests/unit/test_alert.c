@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "alert.h"
+#include "format.h"
 
 #define SEC 1000000000ULL
 
@@ -747,6 +748,47 @@ static void test_below(void **state)
 	pw_live_free(&l);
 }
 
+static const char *names_for_where(__u32 netns)
+{
+	return netns == 20 ? "api-1" : netns == 10 ? "web-2" : "";
+}
+
+/* Which namespaces a gauge rule's value comes from. */
+static void test_where(void **state)
+{
+	static const struct {
+		__u32 netns;
+		__s64 cw;
+		__u64 oldest;
+	} rows[] = { { 10, 1, 500 }, { 20, 5, 900 }, { 30, 3, 300 }, { 40, 2, 0 } };
+	struct pw_rule r = { .port = 3001, .metric = PW_RM_CLOSE_WAIT };
+	struct pw_live l = {};
+	char buf[200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		struct pw_key k = { .netns = rows[i].netns, .port = 3001, .dir = PW_DIR_INBOUND };
+		struct pw_live_row *row = pw_live_row(&l, &k);
+
+		assert_non_null(row);
+		row->states[PW_TCP_CLOSE_WAIT] = rows[i].cw;
+		row->cw_oldest_since_ns = rows[i].oldest;
+	}
+	pw_set_netns_namer(names_for_where);
+	assert_int_equal(pw_rule_where(&r, &l, buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "api-1 (5), 30 (3), 40 (2)");
+	r.metric = PW_RM_CLOSE_WAIT_AGE;
+	assert_int_equal(pw_rule_where(&r, &l, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "30");
+	/* Windowed metrics have no single place. */
+	r.metric = PW_RM_LATENCY;
+	assert_int_equal(pw_rule_where(&r, &l, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	pw_set_netns_namer(NULL);
+	pw_live_free(&l);
+}
+
 /* Alert texts: singular and plural counts, no "nan". */
 static void test_describe(void **state)
 {
@@ -803,6 +845,7 @@ int main(void)
 		cmocka_unit_test(test_api_edges),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_below),
+		cmocka_unit_test(test_where),
 	};
 
 	return cmocka_run_group_tests_name("alert", tests, NULL, NULL);
