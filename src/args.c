@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Command-line value parsing. No syscalls: unit tests link this as is. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <string.h>
 #include "args.h"
 #include "pw_classify.h"
@@ -249,18 +249,19 @@ const char *pw_event_kind_name(enum pw_event_kind k)
 	return (unsigned int)k < PW_EK_MAX ? kind_names[k] : "unknown";
 }
 
-int pw_parse_event_kinds(const char *list, __u32 *mask, const char **why)
+/* A named bit set, for comma-separated lists of names. */
+struct named_mask {
+	const char *name;
+	__u32 mask;
+};
+
+/* ORs into *mask the entry of each comma-separated item of list (as
+ * normalize() leaves it, when given); -EINVAL on an empty or unknown one. */
+static int parse_names(const char *list, const struct named_mask *names, size_t n,
+		       void (*normalize)(char *item), __u32 *mask)
 {
-	static const struct {
-		const char *name;
-		__u32 mask;
-	} families[] = {
-		{ "close_wait", 1U << PW_EK_CLOSE_WAIT_ENTER | 1U << PW_EK_CLOSE_WAIT_LEAVE },
-		{ "reset", 1U << PW_EK_RESET_SENT | 1U << PW_EK_RESET_RECEIVED },
-		{ "connect", 1U << PW_EK_CONNECT_REFUSED | 1U << PW_EK_CONNECT_TIMEOUT |
-				     1U << PW_EK_CONNECT_FAILED },
-	};
 	const char *p = list, *end;
+	char item[32];
 	size_t len, i;
 	__u32 add;
 
@@ -268,30 +269,67 @@ int pw_parse_event_kinds(const char *list, __u32 *mask, const char **why)
 		end = strchr(p, ',');
 		len = end ? (size_t)(end - p) : strlen(p);
 		add = 0;
-		for (i = 0; i < PW_EK_MAX && !add; i++)
-			if (strlen(kind_names[i]) == len && !strncmp(p, kind_names[i], len))
-				add = 1U << i;
-		for (i = 0; i < sizeof(families) / sizeof(families[0]) && !add; i++)
-			if (strlen(families[i].name) == len && !strncmp(p, families[i].name, len))
-				add = families[i].mask;
-		if (!add) {
-			*why = "not an event type (close_wait, close_wait_enter, close_wait_leave, "
-			       "reset, reset_sent, reset_received, connect, connect_refused, "
-			       "connect_timeout, connect_failed, slow_request)";
-			return -EINVAL;
+		if (len && len < sizeof(item) - 1) {
+			memcpy(item, p, len);
+			item[len] = '\0';
+			if (normalize)
+				normalize(item);
+			for (i = 0; i < n && !add; i++)
+				if (!strcmp(item, names[i].name))
+					add = names[i].mask;
 		}
+		if (!add)
+			return -EINVAL;
 		*mask |= add;
 		p = end ? end + 1 : NULL;
 	} while (p);
 	return 0;
 }
 
+int pw_parse_event_kinds(const char *list, __u32 *mask, const char **why)
+{
+	static const struct named_mask names[] = {
+		{ "close_wait_enter", 1U << PW_EK_CLOSE_WAIT_ENTER },
+		{ "close_wait_leave", 1U << PW_EK_CLOSE_WAIT_LEAVE },
+		{ "reset_sent", 1U << PW_EK_RESET_SENT },
+		{ "reset_received", 1U << PW_EK_RESET_RECEIVED },
+		{ "connect_refused", 1U << PW_EK_CONNECT_REFUSED },
+		{ "connect_timeout", 1U << PW_EK_CONNECT_TIMEOUT },
+		{ "connect_failed", 1U << PW_EK_CONNECT_FAILED },
+		{ "slow_request", 1U << PW_EK_SLOW_REQUEST },
+		{ "close_wait", 1U << PW_EK_CLOSE_WAIT_ENTER | 1U << PW_EK_CLOSE_WAIT_LEAVE },
+		{ "reset", 1U << PW_EK_RESET_SENT | 1U << PW_EK_RESET_RECEIVED },
+		{ "connect", 1U << PW_EK_CONNECT_REFUSED | 1U << PW_EK_CONNECT_TIMEOUT |
+				     1U << PW_EK_CONNECT_FAILED },
+	};
+
+	if (parse_names(list, names, sizeof(names) / sizeof(names[0]), NULL, mask)) {
+		*why = "not an event type (close_wait, close_wait_enter, close_wait_leave, "
+		       "reset, reset_sent, reset_received, connect, connect_refused, "
+		       "connect_timeout, connect_failed, slow_request)";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ss's spelling: lower case, '-' for '_', and the kernel's FIN_WAIT1 as
+ * fin-wait-1. */
+static void ss_state_name(char *s)
+{
+	size_t len = strlen(s), i;
+
+	for (i = 0; i < len; i++)
+		s[i] = s[i] == '_' ? '-' : (char)tolower((unsigned char)s[i]);
+	if (!strcmp(s, "fin-wait1") || !strcmp(s, "fin-wait2")) {
+		s[len + 1] = '\0';
+		s[len] = s[len - 1];
+		s[len - 1] = '-';
+	}
+}
+
 int pw_parse_states(const char *list, __u32 *mask, const char **why)
 {
-	static const struct {
-		const char *name;
-		__u32 mask;
-	} names[] = {
+	static const struct named_mask names[] = {
 		{ "established", 1U << PW_TCP_ESTABLISHED },
 		{ "syn-sent", 1U << PW_TCP_SYN_SENT },
 		{ "syn-recv", 1U << PW_TCP_SYN_RECV | 1U << PW_TCP_NEW_SYN_RECV },
@@ -306,37 +344,12 @@ int pw_parse_states(const char *list, __u32 *mask, const char **why)
 		{ "connected", ((1U << (PW_TCP_STATE_MAX + 1)) - 1) & ~(1U << PW_TCP_LISTEN) &
 				       ~(1U << PW_TCP_CLOSE) & ~1U },
 	};
-	const char *p = list, *end;
-	char one[16];
-	size_t len, i;
-	__u32 add;
 
-	do {
-		end = strchr(p, ',');
-		len = end ? (size_t)(end - p) : strlen(p);
-		add = 0;
-		if (len && len < sizeof(one)) {
-			/* ss's spelling, the kernel's (CLOSE_WAIT, FIN_WAIT1) too. */
-			for (i = 0; i < len; i++)
-				one[i] = p[i] == '_' ? '-' : p[i];
-			one[len] = '\0';
-			if (!strcasecmp(one, "fin-wait1") || !strcasecmp(one, "fin-wait2")) {
-				one[len + 1] = '\0';
-				one[len] = one[len - 1];
-				one[len - 1] = '-';
-			}
-			for (i = 0; i < sizeof(names) / sizeof(names[0]) && !add; i++)
-				if (!strcasecmp(one, names[i].name))
-					add = names[i].mask;
-		}
-		if (!add) {
-			*why = "not a TCP state (established, syn-sent, syn-recv, fin-wait-1, "
-			       "fin-wait-2, time-wait, close-wait, last-ack, listening, closing, "
-			       "connected)";
-			return -EINVAL;
-		}
-		*mask |= add;
-		p = end ? end + 1 : NULL;
-	} while (p);
+	if (parse_names(list, names, sizeof(names) / sizeof(names[0]), ss_state_name, mask)) {
+		*why = "not a TCP state (established, syn-sent, syn-recv, fin-wait-1, "
+		       "fin-wait-2, time-wait, close-wait, last-ack, listening, closing, "
+		       "connected)";
+		return -EINVAL;
+	}
 	return 0;
 }

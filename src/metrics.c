@@ -623,11 +623,16 @@ static void write_failures(struct pw_text *t, const struct pw_live *f,
 	}
 }
 
+/* How a listen-row field is stored: gauges per CPU can sum below zero for
+ * a moment, so signed ones are shown from 0. */
+enum field_kind { F_U32, F_U64, F_S64 };
+
 /* One family over the listen rows, labelled by port only. */
 static void write_listen(struct pw_text *t, const struct pw_live *f,
 			 const struct pw_metrics_opts *o, const char *name, const char *type,
-			 const char *help, size_t field, bool u64)
+			 const char *help, size_t field, enum field_kind kind)
 {
+	unsigned long long val;
 	size_t i;
 
 	pw_metrics_family(t, name, type, help);
@@ -644,35 +649,13 @@ static void write_listen(struct pw_text *t, const struct pw_live *f,
 			pw_text_printf(t, "port=\"other\"");
 		else
 			pw_text_printf(t, "port=\"%u\"", r->key.port);
-		pw_text_printf(t, "} %llu\n",
-			       u64 ? (unsigned long long)*(const __u64 *)v
-				   : (unsigned long long)*(const __u32 *)v);
-	}
-}
-
-/* Listening sockets per port: 0 when a backend stops listening (its row
- * stays while the port is named in the file or until forget_after). */
-static void write_listening(struct pw_text *t, const struct pw_live *f,
-			    const struct pw_metrics_opts *o)
-{
-	size_t i;
-
-	pw_metrics_family(t, "portwatch_listening", "gauge",
-			  "Listening sockets on the port (0: nothing accepts connections).");
-	for (i = 0; i < f->n; i++) {
-		const struct pw_live_row *r = &f->rows[i];
-		long long n = r->states[PW_TCP_LISTEN];
-
-		if (r->key.dir != PW_DIR_LISTEN)
-			continue;
-		pw_text_printf(t, "portwatch_listening{");
-		if (o->netns_label)
-			netns_labels(t, r->key.netns);
-		if (r->key.pad)
-			pw_text_printf(t, "port=\"other\"");
+		if (kind == F_U32)
+			val = *(const __u32 *)v;
+		else if (kind == F_U64)
+			val = *(const __u64 *)v;
 		else
-			pw_text_printf(t, "port=\"%u\"", r->key.port);
-		pw_text_printf(t, "} %lld\n", n > 0 ? n : 0);
+			val = *(const __s64 *)v > 0 ? (unsigned long long)*(const __s64 *)v : 0;
+		pw_text_printf(t, "} %llu\n", val);
 	}
 }
 
@@ -704,16 +687,20 @@ void pw_metrics_write_ports(struct pw_text *t, const struct pw_live *l, struct p
 			      PW_C_UNANSWERED);
 	write_counter(t, &f, o, "portwatch_retransmits_total", "TCP segments retransmitted.",
 		      PW_C_RETRANSMITS);
-	write_listening(t, &f, o);
+	/* 0 when a backend stops listening: its row stays while the port is
+	 * named in the file, or until forget_after. */
+	write_listen(t, &f, o, "portwatch_listening", "gauge",
+		     "Listening sockets on the port (0: nothing accepts connections).",
+		     offsetof(struct pw_live_row, states[PW_TCP_LISTEN]), F_S64);
 	write_listen(t, &f, o, "portwatch_accept_queue", "gauge",
 		     "Connections waiting for accept() on the port's fullest listener.",
-		     offsetof(struct pw_live_row, acceptq), false);
+		     offsetof(struct pw_live_row, acceptq), F_U32);
 	write_listen(t, &f, o, "portwatch_accept_queue_max", "gauge",
 		     "The accept-queue limit (listen backlog) of that listener.",
-		     offsetof(struct pw_live_row, acceptq_max), false);
+		     offsetof(struct pw_live_row, acceptq_max), F_U32);
 	write_listen(t, &f, o, "portwatch_listen_drops_total", "counter",
 		     "Segments the port's listeners dropped (full accept queue: SYNs and "
 		     "handshake ends).",
-		     offsetof(struct pw_live_row, listen_drops), true);
+		     offsetof(struct pw_live_row, listen_drops), F_U64);
 	pw_live_free(&f);
 }

@@ -190,9 +190,9 @@ void bg_reap_all(void)
 	nstarted = 0;
 }
 
-int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *args)
+/* $PORTWATCH and args as one argv (at most 31 entries). */
+static void portwatch_argv(const char *argv[32], const char *const *args)
 {
-	const char *argv[32];
 	const char *bin = getenv("PORTWATCH");
 	int n = 0, i;
 
@@ -200,19 +200,21 @@ int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *ar
 	for (i = 0; args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+}
+
+int bg_portwatch_env(struct bg *b, const char *const *env, const char *const *args)
+{
+	const char *argv[32];
+
+	portwatch_argv(argv, args);
 	return bg_exec(b, argv, env);
 }
 
 int bg_portwatch_stderr(struct bg *b, int err_fd, const char *const *args)
 {
 	const char *argv[32];
-	const char *bin = getenv("PORTWATCH");
-	int n = 0, i;
 
-	argv[n++] = bin ? bin : "build/portwatch";
-	for (i = 0; args[i] && n < 31; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
+	portwatch_argv(argv, args);
 	return bg_start(b, argv, NULL, err_fd);
 }
 
