@@ -154,9 +154,15 @@ static int show_event(struct events_ctx *ctx, const struct pw_event *ev)
 			snprintf(change, sizeof(change), "%s->%s",
 				 pw_state_label(e->old_state) ?: "?",
 				 pw_state_label(e->new_state) ?: "?");
-		printf("%s.%03d %-5u %-8s %-16s %-24s %-24s %-22s %8s %s[%u]\n", clock,
-		       (int)((wall - (double)secs) * 1000), e->key.port, pw_dir_name(e->key.dir),
-		       event_name(e), local, remote, change, in, e->pid ? e->comm : "-", e->pid);
+		printf("%s.%03d ", clock, (int)((wall - (double)secs) * 1000));
+		if (!ctx->netns) {
+			char ns[PW_NETNS_SHOW_LEN];
+
+			printf("%-16s ", pw_netns_show(ns, sizeof(ns), e->key.netns));
+		}
+		printf("%-5u %-8s %-16s %-24s %-24s %-22s %8s %s[%u]\n", e->key.port,
+		       pw_dir_name(e->key.dir), event_name(e), local, remote, change, in,
+		       e->pid ? e->comm : "-", e->pid);
 	}
 	if (fflush(stdout))
 		ctx->err = -EIO;
@@ -369,9 +375,13 @@ int cmd_events(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &wall);
 	ctx.mono_to_wall =
 		(double)(wall.tv_sec - mono.tv_sec) + (double)(wall.tv_nsec - mono.tv_nsec) / 1e9;
-	if (!ctx.json)
-		printf("%-12s %-5s %-8s %-16s %-24s %-24s %-22s %8s %s\n", "TIME", "PORT", "DIR",
-		       "EVENT", "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
+	if (!ctx.json) {
+		printf("%-12s ", "TIME");
+		if (!ctx.netns)
+			printf("%-16s ", "NETNS");
+		printf("%-5s %-8s %-16s %-24s %-24s %-22s %8s %s\n", "PORT", "DIR", "EVENT",
+		       "LOCAL", "REMOTE", "STATE", "IN-STATE", "OWNER");
+	}
 	while (!pw_stopping() && !ctx.err) {
 		n = pw_tracker__poll(t, 100, print_event, &ctx);
 		if (ctx.min_ns && n >= 0 && !ctx.err) {
