@@ -428,6 +428,18 @@ pid_t spawn(void (*fn)(void *arg, int ready_fd), void *arg)
 	return pid;
 }
 
+long long netns_ino(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/ns/net");
+	return stat(path, &st) ? -1 : (long long)st.st_ino;
+}
+
 void netns_leak(void *arg, int ready)
 {
 	const struct netns_leak *l = arg;

@@ -88,6 +88,8 @@ struct netns_leak {
 	int port, n;
 };
 void netns_leak(void *arg, int ready);
+/* The network namespace inode of pid (0: this process), -1 if gone. */
+long long netns_ino(pid_t pid);
 /* Kills and reaps every child spawned. */
 void reap_children(void);
 

@@ -1169,15 +1169,6 @@ static void test_check_command(void **state)
 	close(lfd);
 }
 
-static unsigned long long netns_of(pid_t pid)
-{
-	char path[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	return stat(path, &st) ? 0 : (unsigned long long)st.st_ino;
-}
-
 /* With `namespaces: all`, check reads every namespace as the daemon does:
  * six CLOSE_WAIT sockets in another namespace make it WARNING (it said OK
  * before); the same rules without the setting see only this namespace. */
@@ -1225,7 +1216,7 @@ static void test_check_all_netns(void **state)
 		snprintf(want, sizeof(want),
 			 "portwatch_tcp_connections{netns=\"%llu\",netns_name=\"test_daemon[%d]\","
 			 "port=\"3917\",direction=\"inbound\",state=\"close_wait\"}",
-			 (unsigned long long)netns_of(other), other);
+			 (unsigned long long)netns_ino(other), other);
 		assert_int_equal(wait_sample(want, 6, WAIT_MS), 0);
 		assert_int_equal(bg_stop(&d, WAIT_MS), 0);
 	}

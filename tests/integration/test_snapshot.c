@@ -651,7 +651,6 @@ static void test_all_netns(void **state)
 	json_error_t jerr;
 	struct cmd c = {};
 	char path[96];
-	struct stat st;
 	int lfd, srv[2];
 	pid_t other;
 
@@ -667,11 +666,9 @@ static void test_all_netns(void **state)
 	other = spawn(netns_leak, &leak);
 	assert_true(other > 0);
 	assert_int_equal(wait_child(other, WAIT_MS), 0);
-	assert_int_equal(stat("/proc/self/ns/net", &st), 0);
-	ino_here = (long long)st.st_ino;
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", other);
-	assert_int_equal(stat(path, &st), 0);
-	ino_there = (long long)st.st_ino;
+	ino_here = netns_ino(0);
+	ino_there = netns_ino(other);
+	assert_true(ino_here > 0 && ino_there > 0);
 	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3001, -1, 2, WAIT_MS), 0);
 
 	assert_int_equal(portwatch(&c, "states", "--all-netns", "--json", NULL), 0);
