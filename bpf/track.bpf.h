@@ -90,6 +90,8 @@ PW_EXTERN struct {
 	__type(value, struct pw_sk);
 } sk_hash SEC(".maps");
 
+/* Per-port maps (stats, cw_hist and the histograms): userspace sizes them
+ * at load (row_capacity() in track.c); 4096 is the floor. */
 PW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -190,18 +192,19 @@ PW_EXTERN struct {
 	__type(value, struct pw_listening);
 } listening SEC(".maps");
 
+/* Minisocket counts per (row, state), and listeners by socket address, from
+ * the counting pass: preallocated, as userspace empties them before every
+ * pass (allocating and freeing thousands of entries each read costs more). */
 PW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 32768);
 	__type(key, struct pw_mini_key);
 	__type(value, __u64);
 } mini SEC(".maps");
 
-/* Listeners seen by the counting pass, by socket address; userspace empties
- * it before each pass. */
 PW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct pw_listener);
 } listeners SEC(".maps");

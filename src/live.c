@@ -126,23 +126,86 @@ int pw_live_add_cw(struct pw_live *l, const struct pw_cw_sock *c)
 	return 0;
 }
 
-static int cmp_row(const void *a, const void *b)
+/* A row's place in the order: netns, port, direction. */
+static __u64 rank(const struct pw_key *k)
 {
-	const struct pw_key *x = &((const struct pw_live_row *)a)->key;
-	const struct pw_key *y = &((const struct pw_live_row *)b)->key;
-
-	if (x->netns != y->netns)
-		return x->netns < y->netns ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return x->dir < y->dir ? -1 : x->dir > y->dir;
+	return (__u64)k->netns << 32 | (__u64)k->port << 16 | (__u64)k->dir << 8 | k->pad;
 }
 
+static int cmp_row(const void *a, const void *b)
+{
+	__u64 x = rank(&((const struct pw_live_row *)a)->key);
+	__u64 y = rank(&((const struct pw_live_row *)b)->key);
+
+	return x < y ? -1 : x > y;
+}
+
+struct order {
+	__u64 rank;
+	size_t at;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+	__u64 x = ((const struct order *)a)->rank, y = ((const struct order *)b)->rank;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Rows are kilobytes each (their histograms): sorted by a small index, then
+ * each moved once into place, following the permutation's cycles (qsort
+ * moved each row log n times). */
 void pw_live_sort(struct pw_live *l)
 {
-	if (l->n)
-		qsort(l->rows, l->n, sizeof(*l->rows), cmp_row);
+	struct pw_live_row tmp;
+	struct order *o;
+	size_t i, j, k;
+
 	l->index_stale = true;
+	if (l->n < 2)
+		return;
+	o = malloc(l->n * sizeof(*o));
+	if (!o) {
+		qsort(l->rows, l->n, sizeof(*l->rows), cmp_row);
+		return;
+	}
+	for (i = 0; i < l->n; i++)
+		o[i] = (struct order){ rank(&l->rows[i].key), i };
+	qsort(o, l->n, sizeof(*o), cmp_order);
+	/* Position i takes row o[i].at; a cycle is walked once, marked done
+	 * by at == its own position. */
+	for (i = 0; i < l->n; i++) {
+		if (o[i].at == i)
+			continue;
+		tmp = l->rows[i];
+		for (j = i; o[j].at != i; j = k) {
+			k = o[j].at;
+			l->rows[j] = l->rows[k];
+			o[j].at = j;
+		}
+		l->rows[j] = tmp;
+		o[j].at = j;
+	}
+	free(o);
+}
+
+int pw_live_copy(struct pw_live *to, const struct pw_live *from)
+{
+	struct pw_live_row *rows = to->rows;
+
+	if (to->cap < from->n) {
+		rows = realloc(to->rows, from->n * sizeof(*rows));
+		if (!rows)
+			return -ENOMEM;
+		to->rows = rows;
+		to->cap = from->n;
+	}
+	if (from->n)
+		memcpy(rows, from->rows, from->n * sizeof(*rows));
+	to->n = from->n;
+	to->ts_ns = from->ts_ns;
+	to->index_stale = true;
+	return 0;
 }
 
 void pw_live_reset(struct pw_live *l)

@@ -49,6 +49,8 @@ int pw_live_add_stats(struct pw_live *l, const struct pw_key *key, const struct 
 int pw_live_add_cw(struct pw_live *l, const struct pw_cw_sock *c);
 /* Sorted by netns, port, direction. */
 void pw_live_sort(struct pw_live *l);
+/* to becomes a copy of from's rows (one copy, no per-row lookups). */
+int pw_live_copy(struct pw_live *to, const struct pw_live *from);
 void pw_live_reset(struct pw_live *l);
 void pw_live_free(struct pw_live *l);
 /* A row's counter growth since prev (0 if prev has no such row). */

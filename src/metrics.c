@@ -394,14 +394,8 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 	}
 	free(grown);
 	/* This write's rows, for the next one's growth. */
-	pw_live_reset(&cap->prev);
-	for (i = 0; !err && i < l->n; i++) {
-		r = pw_live_row(&cap->prev, &l->rows[i].key);
-		if (r)
-			*r = l->rows[i];
-		else
-			err = -ENOMEM;
-	}
+	if (!err)
+		err = pw_live_copy(&cap->prev, l);
 	pw_live_sort(out);
 	return err;
 }

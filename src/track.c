@@ -541,6 +541,37 @@ static void attach_optional(struct pw_tracker *t)
 	}
 }
 
+/* Rows the per-port maps may hold: enough for thousands of ports in each
+ * direction, within PW_ROW_BUDGET of memory for a per-CPU map whose every
+ * row is in use (entries are allocated as rows appear, and idle rows are
+ * pruned). A power of two from 4,096 to 65,536. */
+#define PW_ROW_BUDGET (128u << 20)
+
+static __u32 row_capacity(const struct pw_tracker *t, struct bpf_map *map)
+{
+	size_t per_row = bpf_map__value_size(map);
+	__u32 rows = 65536;
+
+	if (bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH)
+		per_row *= (size_t)t->ncpus;
+	while (rows > 4096 && (size_t)rows * per_row > PW_ROW_BUDGET)
+		rows /= 2;
+	return rows;
+}
+
+static int size_row_maps(struct pw_tracker *t)
+{
+	struct bpf_map *maps[] = { t->skel->maps.stats,		  t->skel->maps.cw_hist,
+				   t->skel->maps.latency,	  t->skel->maps.response,
+				   t->skel->maps.connect_latency, t->skel->maps.accept_wait };
+	size_t i;
+
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		if (bpf_map__set_max_entries(maps[i], row_capacity(t, maps[i])))
+			return libbpf_err("size per-port maps");
+	return 0;
+}
+
 /* Opens, configures, loads and (unless probing) attaches the programs. */
 static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opts, bool raw)
 {
@@ -571,6 +602,9 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	rb_bytes = opts && opts->events ? opts->ringbuf_bytes : (__u32)sysconf(_SC_PAGESIZE);
 	if (rb_bytes && bpf_map__set_max_entries(t->skel->maps.events, rb_bytes))
 		return libbpf_err("size ring buffer");
+	err = size_row_maps(t);
+	if (err)
+		return err;
 	t->skel->rodata->pw_emit = opts ? opts->events : 0;
 	t->skel->rodata->pw_wake_bytes = bpf_map__max_entries(t->skel->maps.events) / 4;
 	err = choose_hooks(t, raw);

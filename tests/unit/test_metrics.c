@@ -304,12 +304,52 @@ static void test_label_escape(void **state)
 	pw_text_free(&t);
 }
 
+/* Rows sorted by netns, port and direction, each with its own contents
+ * (the sort moves whole rows by a permutation of an index). */
+static void test_live_sort(void **state)
+{
+	struct pw_live l = {};
+	struct pw_key k = {};
+	size_t i, n = 3001;
+	__u64 prev = 0, r;
+
+	(void)state;
+	srand(7);
+	for (i = 0; i < n; i++) {
+		k.netns = (__u32)(rand() % 3 + 1);
+		k.port = (__u16)(rand() % 65536);
+		k.dir = (__u8)(rand() % 3);
+		if (pw_live_find(&l, &k))
+			continue;
+		struct pw_live_row *row = pw_live_row(&l, &k);
+
+		assert_non_null(row);
+		row->counter[PW_C_OPENED] = (__u64)k.netns * 1000000 + k.port * 10 + k.dir;
+		row->lat.bucket[PW_HIST_BUCKETS - 1] = k.port;
+	}
+	assert_true(l.n > 2900);
+	pw_live_sort(&l);
+	for (i = 0; i < l.n; i++) {
+		const struct pw_key *x = &l.rows[i].key;
+
+		r = (__u64)x->netns << 32 | (__u64)x->port << 16 | x->dir;
+		assert_true(i == 0 || r > prev);
+		prev = r;
+		assert_int_equal(l.rows[i].counter[PW_C_OPENED],
+				 (__u64)x->netns * 1000000 + x->port * 10 + x->dir);
+		assert_int_equal(l.rows[i].lat.bucket[PW_HIST_BUCKETS - 1], x->port);
+		assert_ptr_equal(pw_live_find(&l, x), &l.rows[i]);
+	}
+	pw_live_free(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_le_exact_decimal), cmocka_unit_test(test_bounds_round_up),
 		cmocka_unit_test(test_bounds_reject),	 cmocka_unit_test(test_portcap),
 		cmocka_unit_test(test_write_ports_text), cmocka_unit_test(test_label_escape),
+		cmocka_unit_test(test_live_sort),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
