@@ -39,7 +39,8 @@ struct pw_tracker {
 	bool raw; /* the state hook loaded raw */
 	struct pw_kernel kernel;
 	struct pw_feature_state feat[PW_FEAT_MAX];
-	__u64 state_misses; /* skipped state-hook runs, as of the last repair */
+	__u64 state_misses; /* skipped state-hook runs and sockets left
+			     * uncounted, as of the last repair */
 	struct bpf_link *links[2]; /* attached by hand: attach_optional() */
 	void *percpu; /* lookup buffer: ncpus stats values */
 	struct pw_portset pins; /* outbound rows made at start, never forgotten */
@@ -1162,6 +1163,25 @@ static __u64 state_misses(struct pw_tracker *t)
 	return n;
 }
 
+/* Sockets a hook left uncounted: no row could be made (the map full, or
+ * its allocator empty for a moment in a burst of new rows) or no
+ * per-socket state. The sync pass, in process context, counts them. */
+static __u64 uncounted(struct pw_tracker *t)
+{
+	__u32 reasons[] = { PW_DROP_STATS, PW_DROP_SK_STORAGE };
+	int fd = bpf_map__fd(t->skel->maps.drops), c;
+	__u64 *v = t->percpu, n = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (bpf_map_lookup_elem(fd, &reasons[i], v))
+			continue;
+		for (c = 0; c < t->ncpus; c++)
+			n += v[c];
+	}
+	return n;
+}
+
 static int reconcile_netns(struct pw_tracker *t, __u32 netns, void *arg);
 
 int pw_tracker__update(struct pw_tracker *t, const struct pw_portset *pins, __u64 forget_ns)
@@ -1299,11 +1319,12 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	pw_live_reset(l);
 	l->ts_ns = now_ns();
 	err = read_stats(t, l);
-	misses = err ? 0 : state_misses(t);
+	misses = err ? 0 : state_misses(t) + uncounted(t);
 	if (misses > t->state_misses) {
-		/* State changes were missed since the last repair: the sync
-		 * pass recounts every socket now (each repair is counted), so
-		 * no read shows gauges off until the next --reconcile. */
+		/* State changes were missed, or sockets left uncounted, since
+		 * the last repair: the sync pass recounts every socket now
+		 * (each repair is counted), so no read shows gauges off until
+		 * the next --reconcile. */
 		t->state_misses = misses;
 		err = for_each_netns(t, reconcile_netns, l);
 		pw_live_reset(l);
