@@ -17,6 +17,7 @@ BENCH_SECONDS ?= 2
 OUTPUT ?= build
 ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
 CC ?= cc
 BPFTOOL ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
 PKG_CONFIG ?= pkg-config
@@ -53,18 +54,19 @@ TRACK_PARTS := state state_raw latency resets resets_kprobe accept iter
 BPF_NAMES := snapshot $(TRACK_PARTS)
 SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
-PURE_OBJS := $(addprefix $(OUTPUT)/,args.o sockets.o format.o report.o log.o live.o latency.o \
-	config.o alert.o metrics.o)
-BPF_USER_OBJS := $(addprefix $(OUTPUT)/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
+PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o model/sockets.o model/live.o \
+	model/alert.o render/format.o render/report.o render/latency.o render/metrics.o \
+	config/config.o)
+BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
 # Threads and network clients: the daemon's exporter and notifiers.
-DAEMON_OBJS := $(addprefix $(OUTPUT)/,exporter.o notify.o)
-CLI_OBJS := $(addprefix $(OUTPUT)/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
-	cmd_latency.o cmd_daemon.o cmd_features.o)
+DAEMON_OBJS := $(addprefix $(OUTPUT)/daemon/,exporter.o notify.o)
+CLI_OBJS := $(addprefix $(OUTPUT)/cli/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
+	cmd_latency.o cmd_features.o) $(OUTPUT)/daemon/daemon.o
 APP := $(OUTPUT)/portwatch
 # The binary the integration tests run: the same, plus switches that hide
 # hooks, skip state changes or replace the kernel's BTF (PORTWATCH_TEST_*,
 # PORTWATCH_BTF), compiled in only here.
-TEST_SWITCH_SRCS := kernel track preflight
+TEST_SWITCH_SRCS := core/kernel core/track core/preflight
 TEST_SWITCH_OBJS := $(TEST_SWITCH_SRCS:%=$(OUTPUT)/tests/switches/%.o)
 TEST_APP := $(OUTPUT)/tests/portwatch
 
@@ -131,9 +133,12 @@ check: $(APP) $(TEST_APP) $(UNIT_TESTS) $(REPLAYS) $(INTEG_TESTS) $(INTEG_WRAPPE
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
 
+# DWARF is only for debuggers: strip it before the objects are embedded (BTF
+# and its line info, all that libbpf and the verifier use, stay).
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
 
 $(OUTPUT)/track.bpf.o: $(TRACK_PARTS:%=$(OUTPUT)/%.bpf.o)
 	$(call msg,LINK-BPF,$@)
@@ -143,8 +148,9 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(OUTPUT)/%.o: src/%.c | $(OUTPUT)
+$(OUTPUT)/%.o: src/%.c
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # Sources include the skeletons: generate them before compiling any.
@@ -174,8 +180,8 @@ $(OUTPUT)/tests/%.o: tests/integration/%.c | $(OUTPUT)/tests
 	$(Q)$(CC) $(CFLAGS) -Itests/integration -c $< -o $@
 
 # test_notify also exercises the notifier threads; test_procfd walks a tree.
-$(OUTPUT)/tests/test_notify: $(OUTPUT)/notify.o
-$(OUTPUT)/tests/test_procfd: $(OUTPUT)/procfd.o
+$(OUTPUT)/tests/test_notify: $(OUTPUT)/daemon/notify.o
+$(OUTPUT)/tests/test_procfd: $(OUTPUT)/core/procfd.o
 $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
@@ -185,7 +191,7 @@ $(INTEG_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(INTEG_HELPERS)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
 
 $(REPLAYS): $(OUTPUT)/tests/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(PURE_OBJS) \
-		$(OUTPUT)/exporter.o | $(OUTPUT)/tests
+		$(OUTPUT)/daemon/exporter.o | $(OUTPUT)/tests
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -DPW_CORPUS='"$(CURDIR)/tests/fuzz/corpus/$*"' $(filter %.c %.o,$^) \
 		$(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) -lm -o $@
@@ -196,7 +202,7 @@ $(REPLAYS): $(OUTPUT)/tests/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := $(filter-out -Werror -MMD -MP,$(CFLAGS)) -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined
-FUZZ_OBJS := $(patsubst $(OUTPUT)/%.o,$(OUTPUT)/fuzz/%.o,$(PURE_OBJS) $(OUTPUT)/exporter.o)
+FUZZ_OBJS := $(patsubst $(OUTPUT)/%.o,$(OUTPUT)/fuzz/%.o,$(PURE_OBJS) $(OUTPUT)/daemon/exporter.o)
 $(OUTPUT)/fuzz/%.o: src/%.c
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
@@ -241,7 +247,7 @@ vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h.tmp
 	mv vmlinux/$(ARCH)/vmlinux.h.tmp vmlinux/$(ARCH)/vmlinux.h
 
-FORMAT_FILES = $(wildcard src/*.[ch] bpf/*.[ch] include/*.h tests/*/*.[ch])
+FORMAT_FILES = $(wildcard src/*/*.[ch] bpf/*.[ch] include/*.h tests/*/*.[ch])
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
@@ -250,4 +256,4 @@ format-check:
 clean:
 	rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/switches/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/switches/*/*.d)

@@ -45,7 +45,7 @@ skip() {
 
 # Metric names the daemon exports: the string literals in its sources.
 daemon_metrics() {
-	grep -ohE '"portwatch_[a-z0-9_]+' src/*.c | tr -d '"' | sort -u
+	grep -ohE '"portwatch_[a-z0-9_]+' src/*/*.c | tr -d '"' | sort -u
 }
 
 # Every portwatch_* name in the text on stdin must be exported by the daemon,
@@ -54,7 +54,7 @@ names_exported() {
 	local known=$tmp/known names=$tmp/names name base bad=0
 	daemon_metrics >"$known"
 	if [ ! -s "$known" ]; then
-		echo "no portwatch_* metric names found in src/*.c"
+		echo "no portwatch_* metric names found in src/*/*.c"
 		return 1
 	fi
 	grep -oE '(^|[^a-zA-Z0-9_])portwatch_[a-z0-9_]+' | grep -oE 'portwatch_[a-z0-9_]+' |

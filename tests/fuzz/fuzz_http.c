@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "exporter.h"
+#include "daemon/exporter.h"
 
 #define FUZZ_PORT 19977
 

@@ -11,8 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "alert.h"
-#include "format.h"
+#include "model/alert.h"
+#include "render/format.h"
 
 #define SEC 1000000000ULL
 

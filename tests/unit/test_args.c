@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <string.h>
 #include <errno.h>
-#include "args.h"
+#include "common/args.h"
 #include "pw_classify.h"
 
 static void test_port_valid(void **state)

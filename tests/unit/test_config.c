@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "config.h"
+#include "config/config.h"
 
 #define SEC 1000000000ULL
 #define EXAMPLE "deploy/portwatch.yaml"

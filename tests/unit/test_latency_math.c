@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include "latency.h"
+#include "render/latency.h"
 
 static void add(struct pw_lat *l, __u64 ns, __u64 times)
 {

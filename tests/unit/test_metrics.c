@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
-#include "format.h"
-#include "metrics.h"
+#include "render/format.h"
+#include "render/metrics.h"
 
 static void test_le_exact_decimal(void **state)
 {

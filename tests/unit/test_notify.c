@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "notify.h"
+#include "daemon/notify.h"
 
 #define STARTS 1700000000 /* 2023-11-14T22:13:20Z */
 #define STARTS_STR "2023-11-14T22:13:20Z"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "procfd.h"
+#include "core/procfd.h"
 
 struct seen {
 	__u32 ino[8], pid[8], fd[8];

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include "format.h"
-#include "report.h"
+#include "render/format.h"
+#include "render/report.h"
 
 static const struct pw_port_range eph = { 32768, 60999 };
 

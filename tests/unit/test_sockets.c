@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include "sockets.h"
+#include "model/sockets.h"
 
 static const struct pw_port_range eph = { 32768, 60999 };
 
