@@ -41,8 +41,8 @@
 
 /* Settings, fixed at load. */
 PW_EXTERN const volatile __u32 pw_netns PW_SET(0); /* namespace inode to track; 0: all */
-PW_EXTERN const volatile __u16 pw_eph_lo PW_SET(32768); /* ip_local_port_range */
-PW_EXTERN const volatile __u16 pw_eph_hi PW_SET(60999);
+PW_EXTERN const volatile __u16 pw_eph_lo PW_SET(PW_EPH_LO_DEFAULT); /* ip_local_port_range */
+PW_EXTERN const volatile __u16 pw_eph_hi PW_SET(PW_EPH_HI_DEFAULT);
 PW_EXTERN const volatile __u64 pw_ns_per_jiffy PW_SET(4000000);
 /* Tests only: ignore every Nth state change, as the kernel does when a run
  * would nest, to prove the sync pass repairs the gauges. 0: off. */

@@ -13,6 +13,11 @@ enum pw_dir {
 	PW_DIR_MAX,
 };
 
+/* The kernel's default ip_local_port_range, for a namespace whose own cannot
+ * be read. */
+#define PW_EPH_LO_DEFAULT 32768
+#define PW_EPH_HI_DEFAULT 60999
+
 /* 65536-bit map of local ports that have a listener. */
 #define PW_LISTEN_WORDS (65536 / 64)
 

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/watch.h"
 #include "common/args.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "core/netns.h"
 #include "core/snapshot.h"
@@ -115,7 +116,7 @@ static int show_event(struct events_ctx *ctx, const struct pw_event *ev)
 	 * accept, or accepted and never read): by now it may have a holder. */
 	if (!e->pid && e->type == PW_EV_STATE && e->new_state == PW_TCP_CLOSE_WAIT)
 		pw_tracker__resolve_owner(ctx->t, e->cookie, &e->pid, e->comm);
-	wall = (double)e->ts_ns / 1e9 + ctx->mono_to_wall;
+	wall = pw_seconds(e->ts_ns) + ctx->mono_to_wall;
 	secs = (time_t)wall;
 	pw_format_endpoint(local, sizeof(local), e->family, e->saddr, e->sport);
 	pw_format_endpoint(remote, sizeof(remote), e->family, e->daddr, e->dport);
@@ -144,7 +145,7 @@ static int show_event(struct events_ctx *ctx, const struct pw_event *ev)
 	} else {
 		localtime_r(&secs, &tm);
 		strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-		pw_format_age(in, sizeof(in), (double)e->time_in_state_ns / 1e9);
+		pw_format_age(in, sizeof(in), pw_seconds(e->time_in_state_ns));
 		char change[32];
 
 		/* A reset happens in one state; a state event moves between two. */
@@ -277,7 +278,6 @@ int cmd_events(int argc, char **argv)
 	struct pw_portset ports = {};
 	struct events_ctx ctx = { .ports = &ports, .dir = -1 };
 	__u64 drops[PW_DROP_MAX], lost = 0;
-	struct timespec mono, wall;
 	struct pw_tracker *t;
 	const char *why;
 	int c, n;
@@ -371,10 +371,7 @@ int cmd_events(int argc, char **argv)
 		pw_tracker__free(t);
 		return PW_EXIT_FAIL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &wall);
-	ctx.mono_to_wall =
-		(double)(wall.tv_sec - mono.tv_sec) + (double)(wall.tv_nsec - mono.tv_nsec) / 1e9;
+	ctx.mono_to_wall = pw_mono_to_wall();
 	if (!ctx.json) {
 		printf("%-12s ", "TIME");
 		if (!ctx.netns)
@@ -385,9 +382,7 @@ int cmd_events(int argc, char **argv)
 	while (!pw_stopping() && !ctx.err) {
 		n = pw_tracker__poll(t, 100, print_event, &ctx);
 		if (ctx.min_ns && n >= 0 && !ctx.err) {
-			clock_gettime(CLOCK_MONOTONIC, &mono);
-			release_held(&ctx,
-				     (__u64)mono.tv_sec * PW_NSEC_PER_SEC + (__u64)mono.tv_nsec);
+			release_held(&ctx, pw_mono_ns());
 		}
 		if (ctx.err == -EIO)
 			break;

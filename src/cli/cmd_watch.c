@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "cli/cli.h"
 #include "cli/watch.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "core/netns.h"
 #include "core/snapshot.h"
@@ -145,7 +146,7 @@ static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
 {
 	if (!r->cw_oldest_since_ns || r->cw_oldest_since_ns > w->cur->ts_ns)
 		return 0;
-	return (double)(w->cur->ts_ns - r->cw_oldest_since_ns) / 1e9;
+	return pw_seconds(w->cur->ts_ns - r->cw_oldest_since_ns);
 }
 
 /* Cumulative since start, Prometheus-style: count, sum, and the non-empty
@@ -153,7 +154,7 @@ static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
 static json_t *hist_json(const struct pw_cw_hist *h)
 {
 	return json_pack("{s:I, s:f, s:o}", "count", (json_int_t)h->count, "sum_seconds",
-			 (double)h->sum_ns / 1e9, "buckets", pw_json_buckets(h->bucket));
+			 pw_seconds(h->sum_ns), "buckets", pw_json_buckets(h->bucket));
 }
 
 json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
@@ -385,14 +386,6 @@ static int show(FILE *out, const struct pw_watch *w, enum pw_watch_mode mode)
 	return 0;
 }
 
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int cmd_watch(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -503,12 +496,10 @@ int cmd_watch(int argc, char **argv)
 	next_reconcile = w.prev->ts_ns + reconcile_ns;
 	while (!pw_stopping()) {
 		struct pw_live *tmp;
-		struct timespec ts;
 		__u64 now;
 		int wait_ms;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (__u64)ts.tv_sec * PW_NSEC_PER_SEC + (__u64)ts.tv_nsec;
+		now = pw_mono_ns();
 		if (now < deadline) {
 			wait_ms = (int)((deadline - now + 999999) / 1000000);
 			if (raw) {
@@ -538,8 +529,8 @@ int cmd_watch(int argc, char **argv)
 			err = -EIO;
 			break;
 		}
-		w.wall = wall_now();
-		w.interval_s = (double)(w.cur->ts_ns - w.prev->ts_ns) / 1e9;
+		w.wall = pw_wall_now();
+		w.interval_s = pw_seconds(w.cur->ts_ns - w.prev->ts_ns);
 		err = show(stdout, &w, mode);
 		if (err) {
 			if (err != -EIO || errno != EPIPE)

@@ -91,7 +91,7 @@ struct unit {
 static const struct unit units[] = {
 	{ "ns", 1ULL },
 	{ "us", 1000ULL },
-	{ "ms", 1000000ULL },
+	{ "ms", PW_NSEC_PER_MSEC },
 	{ "s", PW_NSEC_PER_SEC },
 	{ "m", 60 * PW_NSEC_PER_SEC },
 	{ "h", 3600 * PW_NSEC_PER_SEC },

@@ -6,8 +6,7 @@
 
 #include <stdbool.h>
 #include <linux/types.h>
-
-#define PW_NSEC_PER_SEC 1000000000ULL
+#include "common/clock.h"
 
 /* A set of ports, as given by repeated or comma-separated --port. */
 struct pw_portset {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <yaml.h>
 #include "common/args.h"
+#include "common/clock.h"
 #include "config/config.h"
 
 #define PW_CONFIG_MAX_BYTES (1 << 20)
@@ -1114,7 +1115,7 @@ static int get_threshold(struct parser *p, const struct node *n, const char *pat
 		if (pw_parse_duration(s, &ns, &why))
 			return fail(p, n, path, "%s is not a number of seconds or a duration",
 				    SHOW(n));
-		*out = (double)ns / 1e9;
+		*out = pw_seconds(ns);
 		err = 0;
 	}
 	if (err)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "common/clock.h"
 #include "common/log.h"
 #include "core/kernel.h"
 #include "core/netns.h"
@@ -85,23 +86,27 @@ free_buf:
 	return err;
 }
 
-int pw_read_port_range(struct pw_port_range *r)
+struct pw_port_range pw_local_port_range(bool quiet)
 {
+	struct pw_port_range r = { PW_EPH_LO_DEFAULT, PW_EPH_HI_DEFAULT };
 	unsigned int lo, hi;
 	FILE *f;
-	int n;
+	int n = 0;
 
 	/* procfs answers for the reader's netns. */
 	f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	if (!f)
-		return -errno;
-	n = fscanf(f, "%u %u", &lo, &hi);
-	fclose(f);
-	if (n != 2 || lo > hi || hi > 65535)
-		return -EINVAL;
-	r->lo = (__u16)lo;
-	r->hi = (__u16)hi;
-	return 0;
+	if (f) {
+		n = fscanf(f, "%u %u", &lo, &hi);
+		fclose(f);
+	}
+	if (n != 2 || lo > hi || hi > 65535) {
+		if (!quiet)
+			pw_warn("read ip_local_port_range: using %u-%u", r.lo, r.hi);
+		return r;
+	}
+	r.lo = (__u16)lo;
+	r.hi = (__u16)hi;
+	return r;
 }
 
 /* The coarse clock ticks once a jiffy, so its resolution is 1/HZ. */
@@ -111,7 +116,7 @@ __u32 pw_kernel_hz(void)
 
 	if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) || ts.tv_sec || !ts.tv_nsec)
 		return 0;
-	return (__u32)((1000000000L + ts.tv_nsec / 2) / ts.tv_nsec);
+	return (__u32)((PW_NSEC_PER_SEC + ts.tv_nsec / 2) / ts.tv_nsec);
 }
 
 /* Socket inodes of the snapshot, sorted, to find a socket by inode. */
@@ -226,7 +231,7 @@ static int append(struct pw_snap *dst, struct pw_snap *src, __u32 netns, bool al
 
 static int take_netns(__u32 netns, void *arg)
 {
-	struct pw_port_range eph = { 32768, 60999 };
+	struct pw_port_range eph;
 	struct take *t = arg;
 	struct pw_snap one = {};
 	void *socks = NULL;
@@ -236,8 +241,7 @@ static int take_netns(__u32 netns, void *arg)
 	if (err)
 		return err;
 	one.socks = socks;
-	if (pw_read_port_range(&eph) && !t->all_netns)
-		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
+	eph = pw_local_port_range(t->all_netns);
 	err = pw_snap_index(&one, eph);
 	if (err)
 		pw_err("index snapshot: %s", strerror(-err));

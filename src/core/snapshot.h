@@ -14,8 +14,9 @@ int pw_preflight(void);
 /* Every TCP socket of the caller's netns, with owners, classified; with
  * all_netns, of every namespace on the host (snap->netns says which). */
 int pw_snapshot_take(struct pw_snap *snap, bool all_netns);
-/* The caller's netns's ip_local_port_range. 0 or -errno. */
-int pw_read_port_range(struct pw_port_range *r);
+/* The caller's netns's ip_local_port_range; if it cannot be read, the
+ * kernel's default, said in a warning unless quiet. */
+struct pw_port_range pw_local_port_range(bool quiet);
 /* The kernel's jiffies per second, 0 if unknown. */
 __u32 pw_kernel_hz(void);
 /* Runs an iterator program to its end, keeping whole records of rec_size

@@ -18,6 +18,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "common/args.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "core/kernel.h"
 #include "core/netns.h"
@@ -81,14 +82,6 @@ struct pw_seen {
 	__u64 sig;
 	__u64 since_ns;
 };
-
-static __u64 now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-}
 
 static int libbpf_err(const char *what)
 {
@@ -576,7 +569,7 @@ static int size_row_maps(struct pw_tracker *t)
 /* Opens, configures, loads and (unless probing) attaches the programs. */
 static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opts, bool raw)
 {
-	struct pw_port_range eph = { 32768, 60999 };
+	struct pw_port_range eph = pw_local_port_range(false);
 	__u32 hz, rb_bytes;
 	int err;
 
@@ -584,13 +577,11 @@ static int open_and_load(struct pw_tracker *t, const struct pw_tracker_opts *opt
 	t->skel = track_bpf__open();
 	if (!t->skel)
 		return libbpf_err("open BPF tracker");
-	if (pw_read_port_range(&eph))
-		pw_warn("read ip_local_port_range: using %u-%u", eph.lo, eph.hi);
 	hz = pw_kernel_hz();
 	t->skel->rodata->pw_netns = t->all_netns ? 0 : t->netns;
 	t->skel->rodata->pw_eph_lo = eph.lo;
 	t->skel->rodata->pw_eph_hi = eph.hi;
-	t->skel->rodata->pw_ns_per_jiffy = hz ? 1000000000ULL / hz : 4000000;
+	t->skel->rodata->pw_ns_per_jiffy = hz ? PW_NSEC_PER_SEC / hz : 4000000;
 	t->skel->rodata->pw_slow_ns = opts ? opts->slow_ns : 0;
 #ifdef PW_TEST_SWITCHES
 	/* The test build only: state changes the kernel side ignores, to
@@ -655,7 +646,7 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 	t->all_netns = opts && opts->all_netns;
 	t->want_latency = opts && opts->latency;
 	t->want_accept = opts && opts->accept_wait;
-	t->forget_ns = opts && opts->forget_ns ? opts->forget_ns : 600 * 1000000000ULL;
+	t->forget_ns = opts && opts->forget_ns ? opts->forget_ns : 600 * PW_NSEC_PER_SEC;
 	if (opts && opts->pins)
 		t->pins = *opts->pins;
 	/* Lookup buffer for per-CPU values: the biggest is pw_lat. */
@@ -1188,7 +1179,7 @@ int pw_tracker__update(struct pw_tracker *t, const struct pw_portset *pins, __u6
 {
 	size_t i;
 
-	t->forget_ns = forget_ns ? forget_ns : 600 * 1000000000ULL;
+	t->forget_ns = forget_ns ? forget_ns : 600 * PW_NSEC_PER_SEC;
 	for (i = 0; i < sizeof(t->pins.bits) / sizeof(t->pins.bits[0]); i++)
 		t->pins.bits[i] |= pins->bits[i];
 	return pin_rows(t);
@@ -1317,7 +1308,7 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	__u64 misses;
 
 	pw_live_reset(l);
-	l->ts_ns = now_ns();
+	l->ts_ns = pw_mono_ns();
 	err = read_stats(t, l);
 	misses = err ? 0 : state_misses(t) + uncounted(t);
 	if (misses > t->state_misses) {
@@ -1328,7 +1319,7 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 		t->state_misses = misses;
 		err = for_each_netns(t, reconcile_netns, l);
 		pw_live_reset(l);
-		l->ts_ns = now_ns();
+		l->ts_ns = pw_mono_ns();
 		if (!err)
 			err = read_stats(t, l);
 	}

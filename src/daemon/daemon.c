@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "cli/watch.h"
 #include "common/args.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "core/netns.h"
@@ -32,7 +33,7 @@
 #include "render/report.h"
 
 /* A scrape is served text at most this old: older, it waits for a read. */
-#define PUBLISH_NS 1000000000ULL
+#define PUBLISH_NS PW_NSEC_PER_SEC
 
 struct daemon {
 	struct pw_config cfg;
@@ -56,22 +57,6 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	reload = 1;
-}
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void usage(FILE *out)
@@ -138,7 +123,7 @@ static void prog_stat(void *ctx, const char *prog, __u64 run_ns, __u64 runs)
 	struct prog_text *p = ctx;
 
 	pw_text_printf(&p->secs, "portwatch_bpf_run_seconds_total{program=\"%s\"} %.9f\n", prog,
-		       run_ns / 1e9);
+		       pw_seconds(run_ns));
 	pw_text_printf(&p->runs, "portwatch_bpf_runs_total{program=\"%s\"} %llu\n", prog,
 		       (unsigned long long)runs);
 }
@@ -249,7 +234,7 @@ static void send_msg(struct daemon *d, struct pw_notify *to, const struct pw_rul
 		     const size_t *idx, size_t count)
 {
 	static const char *const dirs[] = { "any", "inbound", "outbound" };
-	double ago = (n->now_ns - (a->firing_since_ns ? a->firing_since_ns : n->now_ns)) / 1e9;
+	double ago = pw_seconds(n->now_ns - (a->firing_since_ns ? a->firing_since_ns : n->now_ns));
 	struct pw_alert_msg m = {
 		.rule = r->name,
 		.metric = pw_rule_metric_name(r->metric),
@@ -263,9 +248,9 @@ static void send_msg(struct daemon *d, struct pw_notify *to, const struct pw_rul
 		.hostname = d->hostname,
 	};
 
-	m.starts_at = (time_t)(wall_now() - ago);
+	m.starts_at = (time_t)(pw_wall_now() - ago);
 	if (n->change == PW_ALERT_RESOLVED)
-		m.ends_at = (time_t)wall_now();
+		m.ends_at = (time_t)pw_wall_now();
 	pw_notify__send(to, idx, count, &m);
 }
 
@@ -304,7 +289,7 @@ static void resolve_dropped(struct daemon *d, const struct pw_alerts *next,
 			.severity = a->severity,
 			.value = a->value,
 			.threshold = r->clear,
-			.now_ns = mono_ns(),
+			.now_ns = pw_mono_ns(),
 		};
 		bool kept = false;
 
@@ -626,7 +611,7 @@ static void do_reload(struct daemon *d)
 	pw_config_free(&d->cfg);
 	d->cfg = cfg;
 	d->reloads_ok++;
-	d->last_reload_ok = wall_now();
+	d->last_reload_ok = pw_wall_now();
 	pw_info("reloaded %s", d->cfg.path);
 	return;
 
@@ -651,7 +636,7 @@ fail:
  * its own: between scrapes and evaluations the daemon costs nothing. */
 static int run(struct daemon *d)
 {
-	__u64 now = mono_ns(), next_eval = now, next_reconcile, wake;
+	__u64 now = pw_mono_ns(), next_eval = now, next_reconcile, wake;
 	struct pollfd p = { .events = POLLIN };
 	int err = 0, n;
 
@@ -666,7 +651,7 @@ static int run(struct daemon *d)
 			if (!d->http)
 				return -EADDRNOTAVAIL;
 		}
-		now = mono_ns();
+		now = pw_mono_ns();
 		p.fd = pw_exporter__fd(d->http);
 		/* Without rules an evaluation has nothing to do: scrapes alone
 		 * read the maps. */
@@ -690,7 +675,7 @@ static int run(struct daemon *d)
 		/* A pass at least once a second: /healthz tells a stalled
 		 * loop (a log write blocked, a kernel read hung) by it. */
 		pw_exporter__beat(d->http);
-		now = mono_ns();
+		now = pw_mono_ns();
 		wake = next_eval;
 		if (d->cfg.reconcile_ns && next_reconcile < wake)
 			wake = next_reconcile;
@@ -790,7 +775,7 @@ int cmd_daemon(int argc, char **argv)
 	d.tracker = start_tracker(&d.cfg);
 	if (!d.tracker)
 		goto out;
-	d.last_reload_ok = wall_now();
+	d.last_reload_ok = pw_wall_now();
 	pw_info(strchr(d.cfg.listen_addr, ':') ? "serving http://[%s]:%u/metrics"
 					       : "serving http://%s:%u/metrics",
 		d.cfg.listen_addr, d.cfg.listen_port);
@@ -833,7 +818,7 @@ static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
 {
 	size_t i;
 
-	l->ts_ns = mono_ns();
+	l->ts_ns = pw_mono_ns();
 	for (i = 0; i < snap->nsocks; i++) {
 		const struct pw_sock_rec *r = &snap->socks[i];
 		struct pw_key k = { .port = snap->port[i],
@@ -852,7 +837,7 @@ static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
 		}
 		if (r->state != PW_TCP_CLOSE_WAIT)
 			continue;
-		since = l->ts_ns - (__u64)(pw_snap_age_seconds(snap, r) * 1e9);
+		since = l->ts_ns - (__u64)(pw_snap_age_seconds(snap, r) * PW_NSEC_PER_SEC);
 		if (!row->cw_oldest_since_ns || since < row->cw_oldest_since_ns)
 			row->cw_oldest_since_ns = since;
 	}

@@ -21,20 +21,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/exporter.h"
 
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
-#define NSEC_PER_SEC 1000000000ULL
 
 /* A request head must be in this long after the connection is accepted,
  * and a handed-over connection must send its answer (or, kept alive, its
  * next request) this long after its last answer. */
-#define HEAD_NS (5 * NSEC_PER_SEC)
-#define REQUEST_NS (10 * NSEC_PER_SEC)
+#define HEAD_NS (5 * PW_NSEC_PER_SEC)
+#define REQUEST_NS (10 * PW_NSEC_PER_SEC)
 /* With every slot taken, a client reading its answer for this long gives
  * its slot up to a waiting request (a scrape takes milliseconds). */
-#define SLOW_NS (2 * NSEC_PER_SEC)
+#define SLOW_NS (2 * PW_NSEC_PER_SEC)
 /* A head longer than this is refused (431) before libmicrohttpd sees it. */
 #define HEAD_MAX 16384
 /* Connections whose head is not in yet: the oldest gives its place up to a
@@ -42,7 +42,7 @@
 #define PENDING_MAX 1024
 /* The tracing loop beats at least once a second: this long without a beat
  * and /healthz says it is stalled (a blocked log, a hung kernel read). */
-#define STALL_NS (10 * NSEC_PER_SEC)
+#define STALL_NS (10 * PW_NSEC_PER_SEC)
 
 enum { EV_LISTEN, EV_WAKE, EV_PENDING };
 
@@ -95,14 +95,6 @@ struct pw_exporter {
 	struct slot *slots;
 	size_t n_slots, max_slots, slot_limit;
 };
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * NSEC_PER_SEC + (__u64)ts.tv_nsec;
-}
 
 /* Under e->lock: whether the tracing loop has made no pass for STALL_NS. */
 static bool stalled_at(const struct pw_exporter *e, __u64 now)
@@ -209,7 +201,7 @@ static enum MHD_Result serve_metrics(struct pw_exporter *e, struct MHD_Connectio
 	__u64 now;
 
 	pthread_mutex_lock(&e->lock);
-	now = mono_ns();
+	now = pw_mono_ns();
 	/* Text older than max_age: the scrape waits (suspended, the server
 	 * serves others) for the tracing loop to read afresh, once. The
 	 * daemon reads the kernel's maps when asked, not on a clock. A
@@ -244,11 +236,11 @@ static enum MHD_Result serve_health(struct pw_exporter *e, struct MHD_Connection
 	__u64 now;
 
 	pthread_mutex_lock(&e->lock);
-	now = mono_ns();
+	now = pw_mono_ns();
 	ok = e->healthy && !stalled_at(e, now);
 	if (stalled_at(e, now))
 		snprintf(body, sizeof(body), "tracing loop stalled: no pass for %llu s\n",
-			 (unsigned long long)((now - e->beat_ns) / NSEC_PER_SEC));
+			 (unsigned long long)((now - e->beat_ns) / PW_NSEC_PER_SEC));
 	else
 		snprintf(body, sizeof(body), "%s\n", ok ? "ok" : e->why);
 	pthread_mutex_unlock(&e->lock);
@@ -272,7 +264,7 @@ static void mark_busy(struct pw_exporter *e, struct MHD_Connection *c)
 	pthread_mutex_lock(&e->gate_lock);
 	if (s && s->used) {
 		s->busy = true;
-		s->since = mono_ns();
+		s->since = pw_mono_ns();
 	}
 	pthread_mutex_unlock(&e->gate_lock);
 }
@@ -289,7 +281,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state,
 	pthread_mutex_lock(&e->gate_lock);
 	if (s && s->used) {
 		s->busy = false;
-		s->since = mono_ns();
+		s->since = pw_mono_ns();
 	}
 	pthread_mutex_unlock(&e->gate_lock);
 }
@@ -320,7 +312,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx,
 		if (k < e->max_slots && i)
 			e->slots[k] = (struct slot){ .used = true,
 						     .fd = i->connect_fd,
-						     .since = mono_ns() };
+						     .since = pw_mono_ns() };
 		*ctx = k < e->max_slots && i ? &e->slots[k] : NULL;
 	} else {
 		if (s)
@@ -464,7 +456,7 @@ static void accept_all(struct pw_exporter *e, __u64 now)
 					continue;
 				}
 				epoll_ctl(e->ep, EPOLL_CTL_DEL, e->fd, NULL);
-				e->listen_paused_until = now + NSEC_PER_SEC / 10;
+				e->listen_paused_until = now + PW_NSEC_PER_SEC / 10;
 			}
 			return;
 		}
@@ -620,7 +612,7 @@ static void *gate_run(void *arg)
 
 	while (!e->stop) {
 		n = epoll_wait(e->ep, ev, 64, timeout);
-		now = mono_ns();
+		now = pw_mono_ns();
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.u64 == EV_LISTEN)
 				accept_all(e, now);
@@ -683,7 +675,7 @@ struct pw_exporter *pw_exporter__new(const char *addr, __u16 port, __u32 max_con
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_mutex_init(&e->gate_lock, NULL);
 	snprintf(e->why, sizeof(e->why), "starting");
-	e->beat_ns = mono_ns();
+	e->beat_ns = pw_mono_ns();
 	e->fd = listen_on(addr, port);
 	if (e->fd < 0) {
 		err = e->fd;
@@ -835,7 +827,7 @@ int pw_exporter__publish(struct pw_exporter *e, const char *text, size_t len)
 	e->resp_gz = NULL;
 	e->text = copy;
 	e->len = len;
-	e->published_ns = mono_ns();
+	e->published_ns = pw_mono_ns();
 	pthread_mutex_unlock(&e->lock);
 	/* Freed once the last client sending them is done. */
 	MHD_destroy_response(old);
@@ -847,7 +839,7 @@ int pw_exporter__publish(struct pw_exporter *e, const char *text, size_t len)
 void pw_exporter__beat(struct pw_exporter *e)
 {
 	pthread_mutex_lock(&e->lock);
-	e->beat_ns = mono_ns();
+	e->beat_ns = pw_mono_ns();
 	pthread_mutex_unlock(&e->lock);
 }
 

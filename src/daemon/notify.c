@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/notify.h"
 
@@ -100,14 +101,6 @@ static CURLcode curl_init_rc;
 static void curl_init(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static __u64 now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static const size_t msg_str_off[] = {
@@ -747,7 +740,7 @@ static void http_done(struct pw_notify *p, struct nstate *ns, CURLcode rc, bool 
 	backoff = ns->tries > 5 ? BACKOFF_MAX_MS : (__u64)BACKOFF_FIRST_MS << (ns->tries - 1);
 	if (backoff > BACKOFF_MAX_MS)
 		backoff = BACKOFF_MAX_MS;
-	ns->deadline_ms = now_ms() + backoff;
+	ns->deadline_ms = pw_mono_ms() + backoff;
 }
 
 static bool pop(struct pw_notify *p, struct nstate *ns)
@@ -815,7 +808,7 @@ static void *worker(void *arg)
 	struct pw_notify *p = arg;
 
 	for (;;) {
-		__u64 now = now_ms(), wait = IDLE_WAIT_MS, v;
+		__u64 now = pw_mono_ms(), wait = IDLE_WAIT_MS, v;
 		bool stop, busy = false, again = false;
 		size_t i, nfds = 0;
 		int left, running;
@@ -844,7 +837,7 @@ static void *worker(void *arg)
 
 		p->fds[nfds++] =
 			(struct curl_waitfd){ .fd = p->wake_fd, .events = CURL_WAIT_POLLIN };
-		now = now_ms();
+		now = pw_mono_ms();
 		for (i = 0; i < p->count; i++) {
 			struct nstate *ns = &p->ns[i];
 

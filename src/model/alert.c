@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/clock.h"
 #include "model/alert.h"
 #include "render/format.h"
 
@@ -83,7 +84,7 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 		/* Per-CPU gauge deltas can sum below zero for a moment. */
 		return cw > 0 ? (double)cw : 0;
 	case PW_RM_CLOSE_WAIT_AGE:
-		return oldest ? (double)elapsed(l->ts_ns, oldest) / 1e9 : 0;
+		return oldest ? pw_seconds(elapsed(l->ts_ns, oldest)) : 0;
 	case PW_RM_ACCEPT_QUEUE:
 		return queue;
 	case PW_RM_LISTENING:
@@ -322,7 +323,7 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 		pw_lat_sub(a->diff, &g->lat[newest], &g->lat[base]);
 		if (!a->diff->count)
 			return NAN;
-		return pw_lat_quantile_ns(a->diff, r->quantile) / 1e9;
+		return pw_seconds(pw_lat_quantile_ns(a->diff, r->quantile));
 	case PW_RM_CONNECT_FAILURES:
 	case PW_RM_UNANSWERED:
 	case PW_RM_RETRANSMITS:
@@ -330,7 +331,7 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 		return (double)(g->total[newest] - g->total[base]);
 	default:
 		return (double)(g->total[newest] - g->total[base]) /
-		       ((double)(now - g->ts_ns[base]) / 1e9);
+		       pw_seconds(now - g->ts_ns[base]);
 	}
 }
 

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "common/clock.h"
 #include "pw_hist.h"
 #include "render/format.h"
 
@@ -96,7 +97,7 @@ void pw_format_duration(char *buf, size_t len, double ns)
 	else if (ns < 1e9)
 		snprintf(buf, len, "%.1fms", ns / 1e6);
 	else
-		snprintf(buf, len, "%.2fs", ns / 1e9);
+		snprintf(buf, len, "%.2fs", pw_seconds(ns));
 }
 
 json_t *pw_json_seconds(double seconds)
@@ -118,7 +119,7 @@ json_t *pw_json_buckets(const __u64 *bucket)
 		if (!bucket[b])
 			continue;
 		le = b == PW_HIST_BUCKETS - 1 ? json_string("+Inf")
-					      : json_real((double)pw_hist_upper_ns(b) / 1e9);
+					      : json_real(pw_seconds(pw_hist_upper_ns(b)));
 		json_array_append_new(buckets, json_pack("{s:o, s:I}", "le_seconds", le, "count",
 							 (json_int_t)bucket[b]));
 	}

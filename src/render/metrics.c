@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/clock.h"
 #include "render/format.h"
 #include "render/metrics.h"
 
@@ -220,7 +221,7 @@ int pw_bounds_init(struct pw_bounds *b, const double *seconds, size_t n)
 
 	b->n = 0;
 	for (i = 0; i < n; i++) {
-		double ns = seconds[i] * 1e9;
+		double ns = seconds[i] * PW_NSEC_PER_SEC;
 		__u32 k;
 
 		if (!(ns > 0) || ns >= (double)(1ULL << PW_HIST_MAX_SHIFT) ||
@@ -242,13 +243,13 @@ void pw_bounds_le(char *buf, size_t len, __u32 bucket)
 	char frac[16];
 	int i;
 
-	snprintf(frac, sizeof(frac), "%09llu", (unsigned long long)(ns % 1000000000ULL));
+	snprintf(frac, sizeof(frac), "%09llu", (unsigned long long)(ns % PW_NSEC_PER_SEC));
 	for (i = 8; i > 0 && frac[i] == '0'; i--)
 		frac[i] = '\0';
 	if (frac[0] == '0' && frac[1] == '\0')
-		snprintf(buf, len, "%llu", (unsigned long long)(ns / 1000000000ULL));
+		snprintf(buf, len, "%llu", (unsigned long long)(ns / PW_NSEC_PER_SEC));
 	else
-		snprintf(buf, len, "%llu.%s", (unsigned long long)(ns / 1000000000ULL), frac);
+		snprintf(buf, len, "%llu.%s", (unsigned long long)(ns / PW_NSEC_PER_SEC), frac);
 }
 
 void pw_metrics_family(struct pw_text *t, const char *name, const char *type, const char *help)
@@ -479,7 +480,7 @@ static void write_oldest(struct pw_text *t, const struct pw_live *f,
 		if (r->key.dir == PW_DIR_LISTEN)
 			continue;
 		if (r->cw_oldest_since_ns && f->ts_ns > r->cw_oldest_since_ns)
-			age = (f->ts_ns - r->cw_oldest_since_ns) / 1e9;
+			age = pw_seconds(f->ts_ns - r->cw_oldest_since_ns);
 		pw_text_printf(t, "%s{", name);
 		labels(t, r, o);
 		pw_text_printf(t, "} %.9f\n", age);
@@ -508,7 +509,7 @@ static void write_hist(struct pw_text *t, const char *name, const struct pw_live
 	labels(t, r, o);
 	pw_text_printf(t, ",le=\"+Inf\"} %llu\n%s_sum{", (unsigned long long)count, name);
 	labels(t, r, o);
-	pw_text_printf(t, "} %.9f\n%s_count{", sum_ns / 1e9, name);
+	pw_text_printf(t, "} %.9f\n%s_count{", pw_seconds(sum_ns), name);
 	labels(t, r, o);
 	pw_text_printf(t, "} %llu\n", (unsigned long long)count);
 }
