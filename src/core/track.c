@@ -62,7 +62,20 @@ struct pw_tracker {
 	bool no_batch;
 	struct pw_gone_drops *gone;
 	size_t n_gone;
+	/* The listening ports last written to the kernel, for which
+	 * namespace: rewritten only when they change. */
+	struct pw_listening *lsn_written;
+	__u32 lsn_written_netns;
+	/* CLOSE_WAIT sockets no file table held at the last walk of them
+	 * (sorted), and when that was: the walk is repeated for a new one,
+	 * or after OWNER_WALK_NS for the same ones (a queued connection
+	 * accepted since). */
+	__u64 *ownerless;
+	size_t n_ownerless;
+	__u64 owner_walk_ns;
 };
+
+#define OWNER_WALK_NS (10 * PW_NSEC_PER_SEC)
 
 /* A listener as of the last read, for its drops (see read_listeners()). */
 struct pw_lsn {
@@ -93,13 +106,19 @@ static int libbpf_err(const char *what)
 	return err;
 }
 
-static int write_listening(struct pw_tracker *t, const __u64 *bits)
+/* The passes that classify read the listening ports of the namespace they
+ * walk from the kernel: written when they differ from what is there. */
+static int write_listening(struct pw_tracker *t, const struct pw_listening *bits, __u32 netns)
 {
 	__u32 zero = 0;
 
-	if (bpf_map__update_elem(t->skel->maps.listening, &zero, sizeof(zero), bits,
-				 sizeof(struct pw_listening), BPF_ANY))
+	if (t->lsn_written_netns == netns && !memcmp(t->lsn_written, bits, sizeof(*bits)))
+		return 0;
+	if (bpf_map__update_elem(t->skel->maps.listening, &zero, sizeof(zero), bits, sizeof(*bits),
+				 BPF_ANY))
 		return libbpf_err("write listening ports");
+	memcpy(t->lsn_written, bits, sizeof(*bits));
+	t->lsn_written_netns = netns;
 	return 0;
 }
 
@@ -121,7 +140,7 @@ static int listening_from_rows(struct pw_tracker *t, const struct pw_live *l, __
 		    r->states[PW_TCP_LISTEN] > 0)
 			bits->bits[r->key.port / 64] |= 1ULL << (r->key.port % 64);
 	}
-	err = write_listening(t, bits->bits);
+	err = write_listening(t, bits, netns);
 	free(bits);
 	return err;
 }
@@ -651,7 +670,8 @@ struct pw_tracker *pw_tracker__new(const struct pw_tracker_opts *opts)
 		t->pins = *opts->pins;
 	/* Lookup buffer for per-CPU values: the biggest is pw_lat. */
 	t->percpu = calloc((size_t)t->ncpus, sizeof(struct pw_lat));
-	if (!t->percpu) {
+	t->lsn_written = calloc(1, sizeof(*t->lsn_written));
+	if (!t->percpu || !t->lsn_written) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -730,6 +750,8 @@ void pw_tracker__free(struct pw_tracker *t)
 	track_bpf__destroy(t->skel);
 	pw_kernel__free(&t->kernel);
 	free(t->percpu);
+	free(t->lsn_written);
+	free(t->ownerless);
 	free(t->seen);
 	free(t->lsn);
 	free(t->gone);
@@ -1107,30 +1129,89 @@ static int read_cw_hist(struct pw_tracker *t, struct pw_live *l)
 	return map_each(t, t->skel->maps.cw_hist, add_cw_hist, l);
 }
 
+/* CLOSE_WAIT sockets into their rows; those without an owner into
+ * ownerless (their cookies, sorted). */
 struct cw_ctx {
 	struct pw_live *l;
-	bool ownerless;
+	struct key_list ownerless;
 };
 
 static int add_close_wait(struct pw_tracker *t, const void *key, const void *val, void *ctx)
 {
 	struct cw_ctx *x = ctx;
 	struct pw_cw_sock c;
+	int err;
 
 	(void)t;
-	(void)key;
 	memcpy(&c, val, sizeof(c));
-	x->ownerless |= !c.pid;
+	if (!c.pid && (err = key_list_add(&x->ownerless, key)))
+		return err;
 	return pw_live_add_cw(x->l, &c);
 }
 
-static int read_close_wait(struct pw_tracker *t, struct pw_live *l, bool *ownerless)
+static int cmp_u64(const void *a, const void *b)
 {
-	struct cw_ctx x = { l, false };
-	int err = map_each(t, t->skel->maps.close_wait, add_close_wait, &x);
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
 
-	*ownerless = x.ownerless;
+	return x < y ? -1 : x > y;
+}
+
+static int read_close_wait(struct pw_tracker *t, struct pw_live *l, struct cw_ctx *x)
+{
+	int err;
+
+	free(x->ownerless.keys);
+	*x = (struct cw_ctx){ .l = l, .ownerless = { .size = sizeof(__u64) } };
+	err = map_each(t, t->skel->maps.close_wait, add_close_wait, x);
+	if (x->ownerless.n)
+		qsort(x->ownerless.keys, x->ownerless.n, sizeof(__u64), cmp_u64);
 	return err;
+}
+
+/* Walking every file table for owners is the dearest part of a read: done
+ * when a CLOSE_WAIT socket without one is new since the last walk, or the
+ * last is OWNER_WALK_NS old. */
+static bool owner_walk_due(const struct pw_tracker *t, const struct key_list *ownerless, __u64 now)
+{
+	const __u64 *k = ownerless->keys;
+	__u32 i;
+
+	if (!ownerless->n)
+		return false;
+	if (now - t->owner_walk_ns >= OWNER_WALK_NS)
+		return true;
+	for (i = 0; i < ownerless->n; i++)
+		if (!t->n_ownerless ||
+		    !bsearch(&k[i], t->ownerless, t->n_ownerless, sizeof(__u64), cmp_u64))
+			return true;
+	return false;
+}
+
+/* Owners of CLOSE_WAIT sockets stuck before any task touched them (accepted,
+ * never read): whoever has them in a file table. */
+static int walk_owners(struct pw_tracker *t, struct pw_live *l, struct cw_ctx *x)
+{
+	size_t i;
+	int err;
+
+	if (!owner_walk_due(t, &x->ownerless, l->ts_ns))
+		return 0;
+	err = seed_owners(t);
+	for (i = 0; !err && i < l->n; i++) {
+		l->rows[i].cw_oldest_since_ns = 0;
+		l->rows[i].cw_oldest_pid = 0;
+	}
+	if (!err)
+		err = read_close_wait(t, l, x);
+	if (err)
+		return err;
+	/* What is left has no holder: remember it, not to walk again for it. */
+	free(t->ownerless);
+	t->ownerless = x->ownerless.keys;
+	t->n_ownerless = x->ownerless.n;
+	x->ownerless = (struct key_list){ 0 };
+	t->owner_walk_ns = l->ts_ns;
+	return 0;
 }
 
 /* Runs of the state hook the kernel skipped (it does not nest a tracing
@@ -1301,8 +1382,7 @@ static int prune(struct pw_tracker *t, const struct pw_live *l)
 
 int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 {
-	bool ownerless;
-	size_t i;
+	struct cw_ctx cw = {};
 	int err;
 
 	__u64 misses;
@@ -1347,18 +1427,10 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 		err = read_lat_map(t, t->skel->maps.response, offsetof(struct pw_live_row, resp),
 				   l);
 	if (!err)
-		err = read_close_wait(t, l, &ownerless);
-	if (!err && ownerless) {
-		/* A socket stuck before any task touched it (accepted, never
-		 * read): its holder is whoever has it in a file table. */
-		err = seed_owners(t);
-		for (i = 0; !err && i < l->n; i++) {
-			l->rows[i].cw_oldest_since_ns = 0;
-			l->rows[i].cw_oldest_pid = 0;
-		}
-		if (!err)
-			err = read_close_wait(t, l, &ownerless);
-	}
+		err = read_close_wait(t, l, &cw);
+	if (!err)
+		err = walk_owners(t, l, &cw);
+	free(cw.ownerless.keys);
 	if (!err)
 		err = prune(t, l);
 	if (err)

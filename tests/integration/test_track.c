@@ -375,6 +375,50 @@ static void test_owner_not_softirq_task(void **state)
 	close(c2);
 }
 
+/* A connection its client closed while it waited in the accept queue is in
+ * CLOSE_WAIT with no holder: no file table has it. Once accepted, a later
+ * walk of the file tables names the new holder: such walks are repeated for
+ * the same sockets every 10 s, not at every read. */
+static void test_owner_after_accept(void **state)
+{
+	double t0;
+	long pid = 0;
+	json_t *rows, *owner;
+	int lfd, fd, afd;
+	struct bg w;
+
+	(void)state;
+	lfd = tcp_listen(AF_INET, 3008, 16);
+	assert_true(lfd >= 0);
+	start_watch(&w, "100ms", NULL);
+	fd = tcp_connect(AF_INET, 3008);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(ss_wait_count("CLOSE-WAIT", 3008, -1, 1, WAIT_MS), 0);
+	rows = watch_checked(&w, NULL);
+	assert_int_equal(row_val(rows, 3008, "inbound", "CLOSE_WAIT"), 1);
+	assert_true(json_is_null(row_field(rows, 3008, "inbound", "close_wait_oldest_owner")));
+	json_decref(rows);
+
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	t0 = mono_now();
+	while (pid != getpid()) {
+		assert_true(mono_now() - t0 < 15);
+		rows = watch_rows_after(&w, wall_now(), NULL, WAIT_MS);
+		assert_non_null(rows);
+		owner = row_field(rows, 3008, "inbound", "close_wait_oldest_owner");
+		pid = json_integer_value(json_object_get(owner, "pid"));
+		json_decref(rows);
+	}
+	print_message("# holder found %.1f s after accept()\n", mono_now() - t0);
+	/* Not at the next read: the walk is not repeated each time. */
+	assert_true(mono_now() - t0 > 5);
+	assert_int_equal(bg_stop(&w, WAIT_MS), 0);
+	close(afd);
+	close(lfd);
+}
+
 /* Events only leave the kernel for a reader that asked: watch keeps no ring
  * buffer at all. A reader that falls behind (stopped here during a burst)
  * loses events to its full ring, and every one is either printed or
@@ -1448,6 +1492,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seeded_then_live, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_churn, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_owner_not_softirq_task, netns_setup,
+						netns_teardown),
+		cmocka_unit_test_setup_teardown(test_owner_after_accept, netns_setup,
 						netns_teardown),
 		cmocka_unit_test_setup_teardown(test_ringbuf_overflow, netns_setup, netns_teardown),
 		cmocka_unit_test_setup_teardown(test_events, netns_setup, netns_teardown),
