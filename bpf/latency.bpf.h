@@ -41,12 +41,8 @@ static const struct pw_lat zero_lat;
 /* A row's histogram, made if new. */
 static struct pw_lat *lat_row(void *map, const struct pw_key *key)
 {
-	struct pw_lat *l = bpf_map_lookup_elem(map, key);
+	struct pw_lat *l = lookup_or_make(map, key, &zero_lat);
 
-	if (l)
-		return l;
-	bpf_map_update_elem(map, key, &zero_lat, BPF_NOEXIST);
-	l = bpf_map_lookup_elem(map, key);
 	if (!l)
 		drop(PW_DROP_STATS);
 	return l;

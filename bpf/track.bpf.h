@@ -230,6 +230,18 @@ static __always_inline void drop(__u32 reason)
 		(*c)++;
 }
 
+/* The value for key, made from zero if there is none; NULL if the map is
+ * full (the caller counts the drop under its reason). */
+static __always_inline void *lookup_or_make(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
 static __always_inline void fixed(__u32 what)
 {
 	__u64 *c = bpf_map_lookup_elem(&health, &what);
@@ -240,12 +252,8 @@ static __always_inline void fixed(__u32 what)
 
 static struct pw_stats *stats_get(const struct pw_key *key)
 {
-	struct pw_stats *s = bpf_map_lookup_elem(&stats, key);
+	struct pw_stats *s = lookup_or_make(&stats, key, &zero_stats);
 
-	if (s)
-		return s;
-	bpf_map_update_elem(&stats, key, &zero_stats, BPF_NOEXIST);
-	s = bpf_map_lookup_elem(&stats, key);
 	if (!s)
 		drop(PW_DROP_STATS);
 	return s;
@@ -270,12 +278,9 @@ static __always_inline __u64 sk_id(const struct sock *sk)
 
 static struct pw_sk *sk_hash_get(__u64 id, bool create)
 {
-	struct pw_sk *st = bpf_map_lookup_elem(&sk_hash, &id);
-
-	if (st || !create)
-		return st;
-	bpf_map_update_elem(&sk_hash, &id, &zero_sk, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&sk_hash, &id);
+	if (!create)
+		return bpf_map_lookup_elem(&sk_hash, &id);
+	return lookup_or_make(&sk_hash, &id, &zero_sk);
 }
 
 /* Per-socket state of a BTF socket pointer. */
@@ -443,14 +448,10 @@ static void cw_leave(struct sock *sk, const struct pw_sk *st, __u64 now)
 	__u64 b;
 
 	bpf_map_delete_elem(&close_wait, &cookie);
-	h = bpf_map_lookup_elem(&cw_hist, &st->key);
+	h = lookup_or_make(&cw_hist, &st->key, &zero_hist);
 	if (!h) {
-		bpf_map_update_elem(&cw_hist, &st->key, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&cw_hist, &st->key);
-		if (!h) {
-			drop(PW_DROP_STATS);
-			return;
-		}
+		drop(PW_DROP_STATS);
+		return;
 	}
 	b = pw_index(pw_hist_bucket(dur));
 	if (b >= PW_HIST_BUCKETS)
