@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "core/netns.h"
 #include "core/snapshot.h"
@@ -51,8 +52,7 @@ int cmd_states(int argc, char **argv)
 	};
 	struct pw_portset ports = {};
 	struct pw_snap snap;
-	struct pw_row *rows = NULL;
-	size_t nrows;
+	struct pw_live rows = {};
 	bool json = false, all_netns = false, no_header = false;
 	struct pw_sock_filter filter = {};
 	int c, err;
@@ -90,25 +90,25 @@ int cmd_states(int argc, char **argv)
 	if (pw_preflight() || pw_snapshot_take(&snap, all_netns))
 		return PW_EXIT_FAIL;
 	pw_snap_filter(&snap, &filter);
-	err = pw_rows_build(&snap, &ports, &rows, &nrows);
+	err = pw_live_from_snap(&rows, &snap, &ports, pw_mono_ns());
 	if (err) {
 		pw_err("count sockets: out of memory");
 		goto out;
 	}
 	if (json) {
-		json_t *doc = pw_states_json(rows, nrows);
+		json_t *doc = pw_states_json(&rows);
 
 		err = pw_json_print(stdout, doc);
 		json_decref(doc);
 	} else {
-		pw_states_print(stdout, rows, nrows, !no_header);
+		pw_states_print(stdout, &rows, !no_header);
 	}
 	if (err || fflush(stdout)) {
 		pw_err("write output: I/O error");
 		err = -1;
 	}
 out:
-	free(rows);
+	pw_live_free(&rows);
 	pw_snap_free(&snap);
 	return err ? PW_EXIT_FAIL : PW_EXIT_OK;
 }

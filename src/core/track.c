@@ -979,11 +979,7 @@ static int add_listener(struct pw_tracker *t, const void *k, const void *val, vo
 	row = pw_live_row(x->l, &v.key);
 	if (!row)
 		return -ENOMEM;
-	if ((__u64)v.backlog * (row->acceptq_max ? row->acceptq_max : 1) >=
-	    (__u64)row->acceptq * (v.max_backlog ? v.max_backlog : 1)) {
-		row->acceptq = v.backlog;
-		row->acceptq_max = v.max_backlog;
-	}
+	pw_live_add_listener(row, v.backlog, v.max_backlog);
 	if (t->n_lsn_now == t->cap_lsn_now) {
 		t->cap_lsn_now = t->cap_lsn_now ? 2 * t->cap_lsn_now : 64;
 		more = realloc(t->lsn_now, t->cap_lsn_now * sizeof(*more));

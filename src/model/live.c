@@ -109,6 +109,21 @@ int pw_live_add_stats(struct pw_live *l, const struct pw_key *key, const struct 
 	return 0;
 }
 
+/* Fullest: the higher depth/max; between equals the deeper, then the one
+ * with the smaller backlog (nearer to dropping), so the choice does not
+ * depend on the order listeners are seen in. */
+void pw_live_add_listener(struct pw_live_row *r, __u32 depth, __u32 max)
+{
+	__u64 mine = (__u64)depth * r->acceptq_max, theirs = (__u64)r->acceptq * max;
+
+	if (!r->acceptq_max || mine > theirs ||
+	    (mine == theirs &&
+	     (depth > r->acceptq || (depth == r->acceptq && max < r->acceptq_max)))) {
+		r->acceptq = depth;
+		r->acceptq_max = max;
+	}
+}
+
 int pw_live_add_cw(struct pw_live *l, const struct pw_cw_sock *c)
 {
 	struct pw_live_row *r = pw_live_row(l, &c->key);

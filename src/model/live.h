@@ -45,6 +45,9 @@ struct pw_live {
 struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key);
 /* Adds one per-CPU stats value to its row. */
 int pw_live_add_stats(struct pw_live *l, const struct pw_key *key, const struct pw_stats *s);
+/* Counts a listener's accept queue towards its row's: the row shows the
+ * fullest listener's (relative to its backlog), never a sum. */
+void pw_live_add_listener(struct pw_live_row *r, __u32 depth, __u32 max);
 /* Counts a CLOSE_WAIT socket towards its row's oldest. */
 int pw_live_add_cw(struct pw_live *l, const struct pw_cw_sock *c);
 /* Sorted by netns, port, direction. */

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/clock.h"
 #include "model/sockets.h"
 
 enum pw_dir pw_classify(const struct pw_sock_rec *r, const __u64 *listening,
@@ -126,71 +127,37 @@ void pw_snap_free(struct pw_snap *snap)
 	memset(snap, 0, sizeof(*snap));
 }
 
-static int cmp_row(const void *a, const void *b)
+int pw_live_from_snap(struct pw_live *l, const struct pw_snap *snap,
+		      const struct pw_portset *filter, __u64 ts_ns)
 {
-	const struct pw_row *x = a, *y = b;
+	struct pw_live_row *row;
+	struct pw_key k = {};
+	__u64 age, since;
+	size_t i;
 
-	if (x->netns != y->netns)
-		return x->netns < y->netns ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return x->dir < y->dir ? -1 : x->dir > y->dir;
-}
-
-int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, struct pw_row **rows,
-		  size_t *nrows)
-{
-	struct pw_row *out = NULL, *row;
-	__u32 *slot; /* (port, dir) -> row index + 1, in the namespace at hand */
-	size_t i, n = 0, cap = 0, first = 0;
-	__u32 key;
-
-	slot = calloc(65536 * PW_DIR_MAX, sizeof(*slot));
-	if (!slot)
-		return -ENOMEM;
+	pw_live_reset(l);
+	l->ts_ns = ts_ns;
 	for (i = 0; i < snap->nsocks; i++) {
 		const struct pw_sock_rec *r = &snap->socks[i];
-		__u32 netns = snap->netns ? snap->netns[i] : 0;
 
 		if (!pw_portset_match(filter, snap->port[i]))
 			continue;
-		/* A namespace's sockets are contiguous: the next one starts
-		 * rows of its own. */
-		if (n && out[n - 1].netns != netns)
-			for (; first < n; first++)
-				slot[(__u32)out[first].port * PW_DIR_MAX + out[first].dir] = 0;
-		key = (__u32)snap->port[i] * PW_DIR_MAX + snap->dir[i];
-		if (!slot[key]) {
-			if (n == cap) {
-				struct pw_row *tmp;
-
-				cap = cap ? cap * 2 : 64;
-				tmp = realloc(out, cap * sizeof(*out));
-				if (!tmp) {
-					free(out);
-					free(slot);
-					return -ENOMEM;
-				}
-				out = tmp;
-			}
-			memset(&out[n], 0, sizeof(out[n]));
-			out[n].netns = netns;
-			out[n].port = snap->port[i];
-			out[n].dir = snap->dir[i];
-			slot[key] = (__u32)++n;
-		}
-		row = &out[slot[key] - 1];
-		if (r->state <= PW_TCP_STATE_MAX)
-			row->states[r->state]++;
-		if (r->state == PW_TCP_LISTEN) {
-			row->accept_queue += r->rx_queue;
-			row->accept_queue_max += r->tx_queue;
-		}
+		k.netns = snap->netns ? snap->netns[i] : 0;
+		k.port = snap->port[i];
+		k.dir = snap->dir[i];
+		row = pw_live_row(l, &k);
+		if (!row)
+			return -ENOMEM;
+		row->states[r->state & (PW_STATE_SLOTS - 1)]++;
+		if (r->state == PW_TCP_LISTEN)
+			pw_live_add_listener(row, r->rx_queue, r->tx_queue);
+		if (r->state != PW_TCP_CLOSE_WAIT)
+			continue;
+		age = (__u64)(pw_snap_age_seconds(snap, r) * PW_NSEC_PER_SEC);
+		since = ts_ns > age ? ts_ns - age : 1;
+		if (!row->cw_oldest_since_ns || since < row->cw_oldest_since_ns)
+			row->cw_oldest_since_ns = since;
 	}
-	free(slot);
-	if (n)
-		qsort(out, n, sizeof(*out), cmp_row);
-	*rows = out;
-	*nrows = n;
+	pw_live_sort(l);
 	return 0;
 }

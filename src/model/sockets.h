@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "common/args.h"
+#include "model/live.h"
 #include "portwatch.h"
 #include "pw_classify.h"
 
@@ -23,15 +24,6 @@ struct pw_snap {
 	__u8 *dir; /* per socket: enum pw_dir */
 	__u32 *netns; /* per socket: namespace inode; NULL for one namespace */
 	__u32 hz; /* jiffies per second, for lastrcv_jiffies */
-};
-
-struct pw_row {
-	__u32 netns; /* 0 for a one-namespace snapshot */
-	__u16 port;
-	__u8 dir;
-	__u32 states[PW_TCP_STATE_MAX + 1];
-	__u32 accept_queue; /* listen rows: summed over the port's listeners */
-	__u32 accept_queue_max;
 };
 
 /* Which port and direction a socket is counted under. listening[] is a
@@ -66,8 +58,12 @@ struct pw_sock_filter {
  * matches (sockets no process holds go). Owners stay as they are. */
 void pw_snap_filter(struct pw_snap *snap, const struct pw_sock_filter *f);
 
-/* Rows for the ports in filter, sorted by namespace, port, direction. */
-int pw_rows_build(const struct pw_snap *snap, const struct pw_portset *filter, struct pw_row **rows,
-		  size_t *nrows);
+/* The rows live tracking reads, from a snapshot taken at ts_ns
+ * (CLOCK_MONOTONIC): every socket of a port in filter counted in its state,
+ * listen rows with their fullest listener's queue, and when each row's
+ * oldest CLOSE_WAIT socket entered it. Sorted by namespace, port,
+ * direction. 0 or -ENOMEM. */
+int pw_live_from_snap(struct pw_live *l, const struct pw_snap *snap,
+		      const struct pw_portset *filter, __u64 ts_ns);
 
 #endif

@@ -22,19 +22,19 @@ static const __u8 json_states[] = {
 #define N_JSON_STATES (sizeof(json_states) / sizeof(json_states[0]))
 
 /* Rows of several namespaces (netns set) get a NETNS column first. */
-static bool rows_netns(const struct pw_row *rows, size_t nrows)
+static bool rows_netns(const struct pw_live *l)
 {
 	size_t i;
 
-	for (i = 0; i < nrows; i++)
-		if (rows[i].netns)
+	for (i = 0; i < l->n; i++)
+		if (l->rows[i].key.netns)
 			return true;
 	return false;
 }
 
-void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool header)
+void pw_states_print(FILE *out, const struct pw_live *l, bool header)
 {
-	bool ns = rows_netns(rows, nrows);
+	bool ns = rows_netns(l);
 	char nsbuf[PW_NETNS_SHOW_LEN];
 	size_t i, k;
 
@@ -46,23 +46,23 @@ void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool he
 			fprintf(out, " %10s", pw_state_label(table_states[k]));
 		fprintf(out, " %13s\n", "ACCEPT-QUEUE");
 	}
-	for (i = 0; i < nrows; i++) {
-		const struct pw_row *r = &rows[i];
+	for (i = 0; i < l->n; i++) {
+		const struct pw_live_row *r = &l->rows[i];
 
 		if (ns)
-			fprintf(out, "%-16s ", pw_netns_show(nsbuf, sizeof(nsbuf), r->netns));
-		fprintf(out, "%-5u %-8s", r->port, pw_dir_name(r->dir));
-		if (r->dir == PW_DIR_LISTEN) {
+			fprintf(out, "%-16s ", pw_netns_show(nsbuf, sizeof(nsbuf), r->key.netns));
+		fprintf(out, "%-5u %-8s", r->key.port, pw_dir_name(r->key.dir));
+		if (r->key.dir == PW_DIR_LISTEN) {
 			char q[32];
 
 			for (k = 0; k < N_TABLE_STATES; k++)
 				fprintf(out, " %10s", "-");
-			snprintf(q, sizeof(q), "%u/%u", r->accept_queue, r->accept_queue_max);
+			snprintf(q, sizeof(q), "%u/%u", r->acceptq, r->acceptq_max);
 			fprintf(out, " %13s\n", q);
 			continue;
 		}
 		for (k = 0; k < N_TABLE_STATES; k++)
-			fprintf(out, " %10u", r->states[table_states[k]]);
+			fprintf(out, " %10lld", (long long)r->states[table_states[k]]);
 		fprintf(out, " %13s\n", "-");
 	}
 }
@@ -78,28 +78,23 @@ json_t *pw_state_counts_json(const __s64 *counts)
 	return states;
 }
 
-json_t *pw_states_json(const struct pw_row *rows, size_t nrows)
+json_t *pw_states_json(const struct pw_live *l)
 {
-	json_t *arr = json_array(), *obj, *states;
-	__s64 counts[PW_TCP_STATE_MAX + 1];
-	size_t i, k;
+	json_t *arr = json_array(), *obj;
+	size_t i;
 
-	for (i = 0; arr && i < nrows; i++) {
-		const struct pw_row *r = &rows[i];
+	for (i = 0; arr && i < l->n; i++) {
+		const struct pw_live_row *r = &l->rows[i];
 
-		for (k = 0; k <= PW_TCP_STATE_MAX; k++)
-			counts[k] = r->states[k];
-		states = pw_state_counts_json(counts);
-		obj = json_pack("{s:i, s:s, s:o}", "port", r->port, "direction",
-				pw_dir_name(r->dir), "states", states);
-		if (obj && r->netns) {
-			json_object_set_new(obj, "netns", json_integer(r->netns));
-			pw_json_netns_name(obj, r->netns);
+		obj = json_pack("{s:i, s:s, s:o}", "port", r->key.port, "direction",
+				pw_dir_name(r->key.dir), "states", pw_state_counts_json(r->states));
+		if (obj && r->key.netns) {
+			json_object_set_new(obj, "netns", json_integer(r->key.netns));
+			pw_json_netns_name(obj, r->key.netns);
 		}
-		if (obj && r->dir == PW_DIR_LISTEN) {
-			json_object_set_new(obj, "accept_queue", json_integer(r->accept_queue));
-			json_object_set_new(obj, "accept_queue_max",
-					    json_integer(r->accept_queue_max));
+		if (obj && r->key.dir == PW_DIR_LISTEN) {
+			json_object_set_new(obj, "accept_queue", json_integer(r->acceptq));
+			json_object_set_new(obj, "accept_queue_max", json_integer(r->acceptq_max));
 		}
 		if (!obj || json_array_append_new(arr, obj)) {
 			json_decref(arr);

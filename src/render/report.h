@@ -8,8 +8,8 @@
 #include "model/sockets.h"
 
 /* header: the column names first (ss -H leaves them out). */
-void pw_states_print(FILE *out, const struct pw_row *rows, size_t nrows, bool header);
-json_t *pw_states_json(const struct pw_row *rows, size_t nrows);
+void pw_states_print(FILE *out, const struct pw_live *l, bool header);
+json_t *pw_states_json(const struct pw_live *l);
 /* {"ESTABLISHED": n, ...}: every state ss can show, zero or not. */
 json_t *pw_state_counts_json(const __s64 *counts);
 

@@ -716,18 +716,25 @@ json_t *states_checked(void)
 			fail_msg("portwatch states counts %ld %s sockets, ss %ld", total,
 				 state_map[k][0], want);
 	}
-	/* Listener rows: queue depth and limit are ss's Recv-Q and Send-Q. */
+	/* Listener rows: queue depth and limit are ss's Recv-Q and Send-Q of
+	 * the port's fullest listener (the highest ratio; between equals the
+	 * deeper queue, then the smaller backlog). */
 	json_array_foreach (doc, i, row) {
-		long q = 0, qmax = 0;
+		long q = 0, qmax = 0, d, m;
 		size_t j;
 
 		if (strcmp(json_string_value(json_object_get(row, "direction")), "listen"))
 			continue;
 		for (j = 0; j < nss; j++) {
-			if (!strcmp(ss[j].state, "LISTEN") &&
-			    ss[j].lport == json_integer_value(json_object_get(row, "port"))) {
-				q += ss[j].recvq;
-				qmax += ss[j].sendq;
+			if (strcmp(ss[j].state, "LISTEN") ||
+			    ss[j].lport != json_integer_value(json_object_get(row, "port")))
+				continue;
+			d = ss[j].recvq;
+			m = ss[j].sendq;
+			if (!qmax || d * qmax > q * m ||
+			    (d * qmax == q * m && (d > q || (d == q && m < qmax)))) {
+				q = d;
+				qmax = m;
 			}
 		}
 		assert_int_equal(json_integer_value(json_object_get(row, "accept_queue")), q);

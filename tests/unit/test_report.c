@@ -95,22 +95,23 @@ static void test_age(void **state)
 
 static void test_states_json(void **state)
 {
-	struct pw_row rows[2] = {};
+	struct pw_live_row rows[2] = {};
+	struct pw_live l = { .rows = rows, .n = 2 };
 	json_t *doc, *o, *st;
 	const char *key;
 	json_t *v;
 	int n = 0;
 
 	(void)state;
-	rows[0].port = 3001;
-	rows[0].dir = PW_DIR_LISTEN;
+	rows[0].key.port = 3001;
+	rows[0].key.dir = PW_DIR_LISTEN;
 	rows[0].states[PW_TCP_LISTEN] = 1;
-	rows[0].accept_queue = 3;
-	rows[0].accept_queue_max = 5;
-	rows[1].port = 3001;
-	rows[1].dir = PW_DIR_INBOUND;
+	rows[0].acceptq = 3;
+	rows[0].acceptq_max = 5;
+	rows[1].key.port = 3001;
+	rows[1].key.dir = PW_DIR_INBOUND;
 	rows[1].states[PW_TCP_CLOSE_WAIT] = 57;
-	doc = pw_states_json(rows, 2);
+	doc = pw_states_json(&l);
 	assert_non_null(doc);
 	assert_int_equal(json_array_size(doc), 2);
 	o = json_array_get(doc, 0);
@@ -135,19 +136,20 @@ static void test_states_json(void **state)
 
 static void test_states_text(void **state)
 {
-	struct pw_row rows[2] = {};
+	struct pw_live_row rows[2] = {};
+	struct pw_live l = { .rows = rows, .n = 2 };
 	struct capture c;
 	const char *out;
 
 	(void)state;
-	rows[0].port = 3001;
-	rows[0].dir = PW_DIR_LISTEN;
-	rows[0].accept_queue = 3;
-	rows[0].accept_queue_max = 5;
-	rows[1].port = 3001;
-	rows[1].dir = PW_DIR_INBOUND;
+	rows[0].key.port = 3001;
+	rows[0].key.dir = PW_DIR_LISTEN;
+	rows[0].acceptq = 3;
+	rows[0].acceptq_max = 5;
+	rows[1].key.port = 3001;
+	rows[1].key.dir = PW_DIR_INBOUND;
 	rows[1].states[PW_TCP_CLOSE_WAIT] = 57;
-	pw_states_print(capture_open(&c), rows, 2, true);
+	pw_states_print(capture_open(&c), &l, true);
 	out = capture_close(&c);
 	assert_non_null(strstr(out, "CLOSE-WAIT"));
 	assert_non_null(strstr(out, "3/5\n"));

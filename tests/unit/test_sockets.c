@@ -157,7 +157,8 @@ static void test_rows(void **state)
 		sock(10, PW_TCP_SYN_RECV, 3001, 40004),
 	};
 	struct pw_portset filter = {};
-	struct pw_row *rows;
+	struct pw_live l = {};
+	struct pw_live_row *rows;
 	struct pw_snap snap;
 	const char *why;
 	size_t n;
@@ -165,42 +166,47 @@ static void test_rows(void **state)
 	(void)state;
 	socks[0].rx_queue = 2;
 	socks[0].tx_queue = 128;
-	socks[1].rx_queue = 1;
+	socks[1].rx_queue = 3;
 	socks[1].tx_queue = 64;
 	make_snap(&snap, socks, sizeof(socks) / sizeof(socks[0]), NULL, 0);
-	assert_int_equal(pw_rows_build(&snap, &filter, &rows, &n), 0);
+	assert_int_equal(pw_live_from_snap(&l, &snap, &filter, 1000 * PW_NSEC_PER_SEC), 0);
+	rows = l.rows;
+	n = l.n;
 	assert_int_equal(n, 4);
 	/* Sorted by port, then listen, inbound, outbound. */
-	assert_int_equal(rows[0].port, 443);
-	assert_int_equal(rows[0].dir, PW_DIR_OUTBOUND);
+	assert_int_equal(rows[0].key.port, 443);
+	assert_int_equal(rows[0].key.dir, PW_DIR_OUTBOUND);
 	assert_int_equal(rows[0].states[PW_TCP_TIME_WAIT], 1);
-	assert_int_equal(rows[1].port, 3001);
-	assert_int_equal(rows[1].dir, PW_DIR_LISTEN);
+	assert_int_equal(rows[1].key.port, 3001);
+	assert_int_equal(rows[1].key.dir, PW_DIR_LISTEN);
 	assert_int_equal(rows[1].states[PW_TCP_LISTEN], 2);
-	assert_int_equal(rows[1].accept_queue, 3);
-	assert_int_equal(rows[1].accept_queue_max, 192);
-	assert_int_equal(rows[2].dir, PW_DIR_INBOUND);
+	/* The fullest listener's queue (3/64 over 2/128), never a sum. */
+	assert_int_equal(rows[1].acceptq, 3);
+	assert_int_equal(rows[1].acceptq_max, 64);
+	assert_int_equal(rows[2].key.dir, PW_DIR_INBOUND);
 	assert_int_equal(rows[2].states[PW_TCP_CLOSE_WAIT], 2);
 	assert_int_equal(rows[2].states[PW_TCP_ESTABLISHED], 1);
 	assert_int_equal(rows[2].states[PW_TCP_SYN_RECV], 1);
-	assert_int_equal(rows[2].accept_queue, 0);
-	assert_int_equal(rows[3].dir, PW_DIR_OUTBOUND);
+	assert_int_equal(rows[2].acceptq, 0);
+	assert_int_equal(rows[3].key.dir, PW_DIR_OUTBOUND);
 	assert_int_equal(rows[3].states[PW_TCP_FIN_WAIT2], 2);
 	assert_int_equal(rows[3].states[PW_TCP_ESTABLISHED], 1);
-	free(rows);
 
 	assert_int_equal(pw_portset_add(&filter, "443", &why), 0);
-	assert_int_equal(pw_rows_build(&snap, &filter, &rows, &n), 0);
+	assert_int_equal(pw_live_from_snap(&l, &snap, &filter, 1000 * PW_NSEC_PER_SEC), 0);
+	rows = l.rows;
+	n = l.n;
 	assert_int_equal(n, 1);
-	assert_int_equal(rows[0].port, 443);
-	free(rows);
+	assert_int_equal(rows[0].key.port, 443);
 
 	assert_int_equal(pw_portset_add(&filter, "9", &why), 0);
 	memset(&filter, 0, sizeof(filter));
 	assert_int_equal(pw_portset_add(&filter, "9", &why), 0);
-	assert_int_equal(pw_rows_build(&snap, &filter, &rows, &n), 0);
+	assert_int_equal(pw_live_from_snap(&l, &snap, &filter, 1000 * PW_NSEC_PER_SEC), 0);
+	rows = l.rows;
+	n = l.n;
 	assert_int_equal(n, 0);
-	free(rows);
+	pw_live_free(&l);
 	pw_snap_free(&snap);
 }
 
@@ -219,7 +225,8 @@ static void test_rows_netns(void **state)
 	const __u32 ns[] = { 900, 900, 700, 700, 700, 500 };
 	struct pw_portset all = {};
 	struct pw_snap snap;
-	struct pw_row *rows;
+	struct pw_live l = {};
+	struct pw_live_row *rows;
 	size_t n;
 
 	(void)state;
@@ -227,20 +234,22 @@ static void test_rows_netns(void **state)
 	snap.netns = malloc(sizeof(ns));
 	assert_non_null(snap.netns);
 	memcpy(snap.netns, ns, sizeof(ns));
-	assert_int_equal(pw_rows_build(&snap, &all, &rows, &n), 0);
+	assert_int_equal(pw_live_from_snap(&l, &snap, &all, 1000 * PW_NSEC_PER_SEC), 0);
+	rows = l.rows;
+	n = l.n;
 	assert_int_equal(n, 5);
-	assert_int_equal(rows[0].netns, 500);
+	assert_int_equal(rows[0].key.netns, 500);
 	assert_int_equal(rows[0].states[PW_TCP_ESTABLISHED], 1);
-	assert_int_equal(rows[1].netns, 700);
-	assert_int_equal(rows[1].dir, PW_DIR_LISTEN);
-	assert_int_equal(rows[2].netns, 700);
-	assert_int_equal(rows[2].dir, PW_DIR_INBOUND);
+	assert_int_equal(rows[1].key.netns, 700);
+	assert_int_equal(rows[1].key.dir, PW_DIR_LISTEN);
+	assert_int_equal(rows[2].key.netns, 700);
+	assert_int_equal(rows[2].key.dir, PW_DIR_INBOUND);
 	assert_int_equal(rows[2].states[PW_TCP_CLOSE_WAIT], 2);
-	assert_int_equal(rows[3].netns, 900);
-	assert_int_equal(rows[3].dir, PW_DIR_LISTEN);
-	assert_int_equal(rows[4].netns, 900);
+	assert_int_equal(rows[3].key.netns, 900);
+	assert_int_equal(rows[3].key.dir, PW_DIR_LISTEN);
+	assert_int_equal(rows[4].key.netns, 900);
 	assert_int_equal(rows[4].states[PW_TCP_CLOSE_WAIT], 1);
-	free(rows);
+	pw_live_free(&l);
 	pw_snap_free(&snap);
 }
 
