@@ -78,6 +78,9 @@ REPLAYS := $(FUZZ_TARGETS:%=$(OUTPUT)/tests/replay_%)
 INTEG_TESTS := $(patsubst tests/integration/%.c,$(OUTPUT)/tests/%,\
 	$(wildcard tests/integration/test_*.c))
 INTEG_HELPERS := $(OUTPUT)/tests/helpers.o
+# Skeleton-level tests (tests/bpf/test_NAME.c -> bpf_NAME): one concern's
+# programs loaded by the test itself, its maps read per socket.
+BPF_TESTS := $(patsubst tests/bpf/test_%.c,$(OUTPUT)/tests/bpf_%,$(wildcard tests/bpf/test_*.c))
 # Tests again with hooks hidden (PORTWATCH_TEST_NO_HOOKS): the tracking
 # tests with the BTF-less fallback forced, and as on 5.10 (no socket storage
 # in tracing, no bpf_sock_from_file); the snapshot with owners from /proc.
@@ -126,9 +129,9 @@ sanitize: deps
 
 # tests/deploy/check.sh: the files in deploy/ against promtool, amtool and the
 # binary (it builds its own YAML-to-JSON helper in $(OUTPUT)/tests).
-check: $(APP) $(TEST_APP) $(UNIT_TESTS) $(REPLAYS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
+check: $(APP) $(TEST_APP) $(UNIT_TESTS) $(REPLAYS) $(BPF_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS)
 	$(Q)OUTPUT=$(OUTPUT) PORTWATCH_SHIPPED=$(APP) tests/run.sh $(TEST_APP) $(UNIT_TESTS) \
-		$(REPLAYS) $(INTEG_TESTS) $(INTEG_WRAPPERS) tests/deploy/check.sh
+		$(REPLAYS) $(BPF_TESTS) $(INTEG_TESTS) $(INTEG_WRAPPERS) tests/deploy/check.sh
 
 $(OUTPUT) $(OUTPUT)/tests:
 	$(Q)mkdir -p $@
@@ -178,6 +181,15 @@ $(OUTPUT)/tests/%.o: tests/unit/%.c | $(OUTPUT)/tests
 $(OUTPUT)/tests/%.o: tests/integration/%.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/integration -c $< -o $@
+
+$(OUTPUT)/tests/bpf/%.o: tests/bpf/%.c $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf -c $< -o $@
+
+$(BPF_TESTS): $(OUTPUT)/tests/bpf_%: $(OUTPUT)/tests/bpf/test_%.o $(OUTPUT)/tests/bpf/bpf_test.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_CMOCKA) -o $@
 
 # test_notify also exercises the notifier threads; test_procfd walks a tree.
 $(OUTPUT)/tests/test_notify: $(OUTPUT)/daemon/notify.o
@@ -256,4 +268,5 @@ format-check:
 clean:
 	rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/switches/*/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d $(OUTPUT)/tests/*.d $(OUTPUT)/tests/bpf/*.d \
+	$(OUTPUT)/tests/switches/*/*.d)

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Helpers of the skeleton-level tests: see bpf_test.h. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpf_test.h"
+
+#define WAIT_NS 2000000000LL
+
+int bt_enter_new_netns(void)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		err = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static bool listed(const char *name, const char *const *progs)
+{
+	for (; *progs; progs++)
+		if (!strcmp(name, *progs))
+			return true;
+	return false;
+}
+
+int bt_setup(void **state, const char *const *progs)
+{
+	struct bpf_program *p;
+	struct bt *t;
+	struct stat st;
+	int n = 0;
+
+	t = calloc(1, sizeof(*t));
+	if (!t || bt_enter_new_netns() || stat("/proc/self/ns/net", &st))
+		goto fail;
+	t->netns = (__u32)st.st_ino;
+	t->ncpus = libbpf_num_possible_cpus();
+	t->skel = track_bpf__open();
+	if (!t->skel || t->ncpus <= 0)
+		goto fail;
+	t->skel->rodata->pw_netns = t->netns;
+	bpf_object__for_each_program(p, t->skel->obj)
+		bpf_program__set_autoload(p, listed(bpf_program__name(p), progs));
+	if (track_bpf__load(t->skel))
+		goto fail;
+	bpf_object__for_each_program(p, t->skel->obj)
+	{
+		if (!bpf_program__autoload(p))
+			continue;
+		if (n == BT_MAX_LINKS || !(t->links[n++] = bpf_program__attach(p)))
+			goto fail;
+	}
+	*state = t;
+	return 0;
+fail:
+	fprintf(stderr, "# BPF test setup failed: %s\n", strerror(errno));
+	*state = t;
+	bt_teardown(state);
+	return -1;
+}
+
+int bt_teardown(void **state)
+{
+	struct bt *t = *state;
+	int i;
+
+	if (!t)
+		return 0;
+	for (i = 0; i < BT_MAX_LINKS; i++)
+		bpf_link__destroy(t->links[i]);
+	track_bpf__destroy(t->skel);
+	free(t);
+	*state = NULL;
+	return 0;
+}
+
+static struct sockaddr_in loopback(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+int bt_listen(uint16_t port)
+{
+	struct sockaddr_in a = loopback(port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int bt_connect(uint16_t port)
+{
+	struct sockaddr_in a = loopback(port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+void bt_abort(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+int bt_sk(const struct bt *t, int fd, struct pw_sk *out)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.sk_info), &fd, out))
+		return -errno;
+	return 0;
+}
+
+int bt_row(const struct bt *t, uint16_t port, __u8 dir, struct pw_stats *out)
+{
+	struct pw_key key = { .netns = t->netns, .port = port, .dir = dir };
+	struct pw_stats *v = calloc((size_t)t->ncpus, sizeof(*v));
+	int cpu, i, err = 0;
+
+	if (!v)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &key, v))
+		err = -errno;
+	for (cpu = 0; !err && cpu < t->ncpus; cpu++) {
+		for (i = 0; i < PW_STATE_SLOTS; i++)
+			out->gauge[i] += v[cpu].gauge[i];
+		for (i = 0; i < PW_C_MAX; i++)
+			out->counter[i] += v[cpu].counter[i];
+	}
+	free(v);
+	return err;
+}
+
+int bt_cw_hist(const struct bt *t, uint16_t port, __u8 dir, struct pw_cw_hist *out)
+{
+	struct pw_key key = { .netns = t->netns, .port = port, .dir = dir };
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.cw_hist), &key, out))
+		return -errno;
+	return 0;
+}
+
+int bt_close_wait(const struct bt *t, struct pw_cw_sock *first)
+{
+	int fd = bpf_map__fd(t->skel->maps.close_wait), n = 0;
+	__u64 key, next;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		if (!n && bpf_map_lookup_elem(fd, &next, first))
+			return -errno;
+		n++;
+		key = next;
+		prev = &key;
+	}
+	return n;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int bt_wait_state(const struct bt *t, int fd, __u8 state)
+{
+	long long end = now_ns() + WAIT_NS;
+	struct pw_sk sk;
+
+	do {
+		if (!bt_sk(t, fd, &sk) && sk.state == state)
+			return 0;
+		usleep(1000);
+	} while (now_ns() < end);
+	return -ETIMEDOUT;
+}
+
+int bt_wait_row_gauge(const struct bt *t, uint16_t port, __u8 dir, __u8 state, __s64 want)
+{
+	long long end = now_ns() + WAIT_NS;
+	struct pw_stats s;
+
+	do {
+		if (!bt_row(t, port, dir, &s) && s.gauge[state] == want)
+			return 0;
+		usleep(1000);
+	} while (now_ns() < end);
+	return -ETIMEDOUT;
+}
