@@ -69,7 +69,9 @@ int bt_setup(void **state, const char *const *progs)
 		goto fail;
 	bpf_object__for_each_program(p, t->skel->obj)
 	{
-		if (!bpf_program__autoload(p))
+		/* Iterators run when a test says (bt_run_iter). */
+		if (!bpf_program__autoload(p) ||
+		    bpf_program__expected_attach_type(p) == BPF_TRACE_ITER)
 			continue;
 		if (n == BT_MAX_LINKS || !(t->links[n++] = bpf_program__attach(p)))
 			goto fail;
@@ -96,6 +98,57 @@ int bt_teardown(void **state)
 	free(t);
 	*state = NULL;
 	return 0;
+}
+
+int bt_run_iter(const struct bt *t, struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	char buf[4096];
+	int fd, err = 0;
+	ssize_t n;
+
+	(void)t;
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0)
+		err = -errno;
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	bpf_link__destroy(link);
+	return err;
+}
+
+int bt_set_listening(const struct bt *t, const uint16_t *ports, int n)
+{
+	struct pw_listening bits = {};
+	__u32 zero = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		bits.bits[ports[i] / 64] |= 1ULL << (ports[i] % 64);
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.listening), &zero, &bits, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+__u64 bt_fixes(const struct bt *t, int what)
+{
+	__u64 *v = calloc((size_t)t->ncpus, sizeof(*v)), sum = 0;
+	__u32 key = (__u32)what;
+	int cpu;
+
+	if (v && !bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.health), &key, v))
+		for (cpu = 0; cpu < t->ncpus; cpu++)
+			sum += v[cpu];
+	free(v);
+	return sum;
 }
 
 static struct sockaddr_in loopback(uint16_t port)

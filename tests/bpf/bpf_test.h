@@ -28,6 +28,15 @@ int bt_enter_new_netns(void);
 int bt_setup(void **state, const char *const *progs);
 int bt_teardown(void **state);
 
+/* Runs an iterator program (iter/tcp walks the caller's namespace) to its
+ * end: 0 or -errno. */
+int bt_run_iter(const struct bt *t, struct bpf_program *prog);
+/* The listening ports the classifying passes read (userspace writes them
+ * before each pass): ports, n of them. 0 or -errno. */
+int bt_set_listening(const struct bt *t, const uint16_t *ports, int n);
+/* Repairs counted by the sync pass and socket deaths (PW_FIX_*), summed. */
+__u64 bt_fixes(const struct bt *t, int what);
+
 /* Loopback sockets: a listener, a connection (-1 with errno on failure),
  * and a close that resets (SO_LINGER {1, 0}). */
 int bt_listen(uint16_t port);
