@@ -9,6 +9,7 @@
 #include <time.h>
 #include <linux/types.h>
 #include "config/config.h"
+#include "render/alert_payload.h"
 
 /* What each kind does with an alert:
  * - log: one line through pw_warn: "alert firing: rule=R port=P
@@ -35,21 +36,6 @@
 #define PW_NOTIFY_KILL_GRACE_MS 1000
 /* exec: how much of a command's stderr is logged. */
 #define PW_NOTIFY_STDERR_KEEP 240
-
-/* One alert transition, built by the daemon. NULL strings are sent as "". */
-struct pw_alert_msg {
-	const char *rule; /* rule name */
-	const char *metric; /* "close_wait", "latency", ... */
-	unsigned port; /* service port */
-	const char *direction; /* "inbound", "outbound" or "any" */
-	const char *status; /* "firing" or "resolved" */
-	const char *severity; /* "warning" or "critical" */
-	double value, threshold;
-	const char *summary; /* one human line */
-	time_t starts_at; /* wall clock when it began firing; 0: unknown */
-	time_t ends_at; /* resolved: when (0: now); firing: 0 */
-	const char *hostname;
-};
 
 /* Per notifier. Every accepted alert ends as exactly one of sent, failed or
  * dropped; timeouts counts attempts cut off by the timeout (an exec killed,
