@@ -8,14 +8,12 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli/cli.h"
 #include "cli/watch.h"
 #include "common/args.h"
 #include "common/clock.h"
@@ -24,13 +22,13 @@
 #include "core/netns.h"
 #include "core/snapshot.h"
 #include "core/track.h"
+#include "daemon/daemon.h"
 #include "daemon/exporter.h"
 #include "daemon/notify.h"
 #include "model/alert.h"
 #include "render/alert_text.h"
 #include "render/format.h"
 #include "render/metrics.h"
-#include "render/report.h"
 #include "render/self_metrics.h"
 
 /* A scrape is served text at most this old: older, it waits for a read. */
@@ -60,28 +58,7 @@ static void on_hup(int sig)
 	reload = 1;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: portwatch daemon --config FILE [--check] [-v]\n\n"
-		"Run the tracing service in the foreground (for systemd): follow every TCP\n"
-		"state change and request in the kernel, serve Prometheus metrics over HTTP\n"
-		"(/metrics, /healthz), evaluate the config's alert rules and run its\n"
-		"notifiers. One line per event of interest goes to stderr. SIGHUP reloads the\n"
-		"config (a bad file is reported and the running one kept); SIGINT or SIGTERM\n"
-		"detach everything and exit 0.\n\n"
-		"Options:\n"
-		"  -c, --config FILE  the YAML configuration (see deploy/portwatch.yaml)\n"
-		"  -n, --check        validate the configuration and exit: 0 valid, 2 not\n"
-		"  -v, --verbose      show libbpf's and libmicrohttpd's log\n"
-		"  -h, --help         this text\n\n"
-		"Examples:\n"
-		"  portwatch daemon --config /etc/portwatch/portwatch.yaml\n"
-		"  portwatch daemon --config portwatch.yaml --check\n"
-		"  curl -s 127.0.0.1:9977/metrics | grep close_wait\n");
-}
-
-static int load_config(const char *path, struct pw_config *cfg)
+int pw_daemon_load_config(const char *path, struct pw_config *cfg)
 {
 	char why[512];
 	int err;
@@ -419,7 +396,7 @@ static void do_reload(struct daemon *d)
 	pthread_t th;
 
 	pw_info("reload %s", d->cfg.path);
-	if (load_config(d->cfg.path, &cfg))
+	if (pw_daemon_load_config(d->cfg.path, &cfg))
 		goto fail;
 	verify_notifiers(&cfg, false);
 	alerts = pw_alerts__new(&cfg);
@@ -555,251 +532,80 @@ static int run(struct daemon *d)
 	return 0;
 }
 
-int cmd_daemon(int argc, char **argv)
+static void daemon_free(struct daemon *d)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	struct sigaction sa = { .sa_handler = on_hup };
-	struct daemon d = {};
-	const char *path = NULL;
-	bool check = false;
-	int c, err;
+	pw_tracker__free(d->tracker);
+	pw_exporter__free(d->http);
+	pw_notify__free(d->notify);
+	pw_alerts__free(d->alerts);
+	pw_live_free(&d->live);
+	pw_portcap_free(&d->cap);
+	pw_text_free(&d->text);
+	pw_config_free(&d->cfg);
+}
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:nvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'n':
-			check = true;
-			break;
-		case 'v':
-			pw_set_verbose(true);
-			break;
-		case 'h':
-			usage(stdout);
-			return PW_EXIT_OK;
-		default:
-			pw_option_error("daemon", c, argv);
-			return PW_EXIT_USAGE;
-		}
-	}
-	if (pw_no_operands("daemon", argc, argv))
-		return PW_EXIT_USAGE;
-	if (!path) {
-		pw_err("daemon needs --config FILE (see 'portwatch daemon --help')");
-		return PW_EXIT_USAGE;
-	}
-	if (load_config(path, &d.cfg))
-		return PW_EXIT_USAGE;
-	/* Every namespace: series and texts name them (netns_name). */
-	pw_set_netns_namer(pw_netns_name);
-	if (apply_config(&d, &d.cfg, false)) {
-		err = PW_EXIT_USAGE;
-		goto out;
-	}
-	if (check) {
-		/* What the file cannot say: commands and URLs as they are. */
-		if (verify_notifiers(&d.cfg, true)) {
-			err = PW_EXIT_USAGE;
-			goto out;
-		}
-		printf("%s: ok: %zu rules, %zu notifiers\n", path, d.cfg.n_rules,
-		       d.cfg.n_notifiers);
-		err = PW_EXIT_OK;
-		goto out;
-	}
-	verify_notifiers(&d.cfg, false);
-	err = PW_EXIT_FAIL;
+/* --check: what the file cannot say, commands and URLs as they are. */
+static enum pw_daemon_result check(const struct pw_config *cfg, const char *path)
+{
+	if (verify_notifiers(cfg, true))
+		return PW_DAEMON_INVALID;
+	printf("%s: ok: %zu rules, %zu notifiers\n", path, cfg->n_rules, cfg->n_notifiers);
+	return PW_DAEMON_OK;
+}
+
+/* Starts everything, runs until stopped; 0, or -1 when starting or running
+ * failed (said). */
+static int serve(struct daemon *d)
+{
+	struct sigaction sa = { .sa_handler = on_hup };
+	int err;
+
+	verify_notifiers(&d->cfg, false);
 	/* Privileges and kernel first: one line saying what is missing, as
 	 * every other command does, not libbpf's refusals. */
 	if (pw_preflight())
-		goto out;
+		return -1;
 	pw_install_stop_handlers();
 	sigaction(SIGHUP, &sa, NULL);
-	d.http = pw_exporter__new(d.cfg.listen_addr, d.cfg.listen_port, d.cfg.max_connections,
-				  PUBLISH_NS);
-	if (!d.http)
-		goto out;
-	d.alerts = pw_alerts__new(&d.cfg);
-	d.notify = pw_notify__new(d.cfg.notifiers, d.cfg.n_notifiers);
-	if (!d.alerts || !d.notify) {
+	d->http = pw_exporter__new(d->cfg.listen_addr, d->cfg.listen_port, d->cfg.max_connections,
+				   PUBLISH_NS);
+	if (!d->http)
+		return -1;
+	d->alerts = pw_alerts__new(&d->cfg);
+	d->notify = pw_notify__new(d->cfg.notifiers, d->cfg.n_notifiers);
+	if (!d->alerts || !d->notify) {
 		pw_err("start alerting: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	if (gethostname(d.hostname, sizeof(d.hostname) - 1))
-		snprintf(d.hostname, sizeof(d.hostname), "unknown");
-	d.tracker = start_tracker(&d.cfg);
-	if (!d.tracker)
-		goto out;
-	d.last_reload_ok = pw_wall_now();
-	pw_info(strchr(d.cfg.listen_addr, ':') ? "serving http://[%s]:%u/metrics"
-					       : "serving http://%s:%u/metrics",
-		d.cfg.listen_addr, d.cfg.listen_port);
-	if (!run(&d))
-		err = PW_EXIT_OK;
+	if (gethostname(d->hostname, sizeof(d->hostname) - 1))
+		snprintf(d->hostname, sizeof(d->hostname), "unknown");
+	d->tracker = start_tracker(&d->cfg);
+	if (!d->tracker)
+		return -1;
+	d->last_reload_ok = pw_wall_now();
+	pw_info(strchr(d->cfg.listen_addr, ':') ? "serving http://[%s]:%u/metrics"
+						: "serving http://%s:%u/metrics",
+		d->cfg.listen_addr, d->cfg.listen_port);
+	err = run(d);
 	pw_info("stopping: detaching every BPF program");
-out:
-	pw_tracker__free(d.tracker);
-	pw_exporter__free(d.http);
-	pw_notify__free(d.notify);
-	pw_alerts__free(d.alerts);
-	pw_live_free(&d.live);
-	pw_portcap_free(&d.cap);
-	pw_text_free(&d.text);
-	pw_config_free(&d.cfg);
-	return err;
+	return err ? -1 : 0;
 }
 
-static void check_usage(FILE *out)
+enum pw_daemon_result pw_daemon_run(const char *path, unsigned int flags)
 {
-	fprintf(out, "Usage: portwatch check --config FILE [-v]\n\n"
-		     "Evaluate the config's rules once, from a snapshot of the kernel's socket\n"
-		     "tables, and exit like a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL,\n"
-		     "3 UNKNOWN, with one status line. For hosts that keep cron. It reads what\n"
-		     "the daemon would: every network namespace with `namespaces: all`. A\n"
-		     "snapshot has no history: close_wait, close_wait_age, accept_queue and\n"
-		     "listening rules are evaluated, windowed rules (latency, rates, connect\n"
-		     "failures) are listed as skipped; `for` and cooldown do not apply.\n\n"
-		     "Options:\n"
-		     "  -c, --config FILE  the daemon's YAML configuration\n"
-		     "  -v, --verbose      show libbpf's log\n"
-		     "  -h, --help         this text\n\n"
-		     "Example (cron, every 3 minutes):\n"
-		     "  */3 * * * * root portwatch check --config /etc/portwatch/portwatch.yaml "
-		     "|| restart-backend\n");
-}
+	enum pw_daemon_result res;
+	struct daemon d = {};
 
-/* The snapshot as live rows: states per row, oldest CLOSE_WAIT. */
-static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
-{
-	size_t i;
-
-	l->ts_ns = pw_mono_ns();
-	for (i = 0; i < snap->nsocks; i++) {
-		const struct pw_sock_rec *r = &snap->socks[i];
-		struct pw_key k = { .port = snap->port[i],
-				    .dir = snap->dir[i],
-				    .netns = snap->netns ? snap->netns[i] : 0 };
-		struct pw_live_row *row = pw_live_row(l, &k);
-		__u64 since;
-
-		if (!row)
-			return -ENOMEM;
-		row->states[r->state & (PW_STATE_SLOTS - 1)]++;
-		/* A listener's queue depth and limit: the fullest listener. */
-		if (r->state == PW_TCP_LISTEN && r->rx_queue >= row->acceptq) {
-			row->acceptq = r->rx_queue;
-			row->acceptq_max = r->tx_queue;
-		}
-		if (r->state != PW_TCP_CLOSE_WAIT)
-			continue;
-		since = l->ts_ns - (__u64)(pw_snap_age_seconds(snap, r) * PW_NSEC_PER_SEC);
-		if (!row->cw_oldest_since_ns || since < row->cw_oldest_since_ns)
-			row->cw_oldest_since_ns = since;
-	}
-	return 0;
-}
-
-int cmd_check(int argc, char **argv)
-{
-	static const char *const status[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	struct pw_text msg = {}, perf = {};
-	struct pw_config cfg = {};
-	struct pw_live l = {};
-	struct pw_snap snap = {};
-	const char *path = NULL;
-	size_t i, evaluated = 0;
-	int c, worst = 0, code = PW_CHECK_UNKNOWN;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			pw_set_verbose(true);
-			break;
-		case 'h':
-			check_usage(stdout);
-			return PW_EXIT_OK;
-		default:
-			pw_option_error("check", c, argv);
-			goto unknown;
-		}
-	}
-	if (pw_no_operands("check", argc, argv))
-		goto unknown;
-	if (!path) {
-		pw_err("check needs --config FILE (see 'portwatch check --help')");
-		goto unknown;
-	}
-	if (load_config(path, &cfg))
-		goto unknown;
-	if (pw_preflight() || pw_snapshot_take(&snap, cfg.all_netns))
-		goto unknown;
-	if (snap_to_live(&snap, &l)) {
-		pw_err("count sockets: out of memory");
-		goto unknown;
-	}
-	for (i = 0; i < cfg.n_rules; i++) {
-		const struct pw_rule *r = &cfg.rules[i];
-		double v, th;
-		int sev;
-
-		if (pw_rule_windowed(r->metric)) {
-			pw_text_printf(&msg, "%s%s: skipped (%s needs the daemon's history)",
-				       msg.len ? "; " : "", r->name,
-				       pw_rule_metric_name(r->metric));
-			continue;
-		}
-		v = pw_rule_value_now(r, &l);
-		sev = pw_rule_severity(r, v);
-		th = sev == PW_SEV_CRITICAL ? r->crit : r->has_warn ? r->warn : r->crit;
-		evaluated++;
-		if (sev > worst)
-			worst = sev;
-		pw_text_printf(&msg, "%s%s: %g on port %u", msg.len ? "; " : "", r->name, v,
-			       r->port);
-		if (sev)
-			pw_text_printf(&msg, " (%s %g)", sev == PW_SEV_CRITICAL ? "crit" : "warn",
-				       th);
-		pw_text_printf(&perf, " %s=%g;", r->name, v);
-		if (r->has_warn)
-			pw_text_printf(&perf, "%g", r->warn);
-		pw_text_printf(&perf, ";");
-		if (r->has_crit)
-			pw_text_printf(&perf, "%g", r->crit);
-	}
-	if (!evaluated && cfg.n_rules) {
-		pw_err("%s: no rule can be evaluated from a snapshot", path);
-		goto unknown;
-	}
-	code = worst;
-	printf("PORTWATCH %s - %s%s%s\n", status[code], msg.len ? msg.s : "no rules",
-	       perf.len ? " |" : "", perf.len ? perf.s : "");
-	goto out;
-unknown:
-	code = PW_CHECK_UNKNOWN;
-	printf("PORTWATCH UNKNOWN - %s\n", pw_last_error());
-out:
-	pw_text_free(&msg);
-	pw_text_free(&perf);
-	pw_live_free(&l);
-	pw_snap_free(&snap);
-	pw_config_free(&cfg);
-	return code;
+	if (pw_daemon_load_config(path, &d.cfg))
+		return PW_DAEMON_INVALID;
+	/* Every namespace: series and texts name them (netns_name). */
+	pw_set_netns_namer(pw_netns_name);
+	if (apply_config(&d, &d.cfg, false))
+		res = PW_DAEMON_INVALID;
+	else if (flags & PW_DAEMON_CHECK)
+		res = check(&d.cfg, path);
+	else
+		res = serve(&d) ? PW_DAEMON_FAILED : PW_DAEMON_OK;
+	daemon_free(&d);
+	return res;
 }
