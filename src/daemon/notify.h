@@ -56,8 +56,9 @@ struct pw_notify;
  * must initialise it before starting threads of their own.
  * exec reaps only its own children by pid: the process must not reap
  * children it did not spawn (waitpid(-1, ...), SIGCHLD set to SIG_IGN).
- * Returns NULL and sets errno: EINVAL for a notifier without its argv
- * (absolute argv[0]) or url, ENOMEM, or what starting the thread failed with. */
+ * Returns NULL and sets errno, printing nothing: EINVAL for a notifier
+ * without its argv (absolute argv[0]) or url, ENOMEM (libcurl failing to
+ * initialise included), or what starting the thread failed with. */
 struct pw_notify *pw_notify__new(const struct pw_notifier *n, size_t count);
 
 /* Queues *m for the notifiers at idx[0..n_idx) (indexes into the array given

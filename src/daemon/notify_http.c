@@ -25,13 +25,11 @@ static void curl_init(void)
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* Not said here: pw_notify__new's caller reports the failure, once. */
 int notify_http_global_init(void)
 {
 	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc == CURLE_OK)
-		return 0;
-	pw_err("init libcurl: %s", curl_easy_strerror(curl_init_rc));
-	return -ENOMEM;
+	return curl_init_rc == CURLE_OK ? 0 : -ENOMEM;
 }
 
 static size_t http_reply(char *data, size_t size, size_t nmemb, void *arg)

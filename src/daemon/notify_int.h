@@ -83,7 +83,8 @@ void notify_exec_step(struct pw_notify *p, struct nstate *ns, bool stop, __u64 n
 size_t notify_exec_fds(const struct nstate *ns, struct curl_waitfd *fds, __u64 *wait_ms);
 int notify_exec_verify(const struct pw_notifier *n, char *why, size_t len);
 
-/* notify_http.c: libcurl's global state, once per process (-errno). */
+/* notify_http.c: libcurl's global state, once per process; -ENOMEM when
+ * libcurl cannot start (said by the caller). */
 int notify_http_global_init(void);
 int notify_http_init(struct nstate *ns);
 void notify_http_fini(struct nstate *ns);
