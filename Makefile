@@ -56,12 +56,12 @@ SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
 PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o model/sockets.o model/live.o \
 	model/alert.o render/format.o render/report.o render/latency.o render/metrics.o \
-	config/config.o)
+	render/alert_payload.o render/alert_text.o render/self_metrics.o config/config.o)
 BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
-# Threads and network clients: the daemon's exporter and notifiers.
-DAEMON_OBJS := $(addprefix $(OUTPUT)/daemon/,exporter.o notify.o)
+# Threads and network clients: the daemon's loop, exporter and notifiers.
+DAEMON_OBJS := $(addprefix $(OUTPUT)/daemon/,daemon.o exporter.o notify.o notify_exec.o notify_http.o)
 CLI_OBJS := $(addprefix $(OUTPUT)/cli/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
-	cmd_latency.o cmd_features.o) $(OUTPUT)/daemon/daemon.o
+	cmd_latency.o cmd_features.o cmd_daemon.o cmd_check.o)
 APP := $(OUTPUT)/portwatch
 # The binary the integration tests run: the same, plus switches that hide
 # hooks, skip state changes or replace the kernel's BTF (PORTWATCH_TEST_*,
@@ -192,7 +192,7 @@ $(BPF_TESTS): $(OUTPUT)/tests/bpf_%: $(OUTPUT)/tests/bpf/test_%.o $(OUTPUT)/test
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_CMOCKA) -o $@
 
 # test_notify also exercises the notifier threads; test_procfd walks a tree.
-$(OUTPUT)/tests/test_notify: $(OUTPUT)/daemon/notify.o
+$(OUTPUT)/tests/test_notify: $(addprefix $(OUTPUT)/daemon/,notify.o notify_exec.o notify_http.o)
 $(OUTPUT)/tests/test_procfd: $(OUTPUT)/core/procfd.o
 $(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
 	$(call msg,LINK,$@)

@@ -6,17 +6,14 @@
  * and only ever receive copies. */
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli/cli.h"
 #include "cli/watch.h"
 #include "common/args.h"
 #include "common/clock.h"
@@ -25,12 +22,14 @@
 #include "core/netns.h"
 #include "core/snapshot.h"
 #include "core/track.h"
+#include "daemon/daemon.h"
 #include "daemon/exporter.h"
 #include "daemon/notify.h"
 #include "model/alert.h"
+#include "render/alert_text.h"
 #include "render/format.h"
 #include "render/metrics.h"
-#include "render/report.h"
+#include "render/self_metrics.h"
 
 /* A scrape is served text at most this old: older, it waits for a read. */
 #define PUBLISH_NS PW_NSEC_PER_SEC
@@ -59,28 +58,7 @@ static void on_hup(int sig)
 	reload = 1;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: portwatch daemon --config FILE [--check] [-v]\n\n"
-		"Run the tracing service in the foreground (for systemd): follow every TCP\n"
-		"state change and request in the kernel, serve Prometheus metrics over HTTP\n"
-		"(/metrics, /healthz), evaluate the config's alert rules and run its\n"
-		"notifiers. One line per event of interest goes to stderr. SIGHUP reloads the\n"
-		"config (a bad file is reported and the running one kept); SIGINT or SIGTERM\n"
-		"detach everything and exit 0.\n\n"
-		"Options:\n"
-		"  -c, --config FILE  the YAML configuration (see deploy/portwatch.yaml)\n"
-		"  -n, --check        validate the configuration and exit: 0 valid, 2 not\n"
-		"  -v, --verbose      show libbpf's and libmicrohttpd's log\n"
-		"  -h, --help         this text\n\n"
-		"Examples:\n"
-		"  portwatch daemon --config /etc/portwatch/portwatch.yaml\n"
-		"  portwatch daemon --config portwatch.yaml --check\n"
-		"  curl -s 127.0.0.1:9977/metrics | grep close_wait\n");
-}
-
-static int load_config(const char *path, struct pw_config *cfg)
+int pw_daemon_load_config(const char *path, struct pw_config *cfg)
 {
 	char why[512];
 	int err;
@@ -112,142 +90,97 @@ static bool verify_notifiers(const struct pw_config *cfg, bool fatal)
 	return bad;
 }
 
-/* pw_prog_stat_fn: one program's two samples, into two text buffers so that
- * each family stays contiguous. */
-struct prog_text {
-	struct pw_text secs, runs;
-};
-
-static void prog_stat(void *ctx, const char *prog, __u64 run_ns, __u64 runs)
+/* The BPF side's loss, said once in the log as it grows. */
+static void log_drops(struct daemon *d, const __u64 *drops)
 {
-	struct prog_text *p = ctx;
-
-	pw_text_printf(&p->secs, "portwatch_bpf_run_seconds_total{program=\"%s\"} %.9f\n", prog,
-		       pw_seconds(run_ns));
-	pw_text_printf(&p->runs, "portwatch_bpf_runs_total{program=\"%s\"} %llu\n", prog,
-		       (unsigned long long)runs);
-}
-
-/* Only with kernel.bpf_stats_enabled=1: the kernel keeps no count without. */
-static void write_prog_stats(struct daemon *d)
-{
-	struct prog_text p = {};
-
-	if (!pw_tracker__prog_stats(d->tracker, prog_stat, &p) && !p.secs.err && !p.runs.err) {
-		pw_metrics_family(&d->text, "portwatch_bpf_run_seconds_total", "counter",
-				  "Time the kernel spent in each portwatch BPF program "
-				  "(kernel.bpf_stats_enabled=1).");
-		pw_text_printf(&d->text, "%.*s", (int)p.secs.len, p.secs.s ? p.secs.s : "");
-		pw_metrics_family(
-			&d->text, "portwatch_bpf_runs_total", "counter",
-			"Runs of each portwatch BPF program (kernel.bpf_stats_enabled=1).");
-		pw_text_printf(&d->text, "%.*s", (int)p.runs.len, p.runs.s ? p.runs.s : "");
-	}
-	pw_text_free(&p.secs);
-	pw_text_free(&p.runs);
-}
-
-/* What this kernel gives (portwatch features): per feature, 1 with the hook
- * in use, 0 when off, so a fleet can see where a feature is missing. */
-static void write_features(struct daemon *d)
-{
-	const struct pw_feature_state *f = pw_tracker__features(d->tracker);
-	struct pw_text *t = &d->text;
-	int i;
-
-	pw_metrics_family(t, "portwatch_kernel_feature", "gauge",
-			  "Features this kernel gives: 1 with the hook in use, 0 when off "
-			  "(see portwatch features).");
-	for (i = 0; i < PW_FEAT_MAX; i++) {
-		pw_text_printf(t, "portwatch_kernel_feature{feature=\"%s\",hook=\"",
-			       pw_feature_id(i));
-		pw_metrics_label_value(t, f[i].hook);
-		pw_text_printf(t, "\"} %d\n", f[i].hook[0] != '\0');
-	}
-}
-
-static void write_self(struct daemon *d)
-{
-	static const char *const drop_names[PW_DROP_MAX] = {
-		[PW_DROP_RINGBUF] = "ringbuf",	     [PW_DROP_STATS] = "stats_map",
-		[PW_DROP_SK_STORAGE] = "sk_storage", [PW_DROP_CLOSE_WAIT] = "close_wait_map",
-		[PW_DROP_MINI] = "mini_map",
-	};
-	static const char *const fix_names[PW_FIX_MAX] = {
-		[PW_FIX_DRIFT] = "drift",
-		[PW_FIX_DESTROYED] = "destroyed",
-	};
-	struct pw_text *t = &d->text;
-	__u64 drops[PW_DROP_MAX] = {}, fixes[PW_FIX_MAX] = {}, missed = 0, total = 0;
-	long long tracked = 0;
+	__u64 total = 0;
 	size_t i;
-	int s;
 
-	pw_tracker__drops(d->tracker, drops);
-	pw_tracker__health(d->tracker, fixes, &missed);
-	pw_metrics_family(t, "portwatch_drops_total", "counter",
-			  "Things the BPF programs could not record, by reason.");
-	for (i = 0; i < PW_DROP_MAX; i++) {
-		pw_text_printf(t, "portwatch_drops_total{reason=\"%s\"} %llu\n", drop_names[i],
-			       (unsigned long long)drops[i]);
+	for (i = 0; i < PW_DROP_MAX; i++)
 		total += drops[i];
-	}
 	if (total > d->drops_logged) {
 		pw_warn("lost %llu records since the last report (portwatch_drops_total)",
 			(unsigned long long)(total - d->drops_logged));
 		d->drops_logged = total;
 	}
-	pw_metrics_family(t, "portwatch_reconcile_fixes_total", "counter",
-			  "Repairs: sockets the sync pass found counted in the wrong state "
-			  "(drift), sockets that died still counted (destroyed).");
-	for (i = 0; i < PW_FIX_MAX; i++)
-		pw_text_printf(t, "portwatch_reconcile_fixes_total{kind=\"%s\"} %llu\n",
-			       fix_names[i], (unsigned long long)fixes[i]);
-	pw_metrics_family(t, "portwatch_missed_events_total", "counter",
-			  "Tracing program runs the kernel skipped (no nesting on one CPU); "
-			  "repaired by reconciliation.");
-	pw_text_printf(t, "portwatch_missed_events_total %llu\n", (unsigned long long)missed);
-	for (i = 0; i < d->live.n; i++)
+}
+
+static long long tracked_sockets(const struct pw_live *l)
+{
+	long long n = 0;
+	size_t i;
+	int s;
+
+	for (i = 0; i < l->n; i++)
 		for (s = 0; s < PW_STATE_SLOTS; s++)
-			tracked += d->live.rows[i].states[s];
-	pw_metrics_family(t, "portwatch_tracked_sockets", "gauge",
-			  "TCP sockets counted, every state and port.");
-	pw_text_printf(t, "portwatch_tracked_sockets %lld\n", tracked);
-	pw_metrics_family(t, "portwatch_config_reloads_total", "counter",
-			  "Configuration reloads (SIGHUP), by result.");
-	pw_text_printf(t,
-		       "portwatch_config_reloads_total{result=\"success\"} %llu\n"
-		       "portwatch_config_reloads_total{result=\"failure\"} %llu\n",
-		       (unsigned long long)d->reloads_ok, (unsigned long long)d->reloads_failed);
-	pw_metrics_family(t, "portwatch_config_last_reload_success_timestamp_seconds", "gauge",
-			  "When the running configuration was loaded.");
-	pw_text_printf(t, "portwatch_config_last_reload_success_timestamp_seconds %.3f\n",
-		       d->last_reload_ok);
-	write_prog_stats(d);
-	write_features(d);
-	pw_metrics_family(t, "portwatch_build_info", "gauge", "portwatch's version.");
-	pw_text_printf(t, "portwatch_build_info{version=\"%s\"} 1\n", PW_VERSION);
+			n += l->rows[i].states[s];
+	return n;
+}
+
+/* What the kernel gives: program run times (only with
+ * kernel.bpf_stats_enabled=1, the kernel keeps no count without) and
+ * features. */
+static void write_kernel(struct daemon *d)
+{
+	const struct pw_feature_state *f = pw_tracker__features(d->tracker);
+	const char *ids[PW_FEAT_MAX], *hooks[PW_FEAT_MAX];
+	struct pw_prog_text p = {};
+	int i;
+
+	if (!pw_tracker__prog_stats(d->tracker, pw_self_prog_stat, &p))
+		pw_self_write_prog_stats(&d->text, &p);
+	pw_prog_text_free(&p);
+	for (i = 0; i < PW_FEAT_MAX; i++) {
+		ids[i] = pw_feature_id(i);
+		hooks[i] = f[i].hook;
+	}
+	pw_self_write_features(&d->text, ids, hooks, PW_FEAT_MAX);
+}
+
+static void write_self(struct daemon *d)
+{
+	struct pw_self_stats s = {
+		.tracked = tracked_sockets(&d->live),
+		.reloads_ok = d->reloads_ok,
+		.reloads_failed = d->reloads_failed,
+		.last_reload_ok = d->last_reload_ok,
+	};
+
+	pw_tracker__drops(d->tracker, s.drops);
+	pw_tracker__health(d->tracker, s.fixes, &s.missed);
+	log_drops(d, s.drops);
+	pw_self_write_stats(&d->text, &s);
+	write_kernel(d);
+	pw_self_write_build_info(&d->text);
+}
+
+static void write_notifiers(struct daemon *d)
+{
+	struct pw_notifier_counts c[PW_CONFIG_MAX_NOTIFIERS];
+	struct pw_notify_stats st;
+	size_t i;
+
+	for (i = 0; i < d->cfg.n_notifiers && i < PW_CONFIG_MAX_NOTIFIERS; i++) {
+		pw_notify__stats(d->notify, i, &st);
+		c[i] = (struct pw_notifier_counts){
+			.name = d->cfg.notifiers[i].name,
+			.sent = st.sent,
+			.failed = st.failed,
+			.dropped = st.dropped,
+			.timeouts = st.timeouts,
+		};
+	}
+	pw_self_write_notifiers(&d->text, c, i);
 }
 
 static void send_msg(struct daemon *d, struct pw_notify *to, const struct pw_rule *r,
 		     const struct pw_alert *a, const struct pw_alert_note *n, const char *summary,
 		     const size_t *idx, size_t count)
 {
-	static const char *const dirs[] = { "any", "inbound", "outbound" };
 	double ago = pw_seconds(n->now_ns - (a->firing_since_ns ? a->firing_since_ns : n->now_ns));
-	struct pw_alert_msg m = {
-		.rule = r->name,
-		.metric = pw_rule_metric_name(r->metric),
-		.port = r->port,
-		.direction = dirs[r->dir],
-		.status = n->change == PW_ALERT_RESOLVED ? "resolved" : "firing",
-		.severity = pw_severity_name(n->severity),
-		.value = n->value,
-		.threshold = n->threshold,
-		.summary = summary,
-		.hostname = d->hostname,
-	};
+	struct pw_alert_msg m;
 
+	pw_alert_msg_init(&m, r, n, summary, d->hostname);
 	m.starts_at = (time_t)(pw_wall_now() - ago);
 	if (n->change == PW_ALERT_RESOLVED)
 		m.ends_at = (time_t)pw_wall_now();
@@ -278,6 +211,7 @@ static void resolve_dropped(struct daemon *d, const struct pw_alerts *next,
 			    const struct pw_config *ncfg, struct pw_notify *nn)
 {
 	size_t j, i, k, m, idx[256], count;
+	char line[256];
 
 	for (j = 0; j < pw_alerts__count(d->alerts); j++) {
 		const struct pw_alert *a = pw_alerts__status(d->alerts, j);
@@ -312,10 +246,9 @@ static void resolve_dropped(struct daemon *d, const struct pw_alerts *next,
 			if (named)
 				idx[count++] = i;
 		}
-		pw_info("alert %s port=%u resolved: the reload removed or changed the rule",
-			r->name, r->port);
-		send_msg(d, nn, r, a, &n, "rule removed or changed by a configuration reload", idx,
-			 count);
+		pw_alert_reload_line(line, sizeof(line), r);
+		pw_info("%s", line);
+		send_msg(d, nn, r, a, &n, PW_ALERT_RELOAD_SUMMARY, idx, count);
 	}
 }
 
@@ -331,113 +264,20 @@ static bool notifies_log(const struct daemon *d, size_t rule)
 	return false;
 }
 
-static void value_text(char *buf, size_t len, double v);
-
 static void on_note(void *ctx, const struct pw_alert_note *n)
 {
 	struct daemon *d = ctx;
 	const struct pw_rule *r = pw_alerts__rule(d->alerts, n->rule);
-	char summary[512], v[32], where[200];
+	char summary[512], line[1024];
 
-	pw_rule_describe(summary, sizeof(summary), r, n->value, n->threshold);
-	/* Rows from every namespace: say whose (not for a resolved one). */
-	if (d->cfg.all_netns && n->change != PW_ALERT_RESOLVED && n->change != PW_ALERT_CANCELLED &&
-	    pw_rule_where(r, &d->live, where, sizeof(where))) {
-		size_t len = strlen(summary);
-
-		snprintf(summary + len, sizeof(summary) - len, " in %s", where);
-	}
-	value_text(v, sizeof(v), n->value);
+	/* Rows from every namespace: the summary says whose. */
+	pw_alert_summary(summary, sizeof(summary), r, n, d->cfg.all_netns ? &d->live : NULL);
+	pw_alert_log_line(line, sizeof(line), r, n, summary);
 	/* One line per transition: a `log` notifier's delivery is this line,
 	 * at warning level. */
-	(n->notify && notifies_log(d, n->rule) ? pw_warn : pw_info)(
-		"alert %s port=%u %s severity=%s value=%s threshold=%g%s: %s", r->name, r->port,
-		pw_alert_change_name(n->change), pw_severity_name(n->severity), v, n->threshold,
-		n->notify ? "" : " (not notified)", summary);
+	(n->notify && notifies_log(d, n->rule) ? pw_warn : pw_info)("%s", line);
 	if (n->notify)
 		notify(d, n, summary);
-}
-
-/* Prometheus spells not-a-number NaN. */
-static void value_text(char *buf, size_t len, double v)
-{
-	if (isnan(v))
-		snprintf(buf, len, "NaN");
-	else
-		snprintf(buf, len, "%.9g", v);
-}
-
-static void write_notifiers(struct daemon *d)
-{
-	struct pw_text *t = &d->text;
-	struct pw_notify_stats st;
-	size_t i;
-
-	pw_metrics_family(
-		t, "portwatch_notifications_total", "counter",
-		"Alert notifications by notifier and result (timeout: attempts cut off).");
-	for (i = 0; i < d->cfg.n_notifiers; i++) {
-		const char *name = d->cfg.notifiers[i].name;
-
-		pw_notify__stats(d->notify, i, &st);
-		pw_text_printf(
-			t,
-			"portwatch_notifications_total{notifier=\"%s\",result=\"sent\"} %llu\n"
-			"portwatch_notifications_total{notifier=\"%s\",result=\"failed\"} %llu\n"
-			"portwatch_notifications_total{notifier=\"%s\",result=\"dropped\"} %llu\n"
-			"portwatch_notifications_total{notifier=\"%s\",result=\"timeout\"} %llu\n",
-			name, (unsigned long long)st.sent, name, (unsigned long long)st.failed,
-			name, (unsigned long long)st.dropped, name,
-			(unsigned long long)st.timeouts);
-	}
-}
-
-static void write_alerts(struct daemon *d)
-{
-	char v[32];
-	struct pw_text *t = &d->text;
-	size_t i, n = pw_alerts__count(d->alerts);
-	int s, c;
-
-	pw_metrics_family(t, "portwatch_alert_state", "gauge",
-			  "1 for each rule's current alert state, 0 for the others.");
-	for (i = 0; i < n; i++) {
-		const struct pw_rule *r = pw_alerts__rule(d->alerts, i);
-		const struct pw_alert *a = pw_alerts__status(d->alerts, i);
-
-		for (s = PW_AS_INACTIVE; s <= PW_AS_FIRING; s++)
-			pw_text_printf(
-				t,
-				"portwatch_alert_state{rule=\"%s\",port=\"%u\",state=\"%s\"} %d\n",
-				r->name, r->port, pw_alert_state_name(s),
-				a->state == (enum pw_alert_state)s);
-	}
-	pw_metrics_family(t, "portwatch_alert_severity", "gauge",
-			  "Each rule's alert severity: 0 none, 1 warning, 2 critical.");
-	for (i = 0; i < n; i++)
-		pw_text_printf(t, "portwatch_alert_severity{rule=\"%s\",port=\"%u\"} %d\n",
-			       pw_alerts__rule(d->alerts, i)->name,
-			       pw_alerts__rule(d->alerts, i)->port,
-			       (int)pw_alerts__status(d->alerts, i)->severity);
-	pw_metrics_family(t, "portwatch_alert_value", "gauge",
-			  "Each rule's last evaluated value, in the rule's unit; NaN: no data.");
-	for (i = 0; i < n; i++) {
-		value_text(v, sizeof(v), pw_alerts__status(d->alerts, i)->value);
-		pw_text_printf(t, "portwatch_alert_value{rule=\"%s\",port=\"%u\"} %s\n",
-			       pw_alerts__rule(d->alerts, i)->name,
-			       pw_alerts__rule(d->alerts, i)->port, v);
-	}
-	pw_metrics_family(t, "portwatch_alert_transitions_total", "counter",
-			  "Alert state changes by rule and change.");
-	for (i = 0; i < n; i++)
-		for (c = 0; c < PW_ALERT_CHANGE_MAX; c++)
-			pw_text_printf(
-				t,
-				"portwatch_alert_transitions_total{rule=\"%s\",port=\"%u\",to=\"%"
-				"s\"} %llu\n",
-				pw_alerts__rule(d->alerts, i)->name,
-				pw_alerts__rule(d->alerts, i)->port, pw_alert_change_name(c),
-				(unsigned long long)pw_alerts__status(d->alerts, i)->changes[c]);
 }
 
 /* Reads the maps, evaluates the rules if due, republishes /metrics. */
@@ -460,7 +300,7 @@ static int refresh(struct daemon *d, bool eval)
 		pw_warn("evaluate rules: bad read");
 	pw_text_reset(&d->text);
 	pw_metrics_write_ports(&d->text, &d->live, &d->cap, &o);
-	write_alerts(d);
+	pw_self_write_alerts(&d->text, d->alerts);
 	write_notifiers(d);
 	write_self(d);
 	if (d->text.err)
@@ -556,7 +396,7 @@ static void do_reload(struct daemon *d)
 	pthread_t th;
 
 	pw_info("reload %s", d->cfg.path);
-	if (load_config(d->cfg.path, &cfg))
+	if (pw_daemon_load_config(d->cfg.path, &cfg))
 		goto fail;
 	verify_notifiers(&cfg, false);
 	alerts = pw_alerts__new(&cfg);
@@ -692,251 +532,80 @@ static int run(struct daemon *d)
 	return 0;
 }
 
-int cmd_daemon(int argc, char **argv)
+static void daemon_free(struct daemon *d)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	struct sigaction sa = { .sa_handler = on_hup };
-	struct daemon d = {};
-	const char *path = NULL;
-	bool check = false;
-	int c, err;
+	pw_tracker__free(d->tracker);
+	pw_exporter__free(d->http);
+	pw_notify__free(d->notify);
+	pw_alerts__free(d->alerts);
+	pw_live_free(&d->live);
+	pw_portcap_free(&d->cap);
+	pw_text_free(&d->text);
+	pw_config_free(&d->cfg);
+}
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:nvh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'n':
-			check = true;
-			break;
-		case 'v':
-			pw_set_verbose(true);
-			break;
-		case 'h':
-			usage(stdout);
-			return PW_EXIT_OK;
-		default:
-			pw_option_error("daemon", c, argv);
-			return PW_EXIT_USAGE;
-		}
-	}
-	if (pw_no_operands("daemon", argc, argv))
-		return PW_EXIT_USAGE;
-	if (!path) {
-		pw_err("daemon needs --config FILE (see 'portwatch daemon --help')");
-		return PW_EXIT_USAGE;
-	}
-	if (load_config(path, &d.cfg))
-		return PW_EXIT_USAGE;
-	/* Every namespace: series and texts name them (netns_name). */
-	pw_set_netns_namer(pw_netns_name);
-	if (apply_config(&d, &d.cfg, false)) {
-		err = PW_EXIT_USAGE;
-		goto out;
-	}
-	if (check) {
-		/* What the file cannot say: commands and URLs as they are. */
-		if (verify_notifiers(&d.cfg, true)) {
-			err = PW_EXIT_USAGE;
-			goto out;
-		}
-		printf("%s: ok: %zu rules, %zu notifiers\n", path, d.cfg.n_rules,
-		       d.cfg.n_notifiers);
-		err = PW_EXIT_OK;
-		goto out;
-	}
-	verify_notifiers(&d.cfg, false);
-	err = PW_EXIT_FAIL;
+/* --check: what the file cannot say, commands and URLs as they are. */
+static enum pw_daemon_result check(const struct pw_config *cfg, const char *path)
+{
+	if (verify_notifiers(cfg, true))
+		return PW_DAEMON_INVALID;
+	printf("%s: ok: %zu rules, %zu notifiers\n", path, cfg->n_rules, cfg->n_notifiers);
+	return PW_DAEMON_OK;
+}
+
+/* Starts everything, runs until stopped; 0, or -1 when starting or running
+ * failed (said). */
+static int serve(struct daemon *d)
+{
+	struct sigaction sa = { .sa_handler = on_hup };
+	int err;
+
+	verify_notifiers(&d->cfg, false);
 	/* Privileges and kernel first: one line saying what is missing, as
 	 * every other command does, not libbpf's refusals. */
 	if (pw_preflight())
-		goto out;
+		return -1;
 	pw_install_stop_handlers();
 	sigaction(SIGHUP, &sa, NULL);
-	d.http = pw_exporter__new(d.cfg.listen_addr, d.cfg.listen_port, d.cfg.max_connections,
-				  PUBLISH_NS);
-	if (!d.http)
-		goto out;
-	d.alerts = pw_alerts__new(&d.cfg);
-	d.notify = pw_notify__new(d.cfg.notifiers, d.cfg.n_notifiers);
-	if (!d.alerts || !d.notify) {
+	d->http = pw_exporter__new(d->cfg.listen_addr, d->cfg.listen_port, d->cfg.max_connections,
+				   PUBLISH_NS);
+	if (!d->http)
+		return -1;
+	d->alerts = pw_alerts__new(&d->cfg);
+	d->notify = pw_notify__new(d->cfg.notifiers, d->cfg.n_notifiers);
+	if (!d->alerts || !d->notify) {
 		pw_err("start alerting: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
-	if (gethostname(d.hostname, sizeof(d.hostname) - 1))
-		snprintf(d.hostname, sizeof(d.hostname), "unknown");
-	d.tracker = start_tracker(&d.cfg);
-	if (!d.tracker)
-		goto out;
-	d.last_reload_ok = pw_wall_now();
-	pw_info(strchr(d.cfg.listen_addr, ':') ? "serving http://[%s]:%u/metrics"
-					       : "serving http://%s:%u/metrics",
-		d.cfg.listen_addr, d.cfg.listen_port);
-	if (!run(&d))
-		err = PW_EXIT_OK;
+	if (gethostname(d->hostname, sizeof(d->hostname) - 1))
+		snprintf(d->hostname, sizeof(d->hostname), "unknown");
+	d->tracker = start_tracker(&d->cfg);
+	if (!d->tracker)
+		return -1;
+	d->last_reload_ok = pw_wall_now();
+	pw_info(strchr(d->cfg.listen_addr, ':') ? "serving http://[%s]:%u/metrics"
+						: "serving http://%s:%u/metrics",
+		d->cfg.listen_addr, d->cfg.listen_port);
+	err = run(d);
 	pw_info("stopping: detaching every BPF program");
-out:
-	pw_tracker__free(d.tracker);
-	pw_exporter__free(d.http);
-	pw_notify__free(d.notify);
-	pw_alerts__free(d.alerts);
-	pw_live_free(&d.live);
-	pw_portcap_free(&d.cap);
-	pw_text_free(&d.text);
-	pw_config_free(&d.cfg);
-	return err;
+	return err ? -1 : 0;
 }
 
-static void check_usage(FILE *out)
+enum pw_daemon_result pw_daemon_run(const char *path, unsigned int flags)
 {
-	fprintf(out, "Usage: portwatch check --config FILE [-v]\n\n"
-		     "Evaluate the config's rules once, from a snapshot of the kernel's socket\n"
-		     "tables, and exit like a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL,\n"
-		     "3 UNKNOWN, with one status line. For hosts that keep cron. It reads what\n"
-		     "the daemon would: every network namespace with `namespaces: all`. A\n"
-		     "snapshot has no history: close_wait, close_wait_age, accept_queue and\n"
-		     "listening rules are evaluated, windowed rules (latency, rates, connect\n"
-		     "failures) are listed as skipped; `for` and cooldown do not apply.\n\n"
-		     "Options:\n"
-		     "  -c, --config FILE  the daemon's YAML configuration\n"
-		     "  -v, --verbose      show libbpf's log\n"
-		     "  -h, --help         this text\n\n"
-		     "Example (cron, every 3 minutes):\n"
-		     "  */3 * * * * root portwatch check --config /etc/portwatch/portwatch.yaml "
-		     "|| restart-backend\n");
-}
+	enum pw_daemon_result res;
+	struct daemon d = {};
 
-/* The snapshot as live rows: states per row, oldest CLOSE_WAIT. */
-static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
-{
-	size_t i;
-
-	l->ts_ns = pw_mono_ns();
-	for (i = 0; i < snap->nsocks; i++) {
-		const struct pw_sock_rec *r = &snap->socks[i];
-		struct pw_key k = { .port = snap->port[i],
-				    .dir = snap->dir[i],
-				    .netns = snap->netns ? snap->netns[i] : 0 };
-		struct pw_live_row *row = pw_live_row(l, &k);
-		__u64 since;
-
-		if (!row)
-			return -ENOMEM;
-		row->states[r->state & (PW_STATE_SLOTS - 1)]++;
-		/* A listener's queue depth and limit: the fullest listener. */
-		if (r->state == PW_TCP_LISTEN && r->rx_queue >= row->acceptq) {
-			row->acceptq = r->rx_queue;
-			row->acceptq_max = r->tx_queue;
-		}
-		if (r->state != PW_TCP_CLOSE_WAIT)
-			continue;
-		since = l->ts_ns - (__u64)(pw_snap_age_seconds(snap, r) * PW_NSEC_PER_SEC);
-		if (!row->cw_oldest_since_ns || since < row->cw_oldest_since_ns)
-			row->cw_oldest_since_ns = since;
-	}
-	return 0;
-}
-
-int cmd_check(int argc, char **argv)
-{
-	static const char *const status[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	struct pw_text msg = {}, perf = {};
-	struct pw_config cfg = {};
-	struct pw_live l = {};
-	struct pw_snap snap = {};
-	const char *path = NULL;
-	size_t i, evaluated = 0;
-	int c, worst = 0, code = PW_CHECK_UNKNOWN;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			pw_set_verbose(true);
-			break;
-		case 'h':
-			check_usage(stdout);
-			return PW_EXIT_OK;
-		default:
-			pw_option_error("check", c, argv);
-			goto unknown;
-		}
-	}
-	if (pw_no_operands("check", argc, argv))
-		goto unknown;
-	if (!path) {
-		pw_err("check needs --config FILE (see 'portwatch check --help')");
-		goto unknown;
-	}
-	if (load_config(path, &cfg))
-		goto unknown;
-	if (pw_preflight() || pw_snapshot_take(&snap, cfg.all_netns))
-		goto unknown;
-	if (snap_to_live(&snap, &l)) {
-		pw_err("count sockets: out of memory");
-		goto unknown;
-	}
-	for (i = 0; i < cfg.n_rules; i++) {
-		const struct pw_rule *r = &cfg.rules[i];
-		double v, th;
-		int sev;
-
-		if (pw_rule_windowed(r->metric)) {
-			pw_text_printf(&msg, "%s%s: skipped (%s needs the daemon's history)",
-				       msg.len ? "; " : "", r->name,
-				       pw_rule_metric_name(r->metric));
-			continue;
-		}
-		v = pw_rule_value_now(r, &l);
-		sev = pw_rule_severity(r, v);
-		th = sev == PW_SEV_CRITICAL ? r->crit : r->has_warn ? r->warn : r->crit;
-		evaluated++;
-		if (sev > worst)
-			worst = sev;
-		pw_text_printf(&msg, "%s%s: %g on port %u", msg.len ? "; " : "", r->name, v,
-			       r->port);
-		if (sev)
-			pw_text_printf(&msg, " (%s %g)", sev == PW_SEV_CRITICAL ? "crit" : "warn",
-				       th);
-		pw_text_printf(&perf, " %s=%g;", r->name, v);
-		if (r->has_warn)
-			pw_text_printf(&perf, "%g", r->warn);
-		pw_text_printf(&perf, ";");
-		if (r->has_crit)
-			pw_text_printf(&perf, "%g", r->crit);
-	}
-	if (!evaluated && cfg.n_rules) {
-		pw_err("%s: no rule can be evaluated from a snapshot", path);
-		goto unknown;
-	}
-	code = worst;
-	printf("PORTWATCH %s - %s%s%s\n", status[code], msg.len ? msg.s : "no rules",
-	       perf.len ? " |" : "", perf.len ? perf.s : "");
-	goto out;
-unknown:
-	code = PW_CHECK_UNKNOWN;
-	printf("PORTWATCH UNKNOWN - %s\n", pw_last_error());
-out:
-	pw_text_free(&msg);
-	pw_text_free(&perf);
-	pw_live_free(&l);
-	pw_snap_free(&snap);
-	pw_config_free(&cfg);
-	return code;
+	if (pw_daemon_load_config(path, &d.cfg))
+		return PW_DAEMON_INVALID;
+	/* Every namespace: series and texts name them (netns_name). */
+	pw_set_netns_namer(pw_netns_name);
+	if (apply_config(&d, &d.cfg, false))
+		res = PW_DAEMON_INVALID;
+	else if (flags & PW_DAEMON_CHECK)
+		res = check(&d.cfg, path);
+	else
+		res = serve(&d) ? PW_DAEMON_FAILED : PW_DAEMON_OK;
+	daemon_free(&d);
+	return res;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <linux/types.h>
 #include "config/config.h"
+#include "render/alert_payload.h"
 
 /* What each kind does with an alert:
  * - log: one line through pw_warn: "alert firing: rule=R port=P
@@ -36,21 +37,6 @@
 /* exec: how much of a command's stderr is logged. */
 #define PW_NOTIFY_STDERR_KEEP 240
 
-/* One alert transition, built by the daemon. NULL strings are sent as "". */
-struct pw_alert_msg {
-	const char *rule; /* rule name */
-	const char *metric; /* "close_wait", "latency", ... */
-	unsigned port; /* service port */
-	const char *direction; /* "inbound", "outbound" or "any" */
-	const char *status; /* "firing" or "resolved" */
-	const char *severity; /* "warning" or "critical" */
-	double value, threshold;
-	const char *summary; /* one human line */
-	time_t starts_at; /* wall clock when it began firing; 0: unknown */
-	time_t ends_at; /* resolved: when (0: now); firing: 0 */
-	const char *hostname;
-};
-
 /* Per notifier. Every accepted alert ends as exactly one of sent, failed or
  * dropped; timeouts counts attempts cut off by the timeout (an exec killed,
  * an HTTP try timed out), which also end as failed unless a retry succeeds. */
@@ -70,8 +56,9 @@ struct pw_notify;
  * must initialise it before starting threads of their own.
  * exec reaps only its own children by pid: the process must not reap
  * children it did not spawn (waitpid(-1, ...), SIGCHLD set to SIG_IGN).
- * Returns NULL and sets errno: EINVAL for a notifier without its argv
- * (absolute argv[0]) or url, ENOMEM, or what starting the thread failed with. */
+ * Returns NULL and sets errno, printing nothing: EINVAL for a notifier
+ * without its argv (absolute argv[0]) or url, ENOMEM (libcurl failing to
+ * initialise included), or what starting the thread failed with. */
 struct pw_notify *pw_notify__new(const struct pw_notifier *n, size_t count);
 
 /* Queues *m for the notifiers at idx[0..n_idx) (indexes into the array given
