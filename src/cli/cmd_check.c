@@ -34,36 +34,6 @@ static void check_usage(FILE *out)
 }
 
 /* The snapshot as live rows: states per row, oldest CLOSE_WAIT. */
-static int snap_to_live(const struct pw_snap *snap, struct pw_live *l)
-{
-	size_t i;
-
-	l->ts_ns = pw_mono_ns();
-	for (i = 0; i < snap->nsocks; i++) {
-		const struct pw_sock_rec *r = &snap->socks[i];
-		struct pw_key k = { .port = snap->port[i],
-				    .dir = snap->dir[i],
-				    .netns = snap->netns ? snap->netns[i] : 0 };
-		struct pw_live_row *row = pw_live_row(l, &k);
-		__u64 since;
-
-		if (!row)
-			return -ENOMEM;
-		row->states[r->state & (PW_STATE_SLOTS - 1)]++;
-		/* A listener's queue depth and limit: the fullest listener. */
-		if (r->state == PW_TCP_LISTEN && r->rx_queue >= row->acceptq) {
-			row->acceptq = r->rx_queue;
-			row->acceptq_max = r->tx_queue;
-		}
-		if (r->state != PW_TCP_CLOSE_WAIT)
-			continue;
-		since = l->ts_ns - (__u64)(pw_snap_age_seconds(snap, r) * PW_NSEC_PER_SEC);
-		if (!row->cw_oldest_since_ns || since < row->cw_oldest_since_ns)
-			row->cw_oldest_since_ns = since;
-	}
-	return 0;
-}
-
 /* One rule into the status line (msg) and perfdata: its severity, or -1
  * when a snapshot cannot evaluate it. */
 static int check_rule(const struct pw_rule *r, const struct pw_live *l, struct pw_text *msg,
@@ -149,7 +119,7 @@ int cmd_check(int argc, char **argv)
 		goto unknown;
 	if (pw_preflight() || pw_snapshot_take(&snap, cfg.all_netns))
 		goto unknown;
-	if (snap_to_live(&snap, &l)) {
+	if (pw_live_from_snap(&l, &snap, NULL, pw_mono_ns())) {
 		pw_err("count sockets: out of memory");
 		goto unknown;
 	}

@@ -10,6 +10,7 @@
 #include "common/args.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stop.h"
 #include "core/netns.h"
 #include "core/snapshot.h"
 #include "core/track.h"

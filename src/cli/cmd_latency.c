@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/watch.h"
 #include "common/log.h"
+#include "common/stop.h"
 #include "core/netns.h"
 #include "core/snapshot.h"
 #include "core/track.h"

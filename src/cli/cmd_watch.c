@@ -4,7 +4,6 @@
  * interval. */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,35 +14,13 @@
 #include "cli/watch.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stop.h"
 #include "core/netns.h"
 #include "core/snapshot.h"
 #include "core/track.h"
 #include "render/format.h"
 #include "render/latency.h"
 #include "render/report.h"
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-void pw_install_stop_handlers(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	/* No SA_RESTART: a blocking poll returns so the loop can end. */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
-bool pw_stopping(void)
-{
-	return stop;
-}
 
 static void usage(FILE *out)
 {

@@ -28,8 +28,4 @@ struct pw_watch {
 json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r);
 json_t *pw_watch_status_json(const struct pw_watch *w);
 
-/* SIGINT and SIGTERM end the loops of watch and events. */
-void pw_install_stop_handlers(void);
-bool pw_stopping(void);
-
 #endif

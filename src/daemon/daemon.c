@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli/watch.h"
+#include "common/stop.h"
 #include "common/args.h"
 #include "common/clock.h"
 #include "common/log.h"

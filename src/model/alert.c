@@ -9,7 +9,6 @@
 #include <string.h>
 #include "common/clock.h"
 #include "model/alert.h"
-#include "render/format.h"
 
 /* A 1 h window read every second: enough for any sane configuration. */
 #define RING_MAX 4096
@@ -41,7 +40,7 @@ static __u64 elapsed(__u64 now_ns, __u64 since_ns)
 	return now_ns > since_ns ? now_ns - since_ns : 0;
 }
 
-static bool row_matches(const struct pw_rule *r, const struct pw_live_row *row)
+bool pw_rule_row_matches(const struct pw_rule *r, const struct pw_live_row *row)
 {
 	if (row->key.port != r->port)
 		return false;
@@ -70,7 +69,7 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 	for (i = 0; i < l->n; i++) {
 		const struct pw_live_row *row = &l->rows[i];
 
-		if (!row_matches(r, row))
+		if (!pw_rule_row_matches(r, row))
 			continue;
 		cw += row->states[PW_TCP_CLOSE_WAIT];
 		listening += row->states[PW_TCP_LISTEN];
@@ -93,84 +92,6 @@ double pw_rule_value_now(const struct pw_rule *r, const struct pw_live *l)
 	default:
 		return NAN;
 	}
-}
-
-/* A namespace's share of a rule's value. */
-struct share {
-	__u32 netns;
-	__s64 n;
-};
-
-static int cmp_share(const void *a, const void *b)
-{
-	const struct share *x = a, *y = b;
-
-	if (x->n != y->n)
-		return x->n > y->n ? -1 : 1;
-	return x->netns < y->netns ? -1 : x->netns > y->netns;
-}
-
-size_t pw_rule_where(const struct pw_rule *r, const struct pw_live *l, char *buf, size_t len)
-{
-	struct share sh[64];
-	size_t i, k, n = 0, off = 0;
-	__u64 oldest = 0;
-	__u32 queue = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < l->n; i++) {
-		const struct pw_live_row *row = &l->rows[i];
-		__s64 v;
-
-		if (!row_matches(r, row))
-			continue;
-		switch (r->metric) {
-		case PW_RM_CLOSE_WAIT:
-			v = row->states[PW_TCP_CLOSE_WAIT];
-			if (v <= 0)
-				continue;
-			break;
-		case PW_RM_CLOSE_WAIT_AGE:
-			if (!row->cw_oldest_since_ns ||
-			    (oldest && row->cw_oldest_since_ns >= oldest))
-				continue;
-			oldest = row->cw_oldest_since_ns;
-			n = 0; /* one: the oldest's */
-			v = 1;
-			break;
-		case PW_RM_ACCEPT_QUEUE:
-			if (row->acceptq <= queue)
-				continue;
-			queue = row->acceptq;
-			n = 0; /* one: the fullest's */
-			v = 1;
-			break;
-		default:
-			return 0;
-		}
-		for (k = 0; k < n && sh[k].netns != row->key.netns; k++)
-			;
-		if (k == n && n < sizeof(sh) / sizeof(sh[0]))
-			sh[n++] = (struct share){ row->key.netns, 0 };
-		if (k < n)
-			sh[k].n += v;
-	}
-	qsort(sh, n, sizeof(sh[0]), cmp_share);
-	for (k = 0; k < n && k < 3; k++) {
-		const char *name = pw_netns_named(sh[k].netns);
-		char ino[16];
-
-		if (!name[0]) {
-			snprintf(ino, sizeof(ino), "%u", sh[k].netns);
-			name = ino;
-		}
-		off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s", k ? ", " : "",
-					name);
-		if (r->metric == PW_RM_CLOSE_WAIT)
-			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, " (%lld)",
-						(long long)sh[k].n);
-	}
-	return k;
 }
 
 static __u64 row_total(const struct pw_rule *r, const struct pw_live_row *row)
@@ -295,7 +216,7 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 	if (lat)
 		memset(a->cur, 0, sizeof(*a->cur));
 	for (i = 0; i < l->n; i++) {
-		if (!row_matches(r, &l->rows[i]))
+		if (!pw_rule_row_matches(r, &l->rows[i]))
 			continue;
 		if (lat)
 			pw_lat_add(a->cur, &l->rows[i].lat);
@@ -665,76 +586,4 @@ const char *pw_alert_change_name(enum pw_alert_change c)
 		break;
 	}
 	return "unknown";
-}
-
-/* "1 socket", "12 sockets": counts are whole numbers. */
-static const char *plural(double v, const char *one, const char *many)
-{
-	return v == 1 ? one : many;
-}
-
-void pw_rule_describe(char *buf, size_t len, const struct pw_rule *r, double v, double threshold)
-{
-	const char *dir = r->dir == PW_RD_INBOUND    ? " inbound"
-			  : r->dir == PW_RD_OUTBOUND ? " outbound"
-						     : "";
-
-	if (isnan(v)) {
-		/* Latency without a request in the window, a rate before its
-		 * first window: nothing to compare. */
-		snprintf(buf, len, "no %s data on port %u%s in the window (threshold %g)",
-			 pw_rule_metric_name(r->metric), r->port, dir, threshold);
-		return;
-	}
-	switch (r->metric) {
-	case PW_RM_CLOSE_WAIT:
-		snprintf(buf, len, "%g %s in CLOSE_WAIT on port %u%s (threshold %g)", v,
-			 plural(v, "socket", "sockets"), r->port, dir, threshold);
-		break;
-	case PW_RM_CLOSE_WAIT_AGE:
-		snprintf(buf, len,
-			 "oldest CLOSE_WAIT socket on port %u%s is %.0fs old (threshold %gs)",
-			 r->port, dir, v, threshold);
-		break;
-	case PW_RM_LATENCY:
-		snprintf(buf, len, "p%g request latency on port %u%s is %.3fs (threshold %gs)",
-			 r->quantile * 100, r->port, dir, v, threshold);
-		break;
-	case PW_RM_REQUEST_RATE:
-		snprintf(buf, len, "%.2f requests/s on port %u%s (threshold %g)", v, r->port, dir,
-			 threshold);
-		break;
-	case PW_RM_RESET_RATE:
-		snprintf(buf, len, "%.2f resets/s on port %u%s (threshold %g)", v, r->port, dir,
-			 threshold);
-		break;
-	case PW_RM_UNANSWERED:
-		snprintf(buf, len, "%g %s unanswered on port %u%s (threshold %g)", v,
-			 plural(v, "request", "requests"), r->port, dir, threshold);
-		break;
-	case PW_RM_RETRANSMITS:
-		snprintf(buf, len, "%g %s retransmitted on port %u%s (threshold %g)", v,
-			 plural(v, "segment", "segments"), r->port, dir, threshold);
-		break;
-	case PW_RM_ACCEPT_QUEUE:
-		snprintf(buf, len, "%g %s waiting for accept() on port %u (threshold %g)", v,
-			 plural(v, "connection", "connections"), r->port, threshold);
-		break;
-	case PW_RM_LISTEN_DROPS:
-		snprintf(buf, len, "%g %s dropped by the listener on port %u (threshold %g)", v,
-			 plural(v, "segment", "segments"), r->port, threshold);
-		break;
-	case PW_RM_LISTENING:
-		if (v == 0)
-			snprintf(buf, len, "nothing listening on port %u (threshold %g)", r->port,
-				 threshold);
-		else
-			snprintf(buf, len, "%g %s on port %u (threshold %g)", v,
-				 plural(v, "listener", "listeners"), r->port, threshold);
-		break;
-	default:
-		snprintf(buf, len, "%g failed %s to port %u%s (threshold %g)", v,
-			 plural(v, "connect", "connects"), r->port, dir, threshold);
-		break;
-	}
 }

@@ -145,15 +145,9 @@ enum pw_severity pw_rule_severity(const struct pw_rule *r, double value);
 
 const char *pw_alert_state_name(enum pw_alert_state s);
 const char *pw_severity_name(enum pw_severity s);
-/* Where a gauge rule's value comes from, when rows span namespaces: for
- * close_wait the (up to) three namespaces holding most, "api-1 (4), web-2
- * (2)"; for close_wait_age the oldest socket's, for accept_queue the
- * fullest listener's. Names from pw_netns_named, else inodes. How many
- * are named (0: nothing to say, buf ""). */
-size_t pw_rule_where(const struct pw_rule *r, const struct pw_live *l, char *buf, size_t len);
-/* What a rule's value means, for alert texts: "12 sockets in CLOSE_WAIT on
- * port 3001 (threshold 10)"; a value with no data (NaN) says so. */
-void pw_rule_describe(char *buf, size_t len, const struct pw_rule *r, double v, double threshold);
+/* Whether a row is one a rule reads: its port, and its direction or the
+ * port's listen row for listener metrics. */
+bool pw_rule_row_matches(const struct pw_rule *r, const struct pw_live_row *row);
 const char *pw_alert_change_name(enum pw_alert_change c);
 
 #endif

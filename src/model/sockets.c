@@ -140,7 +140,7 @@ int pw_live_from_snap(struct pw_live *l, const struct pw_snap *snap,
 	for (i = 0; i < snap->nsocks; i++) {
 		const struct pw_sock_rec *r = &snap->socks[i];
 
-		if (!pw_portset_match(filter, snap->port[i]))
+		if (filter && !pw_portset_match(filter, snap->port[i]))
 			continue;
 		k.netns = snap->netns ? snap->netns[i] : 0;
 		k.port = snap->port[i];

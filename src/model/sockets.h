@@ -62,7 +62,7 @@ void pw_snap_filter(struct pw_snap *snap, const struct pw_sock_filter *f);
  * (CLOCK_MONOTONIC): every socket of a port in filter counted in its state,
  * listen rows with their fullest listener's queue, and when each row's
  * oldest CLOSE_WAIT socket entered it. Sorted by namespace, port,
- * direction. 0 or -ENOMEM. */
+ * direction; filter NULL: every port. 0 or -ENOMEM. */
 int pw_live_from_snap(struct pw_live *l, const struct pw_snap *snap,
 		      const struct pw_portset *filter, __u64 ts_ns);
 

@@ -9,6 +9,16 @@
 #include "model/live.h"
 #include "render/alert_payload.h"
 
+/* Where a gauge rule's value comes from, when rows span namespaces: for
+ * close_wait the (up to) three namespaces holding most, "api-1 (4), web-2
+ * (2)"; for close_wait_age the oldest socket's, for accept_queue the
+ * fullest listener's. Names from pw_netns_named, else inodes. How many
+ * are named (0: nothing to say, buf ""). */
+size_t pw_rule_where(const struct pw_rule *r, const struct pw_live *l, char *buf, size_t len);
+/* What a rule's value means, for alert texts: "12 sockets in CLOSE_WAIT on
+ * port 3001 (threshold 10)"; a value with no data (NaN) says so. */
+void pw_rule_describe(char *buf, size_t len, const struct pw_rule *r, double v, double threshold);
+
 /* An alert value as /metrics and the log spell it (NaN: no data). */
 void pw_alert_value_text(char *buf, size_t len, double v);
 

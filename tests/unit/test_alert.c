@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/alert.h"
+#include "render/alert_text.h"
 #include "render/format.h"
 
 #define SEC 1000000000ULL
