@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The daemon's YAML configuration: libyaml's events become a small tree,
- * then one pass over it fills struct pw_config. Every error names
- * file:line:column and the key path. Pure logic apart from reading the file. */
+/* The daemon's YAML configuration: one pass over the tree yaml.c builds
+ * fills struct pw_config. Every error names file:line:column and the key
+ * path. Pure logic apart from reading the file. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,18 +15,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 #include "common/args.h"
 #include "common/clock.h"
 #include "config/config.h"
+#include "config/yaml.h"
 
 #define PW_CONFIG_MAX_BYTES (1 << 20)
-#define PW_STR_(x) #x
-#define PW_STR(x) PW_STR_(x)
 #define PW_MAX_BUCKETS 64
 /* Bucket bounds are snapped to the in-kernel histogram, which ends at 2^47 ns. */
 #define PW_MAX_BUCKET_SECONDS 140000.0
-#define NONE ((size_t)-1)
+#define NONE PW_YAML_NONE
 
 static const double default_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 					  0.5,	 1,	 2.5,	5,    10,    30,   60 };
@@ -72,68 +70,29 @@ const char *pw_rule_dir_name(enum pw_rule_dir d)
 	return (unsigned int)d < ARRAY_SIZE(dir_names) ? dir_names[d] : "unknown";
 }
 
-enum node_kind {
-	N_SCALAR,
-	N_SEQ,
-	N_MAP,
-	N_ALIAS,
-};
-
-/* Nodes live in one array and point at each other by index, so nothing
- * here recurses however deep the input nests. A mapping's children are
- * its keys and values, alternating. */
-struct node {
-	enum node_kind kind;
-	bool plain; /* an unquoted scalar: may be null */
-	bool tagged;
-	unsigned int line, col; /* 1-based */
-	char *text; /* scalar, NUL-terminated; may also hold NULs ("\0") */
-	size_t len;
-	size_t n; /* children */
-	size_t first, last, next, parent;
-};
-
 struct parser {
-	const char *name;
-	char *err;
-	size_t errlen;
-	struct node *nodes;
-	size_t n_nodes, cap;
-	size_t root;
+	struct pw_yaml_doc doc;
+	struct pw_yaml_err err;
 	struct pw_config *cfg;
 };
 
-static void put_err(struct parser *p, unsigned int line, unsigned int col, const char *path,
-		    const char *msg)
-{
-	if (!p->err || !p->errlen)
-		return;
-	if (path)
-		snprintf(p->err, p->errlen, "%s:%u:%u: %s: %s", p->name, line, col, path, msg);
-	else
-		snprintf(p->err, p->errlen, "%s:%u:%u: %s", p->name, line, col, msg);
-}
+static int fail(struct parser *p, const struct pw_yaml_node *n, const char *path, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
 
-static int fail(struct parser *p, const struct node *n, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(struct parser *p, const struct node *n, const char *path, const char *fmt, ...)
+static int fail(struct parser *p, const struct pw_yaml_node *n, const char *path, const char *fmt,
+		...)
 {
-	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pw_yaml_vfail(&p->err, n, path, fmt, ap);
 	va_end(ap);
-	put_err(p, n->line, n->col, path, msg);
 	return -EINVAL;
 }
 
 static int fail_nomem(struct parser *p)
 {
-	if (p->err && p->errlen)
-		snprintf(p->err, p->errlen, "%s: out of memory", p->name);
-	return -ENOMEM;
+	return pw_yaml_nomem(&p->err);
 }
 
 /* User text inside a message: one line, bounded, printable. */
@@ -170,240 +129,44 @@ static const char *join_idx(char *buf, size_t size, const char *parent, size_t i
 
 #define PATH_LEN 160
 
-/* ---- building the tree from libyaml's events ---- */
-
-static int syntax_error(struct parser *p, yaml_parser_t *yp, const char *text, size_t len)
-{
-	unsigned int line = (unsigned int)yp->problem_mark.line + 1;
-	unsigned int col = (unsigned int)yp->problem_mark.column + 1;
-	char msg[256];
-	size_t i;
-
-	if (yp->error == YAML_MEMORY_ERROR)
-		return fail_nomem(p);
-	if (yp->error == YAML_READER_ERROR) {
-		/* The reader reports a byte offset, not a mark. */
-		line = col = 1;
-		for (i = 0; i < yp->problem_offset && i < len; i++) {
-			if (text[i] == '\n') {
-				line++;
-				col = 1;
-			} else {
-				col++;
-			}
-		}
-		if (yp->problem_value != -1)
-			snprintf(msg, sizeof(msg), "%s (#%X)", yp->problem, yp->problem_value);
-		else
-			snprintf(msg, sizeof(msg), "%s", yp->problem);
-	} else if (yp->context) {
-		snprintf(msg, sizeof(msg), "%s (%s at line %zu)",
-			 yp->problem ? yp->problem : "syntax error", yp->context,
-			 yp->context_mark.line + 1);
-	} else {
-		snprintf(msg, sizeof(msg), "%s", yp->problem ? yp->problem : "syntax error");
-	}
-	put_err(p, line, col, "yaml", msg);
-	return -EINVAL;
-}
-
-static int add_node(struct parser *p, const yaml_event_t *ev, enum node_kind kind, size_t parent,
-		    size_t *out)
-{
-	struct node *n, *nodes;
-	size_t cap;
-
-	if (p->n_nodes == p->cap) {
-		cap = p->cap ? p->cap * 2 : 64;
-		nodes = realloc(p->nodes, cap * sizeof(*nodes));
-		if (!nodes)
-			return fail_nomem(p);
-		p->nodes = nodes;
-		p->cap = cap;
-	}
-	n = &p->nodes[p->n_nodes];
-	memset(n, 0, sizeof(*n));
-	n->kind = kind;
-	n->line = (unsigned int)ev->start_mark.line + 1;
-	n->col = (unsigned int)ev->start_mark.column + 1;
-	n->first = n->last = n->next = NONE;
-	n->parent = parent;
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		n->tagged = ev->data.scalar.tag != NULL;
-		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !n->tagged;
-		n->len = ev->data.scalar.length;
-		n->text = malloc(n->len + 1);
-		if (!n->text)
-			return fail_nomem(p);
-		memcpy(n->text, ev->data.scalar.value, n->len);
-		n->text[n->len] = '\0';
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		n->tagged = ev->data.sequence_start.tag != NULL;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		n->tagged = ev->data.mapping_start.tag != NULL;
-		break;
-	default:
-		break;
-	}
-	if (parent == NONE) {
-		p->root = p->n_nodes;
-	} else {
-		if (p->nodes[parent].last == NONE)
-			p->nodes[parent].first = p->n_nodes;
-		else
-			p->nodes[p->nodes[parent].last].next = p->n_nodes;
-		p->nodes[parent].last = p->n_nodes;
-		p->nodes[parent].n++;
-	}
-	*out = p->n_nodes++;
-	return 0;
-}
-
-static void free_tree(struct parser *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->n_nodes; i++)
-		free(p->nodes[i].text);
-	free(p->nodes);
-	p->nodes = NULL;
-	p->n_nodes = p->cap = 0;
-}
-
-static int build_tree(struct parser *p, const char *text, size_t len)
-{
-	size_t cur = NONE, idx;
-	yaml_parser_t yp;
-	yaml_event_t ev;
-	unsigned int docs = 0, depth = 0;
-	bool done = false;
-	int err = 0;
-
-	p->root = NONE;
-	if (!yaml_parser_initialize(&yp))
-		return fail_nomem(p);
-	/* libyaml asserts on a NULL input, even an empty one. */
-	yaml_parser_set_input_string(&yp, (const unsigned char *)(text ? text : ""),
-				     text ? len : 0);
-	while (!done && !err) {
-		if (!yaml_parser_parse(&yp, &ev)) {
-			err = syntax_error(p, &yp, text, len);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (docs++) {
-				put_err(p, (unsigned int)ev.start_mark.line + 1,
-					(unsigned int)ev.start_mark.column + 1, "yaml",
-					"more than one document");
-				err = -EINVAL;
-			}
-			break;
-		case YAML_SCALAR_EVENT:
-			err = add_node(p, &ev, N_SCALAR, cur, &idx);
-			break;
-		case YAML_ALIAS_EVENT:
-			err = add_node(p, &ev, N_ALIAS, cur, &idx);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			/* Stop at the first level too deep: parsing on would
-			 * cost time that grows with the square of the depth. */
-			if (++depth > PW_CONFIG_MAX_DEPTH) {
-				put_err(p, (unsigned int)ev.start_mark.line + 1,
-					(unsigned int)ev.start_mark.column + 1, "yaml",
-					"nested deeper than " PW_STR(
-						PW_CONFIG_MAX_DEPTH) " levels");
-				err = -EINVAL;
-				break;
-			}
-			err = add_node(p, &ev, ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP,
-				       cur, &cur);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			if (cur != NONE)
-				cur = p->nodes[cur].parent;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&yp);
-	return err;
-}
-
 /* ---- typed access to nodes ---- */
 
-static struct node *at(struct parser *p, size_t i)
+static const struct pw_yaml_node *at(struct parser *p, size_t i)
 {
-	return i == NONE ? NULL : &p->nodes[i];
-}
-
-static const char *kind_desc(const struct node *n)
-{
-	switch (n->kind) {
-	case N_SEQ:
-		return "a list";
-	case N_MAP:
-		return "a mapping";
-	default:
-		return "a scalar";
-	}
-}
-
-static bool is_null(const struct node *n)
-{
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
-	size_t i;
-
-	if (n->kind != N_SCALAR || !n->plain)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(nulls); i++)
-		if (strcmp(n->text, nulls[i]) == 0)
-			return true;
-	return false;
+	return pw_yaml_at(&p->doc, i);
 }
 
 /* What every access checks first: features this format does not use. */
-static int plain_node(struct parser *p, const struct node *n, const char *path)
+static int plain_node(struct parser *p, const struct pw_yaml_node *n, const char *path)
 {
-	if (n->kind == N_ALIAS)
+	if (n->kind == PW_YAML_ALIAS)
 		return fail(p, n, path, "aliases are not supported");
 	if (n->tagged)
 		return fail(p, n, path, "tags are not supported");
 	return 0;
 }
 
-static int want_kind(struct parser *p, const struct node *n, const char *path, enum node_kind kind,
-		     const char *what)
+static int want_kind(struct parser *p, const struct pw_yaml_node *n, const char *path,
+		     enum pw_yaml_kind kind, const char *what)
 {
 	int err = plain_node(p, n, path);
 
 	if (err)
 		return err;
 	if (n->kind != kind)
-		return fail(p, n, path, "expected %s, got %s", what, kind_desc(n));
+		return fail(p, n, path, "expected %s, got %s", what, pw_yaml_kind_desc(n));
 	return 0;
 }
 
 /* A non-null scalar without NUL bytes. */
-static int scalar(struct parser *p, const struct node *n, const char *path, const char *what,
-		  const char **out)
+static int scalar(struct parser *p, const struct pw_yaml_node *n, const char *path,
+		  const char *what, const char **out)
 {
-	int err = want_kind(p, n, path, N_SCALAR, what);
+	int err = want_kind(p, n, path, PW_YAML_SCALAR, what);
 
 	if (err)
 		return err;
-	if (is_null(n))
+	if (pw_yaml_is_null(n))
 		return fail(p, n, path, "missing value (expected %s)", what);
 	if (strlen(n->text) != n->len)
 		return fail(p, n, path, "contains a NUL character");
@@ -414,27 +177,27 @@ static int scalar(struct parser *p, const struct node *n, const char *path, cons
 /* Looks up a mapping's keys in a table: vals[i] is the value node of
  * keys[i] (NONE if absent), keyn[i] its key node. Unknown and duplicate
  * keys are errors at the key. */
-static int map_fields(struct parser *p, const struct node *map, const char *path,
+static int map_fields(struct parser *p, const struct pw_yaml_node *map, const char *path,
 		      const char *const *keys, size_t n_keys, size_t *keyn, size_t *vals)
 {
 	char sub[PATH_LEN], shown[SHOW_LEN];
-	const struct node *k;
+	const struct pw_yaml_node *k;
 	size_t ki, i;
 	int err;
 
-	err = want_kind(p, map, path, N_MAP, "a mapping");
+	err = want_kind(p, map, path, PW_YAML_MAP, "a mapping");
 	if (err)
 		return err;
 	for (i = 0; i < n_keys; i++)
 		keyn[i] = vals[i] = NONE;
-	for (ki = map->first; ki != NONE; ki = p->nodes[ki].next) {
-		k = &p->nodes[ki];
-		if (p->nodes[ki].next == NONE)
+	for (ki = map->first; ki != NONE; ki = p->doc.nodes[ki].next) {
+		k = &p->doc.nodes[ki];
+		if (p->doc.nodes[ki].next == NONE)
 			return fail(p, k, path, "key without a value");
 		err = plain_node(p, k, *path ? path : "yaml");
 		if (err)
 			return err;
-		if (k->kind != N_SCALAR || is_null(k))
+		if (k->kind != PW_YAML_SCALAR || pw_yaml_is_null(k))
 			return fail(p, k, *path ? path : "yaml", "keys must be non-empty strings");
 		for (i = 0; i < n_keys; i++)
 			if (strlen(keys[i]) == k->len && memcmp(keys[i], k->text, k->len) == 0)
@@ -445,18 +208,19 @@ static int map_fields(struct parser *p, const struct node *map, const char *path
 		if (vals[i] != NONE)
 			return fail(p, k, sub, "duplicate key");
 		keyn[i] = ki;
-		vals[i] = p->nodes[ki].next;
+		vals[i] = p->doc.nodes[ki].next;
 		ki = vals[i];
 	}
 	return 0;
 }
 
-static int missing(struct parser *p, const struct node *map, const char *path, const char *key)
+static int missing(struct parser *p, const struct pw_yaml_node *map, const char *path,
+		   const char *key)
 {
 	return fail(p, map, path, "missing key '%s'", key);
 }
 
-static int get_port(struct parser *p, const struct node *n, const char *path, __u16 *port)
+static int get_port(struct parser *p, const struct pw_yaml_node *n, const char *path, __u16 *port)
 {
 	const char *s, *why;
 	int err;
@@ -469,8 +233,8 @@ static int get_port(struct parser *p, const struct node *n, const char *path, __
 	return 0;
 }
 
-static int get_u32(struct parser *p, const struct node *n, const char *path, __u32 min, __u32 max,
-		   __u32 *out)
+static int get_u32(struct parser *p, const struct pw_yaml_node *n, const char *path, __u32 min,
+		   __u32 max, __u32 *out)
 {
 	const char *s, *why;
 	__u32 v;
@@ -487,7 +251,7 @@ static int get_u32(struct parser *p, const struct node *n, const char *path, __u
 	return 0;
 }
 
-static int get_bool(struct parser *p, const struct node *n, const char *path, bool *out)
+static int get_bool(struct parser *p, const struct pw_yaml_node *n, const char *path, bool *out)
 {
 	const char *s;
 	int err;
@@ -505,8 +269,8 @@ static int get_bool(struct parser *p, const struct node *n, const char *path, bo
 }
 
 /* min_ns: smallest value accepted; 0 stays allowed when zero_ok. */
-static int get_duration(struct parser *p, const struct node *n, const char *path, __u64 min_ns,
-			bool zero_ok, const char *min_text, __u64 *out)
+static int get_duration(struct parser *p, const struct pw_yaml_node *n, const char *path,
+			__u64 min_ns, bool zero_ok, const char *min_text, __u64 *out)
 {
 	const char *s, *why;
 	__u64 ns;
@@ -556,7 +320,7 @@ static int parse_double(const char *s, double *out)
 	return -EINVAL;
 }
 
-static int get_number(struct parser *p, const struct node *n, const char *path, double *out)
+static int get_number(struct parser *p, const struct pw_yaml_node *n, const char *path, double *out)
 {
 	const char *s;
 	int err;
@@ -572,12 +336,13 @@ static int get_number(struct parser *p, const struct node *n, const char *path, 
 	return 0;
 }
 
-static int get_list(struct parser *p, const struct node *n, const char *path, const char *what)
+static int get_list(struct parser *p, const struct pw_yaml_node *n, const char *path,
+		    const char *what)
 {
-	return want_kind(p, n, path, N_SEQ, what);
+	return want_kind(p, n, path, PW_YAML_SEQ, what);
 }
 
-static int get_string(struct parser *p, const struct node *n, const char *path, char **out)
+static int get_string(struct parser *p, const struct pw_yaml_node *n, const char *path, char **out)
 {
 	const char *s;
 	int err;
@@ -605,7 +370,7 @@ static bool is_name(const char *s, bool dash)
 	return true;
 }
 
-static int get_name(struct parser *p, const struct node *n, const char *path, bool dash,
+static int get_name(struct parser *p, const struct pw_yaml_node *n, const char *path, bool dash,
 		    char name[PW_NAME_LEN])
 {
 	const char *s;
@@ -625,7 +390,7 @@ static int get_name(struct parser *p, const struct node *n, const char *path, bo
 }
 
 /* One of names[0..n); the index in *out. */
-static int get_enum(struct parser *p, const struct node *n, const char *path,
+static int get_enum(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		    const char *const *names, size_t n_names, const char *what, unsigned int *out)
 {
 	char list[160] = "";
@@ -651,7 +416,7 @@ static int get_enum(struct parser *p, const struct node *n, const char *path,
 
 /* ---- top-level values ---- */
 
-static int get_listen(struct parser *p, const struct node *n, const char *path,
+static int get_listen(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		      struct pw_config *cfg)
 {
 	char addr[64], shown[SHOW_LEN], part[SHOW_LEN];
@@ -661,7 +426,7 @@ static int get_listen(struct parser *p, const struct node *n, const char *path,
 	bool v6;
 	int err;
 
-	if (n->kind == N_SEQ)
+	if (n->kind == PW_YAML_SEQ)
 		return fail(p, n, path,
 			    "expected ADDR:PORT, got a list (quote IPv6: \"[::1]:9977\")");
 	err = scalar(p, n, path, "ADDR:PORT", &s);
@@ -701,7 +466,7 @@ static int get_listen(struct parser *p, const struct node *n, const char *path,
 	return 0;
 }
 
-static int get_ports(struct parser *p, const struct node *n, const char *path,
+static int get_ports(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		     struct pw_config *cfg)
 {
 	struct pw_portset *seen;
@@ -721,11 +486,11 @@ static int get_ports(struct parser *p, const struct node *n, const char *path,
 		free(seen);
 		return fail_nomem(p);
 	}
-	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
+	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->doc.nodes[ci].next) {
 		join_idx(sub, sizeof(sub), path, i);
-		err = get_port(p, &p->nodes[ci], sub, &port);
+		err = get_port(p, &p->doc.nodes[ci], sub, &port);
 		if (!err && pw_portset_has(seen, port))
-			err = fail(p, &p->nodes[ci], sub, "%u is listed twice", port);
+			err = fail(p, &p->doc.nodes[ci], sub, "%u is listed twice", port);
 		if (err)
 			break;
 		seen->bits[port / 64] |= 1ULL << (port % 64);
@@ -735,7 +500,7 @@ static int get_ports(struct parser *p, const struct node *n, const char *path,
 	return err;
 }
 
-static int get_buckets(struct parser *p, const struct node *n, const char *path,
+static int get_buckets(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		       struct pw_config *cfg)
 {
 	char sub[PATH_LEN];
@@ -753,8 +518,8 @@ static int get_buckets(struct parser *p, const struct node *n, const char *path,
 	cfg->buckets = calloc(n->n, sizeof(*cfg->buckets));
 	if (!cfg->buckets)
 		return fail_nomem(p);
-	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
-		const struct node *c = &p->nodes[ci];
+	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->doc.nodes[ci].next) {
+		const struct pw_yaml_node *c = &p->doc.nodes[ci];
 
 		join_idx(sub, sizeof(sub), path, i);
 		err = get_number(p, c, sub, &v);
@@ -805,7 +570,7 @@ static bool parse_id(const char *s, unsigned long *out)
 }
 
 /* user: a name or a uid; its primary group unless group says otherwise. */
-static int get_user(struct parser *p, const struct node *n, const char *path,
+static int get_user(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		    struct pw_notifier *nf, bool group_given)
 {
 	struct passwd pw, *found = NULL;
@@ -835,7 +600,7 @@ static int get_user(struct parser *p, const struct node *n, const char *path,
 	return 0;
 }
 
-static int get_group(struct parser *p, const struct node *n, const char *path,
+static int get_group(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		     struct pw_notifier *nf)
 {
 	struct group gr, *found = NULL;
@@ -858,7 +623,7 @@ static int get_group(struct parser *p, const struct node *n, const char *path,
 	return 0;
 }
 
-static int get_command(struct parser *p, const struct node *n, const char *path,
+static int get_command(struct parser *p, const struct pw_yaml_node *n, const char *path,
 		       struct pw_notifier *nf)
 {
 	char sub[PATH_LEN];
@@ -873,21 +638,21 @@ static int get_command(struct parser *p, const struct node *n, const char *path,
 	nf->argv = calloc(n->n + 1, sizeof(*nf->argv));
 	if (!nf->argv)
 		return fail_nomem(p);
-	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
+	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->doc.nodes[ci].next) {
 		join_idx(sub, sizeof(sub), path, i);
-		err = get_string(p, &p->nodes[ci], sub, &nf->argv[i]);
+		err = get_string(p, &p->doc.nodes[ci], sub, &nf->argv[i]);
 		if (err)
 			return err;
 		nf->argc++;
 		/* No PATH lookup: the daemon runs what the file names. */
 		if (i == 0 && nf->argv[0][0] != '/')
-			return fail(p, &p->nodes[ci], sub, "%s is not an absolute path",
-				    SHOW(&p->nodes[ci]));
+			return fail(p, &p->doc.nodes[ci], sub, "%s is not an absolute path",
+				    SHOW(&p->doc.nodes[ci]));
 	}
 	return 0;
 }
 
-static int get_url(struct parser *p, const struct node *n, const char *path, char **out)
+static int get_url(struct parser *p, const struct pw_yaml_node *n, const char *path, char **out)
 {
 	const char *s, *host;
 	size_t i;
@@ -914,10 +679,11 @@ static int get_url(struct parser *p, const struct node *n, const char *path, cha
 
 static int not_for_type(struct parser *p, size_t key, const char *path, const char *types)
 {
-	return fail(p, &p->nodes[key], path, "only applies to type %s", types);
+	return fail(p, &p->doc.nodes[key], path, "only applies to type %s", types);
 }
 
-static int get_notifier(struct parser *p, const struct node *map, const char *path, size_t idx)
+static int get_notifier(struct parser *p, const struct pw_yaml_node *map, const char *path,
+			size_t idx)
 {
 	struct pw_notifier *nf = &p->cfg->notifiers[idx];
 	size_t keyn[NF_MAX], v[NF_MAX], i;
@@ -961,7 +727,7 @@ static int get_notifier(struct parser *p, const struct node *map, const char *pa
 				return err;
 		}
 		if (v[NF_GROUP] != NONE && v[NF_USER] == NONE)
-			return fail(p, &p->nodes[keyn[NF_GROUP]],
+			return fail(p, &p->doc.nodes[keyn[NF_GROUP]],
 				    join(sub, sizeof(sub), path, "group"),
 				    "needs user (the group alone would run the command as root)");
 		if (v[NF_GROUP] != NONE) {
@@ -1024,9 +790,9 @@ static int get_notifier(struct parser *p, const struct node *map, const char *pa
  * (path "name[i]"). *count grows before each item is read, so that
  * pw_config_free sees what a failing one allocated. */
 /* A list of at most max items, each read by get. */
-static int get_items(struct parser *p, const struct node *n, const char *path, const char *what,
-		     size_t max, void **items, size_t size, size_t *count,
-		     int (*get)(struct parser *, const struct node *, const char *, size_t))
+static int get_items(struct parser *p, const struct pw_yaml_node *n, const char *path,
+		     const char *what, size_t max, void **items, size_t size, size_t *count,
+		     int (*get)(struct parser *, const struct pw_yaml_node *, const char *, size_t))
 {
 	char sub[PATH_LEN];
 	size_t i, ci;
@@ -1040,16 +806,16 @@ static int get_items(struct parser *p, const struct node *n, const char *path, c
 	*items = calloc(n->n, size);
 	if (!*items)
 		return fail_nomem(p);
-	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
+	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->doc.nodes[ci].next) {
 		(*count)++;
-		err = get(p, &p->nodes[ci], join_idx(sub, sizeof(sub), path, i), i);
+		err = get(p, &p->doc.nodes[ci], join_idx(sub, sizeof(sub), path, i), i);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int get_notifiers(struct parser *p, const struct node *n, const char *path)
+static int get_notifiers(struct parser *p, const struct pw_yaml_node *n, const char *path)
 {
 	return get_items(p, n, path, "a list of notifiers", PW_CONFIG_MAX_NOTIFIERS,
 			 (void **)&p->cfg->notifiers, sizeof(*p->cfg->notifiers),
@@ -1098,7 +864,7 @@ static bool metric_in_seconds(enum pw_rule_metric m)
 	return m == PW_RM_LATENCY || m == PW_RM_CLOSE_WAIT_AGE;
 }
 
-static int get_threshold(struct parser *p, const struct node *n, const char *path,
+static int get_threshold(struct parser *p, const struct pw_yaml_node *n, const char *path,
 			 enum pw_rule_metric m, double *out)
 {
 	const char *s, *why;
@@ -1128,7 +894,8 @@ static int get_threshold(struct parser *p, const struct node *n, const char *pat
 	return 0;
 }
 
-static int get_notify(struct parser *p, const struct node *n, const char *path, struct pw_rule *r)
+static int get_notify(struct parser *p, const struct pw_yaml_node *n, const char *path,
+		      struct pw_rule *r)
 {
 	const struct pw_config *cfg = p->cfg;
 	char sub[PATH_LEN];
@@ -1144,8 +911,8 @@ static int get_notify(struct parser *p, const struct node *n, const char *path, 
 	r->notify = calloc(n->n, sizeof(*r->notify));
 	if (!r->notify)
 		return fail_nomem(p);
-	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->nodes[ci].next) {
-		const struct node *c = &p->nodes[ci];
+	for (i = 0, ci = n->first; ci != NONE; i++, ci = p->doc.nodes[ci].next) {
+		const struct pw_yaml_node *c = &p->doc.nodes[ci];
 
 		join_idx(sub, sizeof(sub), path, i);
 		err = scalar(p, c, sub, "a notifier name", &s);
@@ -1164,7 +931,7 @@ static int get_notify(struct parser *p, const struct node *n, const char *path, 
 	return 0;
 }
 
-static int get_rule(struct parser *p, const struct node *map, const char *path, size_t idx)
+static int get_rule(struct parser *p, const struct pw_yaml_node *map, const char *path, size_t idx)
 {
 	struct pw_rule *r = &p->cfg->rules[idx];
 	size_t keyn[RF_MAX], v[RF_MAX], i;
@@ -1211,7 +978,7 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 	if (r->metric == PW_RM_LATENCY) {
 		r->quantile = 0.95;
 		if (v[RF_QUANTILE] != NONE) {
-			const struct node *q = at(p, v[RF_QUANTILE]);
+			const struct pw_yaml_node *q = at(p, v[RF_QUANTILE]);
 
 			err = get_number(p, q, sub, &r->quantile);
 			if (err)
@@ -1305,7 +1072,7 @@ static int get_rule(struct parser *p, const struct node *map, const char *path, 
 	return 0;
 }
 
-static int get_rules(struct parser *p, const struct node *n, const char *path)
+static int get_rules(struct parser *p, const struct pw_yaml_node *n, const char *path)
 {
 	return get_items(p, n, path, "a list of rules", PW_CONFIG_MAX_RULES,
 			 (void **)&p->cfg->rules, sizeof(*p->cfg->rules), &p->cfg->n_rules,
@@ -1351,7 +1118,7 @@ static int set_defaults(struct parser *p, struct pw_config *cfg)
 	cfg->forget_ns = 600 * PW_NSEC_PER_SEC;
 	cfg->interval_ns = 5 * PW_NSEC_PER_SEC;
 	cfg->latency = true;
-	cfg->path = strdup(p->name);
+	cfg->path = strdup(p->err.name);
 	if (!cfg->path)
 		return fail_nomem(p);
 	return 0;
@@ -1371,7 +1138,7 @@ static int fill(struct parser *p, struct pw_config *cfg)
 {
 	static const char *const ns_names[] = { "host", "all" };
 	size_t keyn[TF_MAX], v[TF_MAX];
-	const struct node *root = at(p, p->root);
+	const struct pw_yaml_node *root = pw_yaml_root(&p->doc);
 	unsigned int e;
 	int err;
 
@@ -1379,14 +1146,14 @@ static int fill(struct parser *p, struct pw_config *cfg)
 	if (err)
 		return err;
 	/* An empty file, or one with only comments, means every default. */
-	if (!root || is_null(root))
+	if (!root || pw_yaml_is_null(root))
 		return default_buckets_copy(p, cfg);
 	err = plain_node(p, root, "yaml");
 	if (err)
 		return err;
-	if (root->kind != N_MAP)
+	if (root->kind != PW_YAML_MAP)
 		return fail(p, root, "yaml", "the top level must be a mapping of settings, not %s",
-			    kind_desc(root));
+			    pw_yaml_kind_desc(root));
 	err = map_fields(p, root, "", top_keys, TF_MAX, keyn, v);
 	if (err)
 		return err;
@@ -1448,9 +1215,7 @@ int pw_config_parse(const char *name, const char *text, size_t len, struct pw_co
 		    char *err, size_t errlen)
 {
 	struct parser p = {
-		.name = name ? name : "config",
-		.err = err,
-		.errlen = errlen,
+		.err = { .name = name ? name : "config", .buf = err, .size = errlen },
 		.cfg = cfg,
 	};
 	int ret;
@@ -1458,10 +1223,10 @@ int pw_config_parse(const char *name, const char *text, size_t len, struct pw_co
 	memset(cfg, 0, sizeof(*cfg));
 	if (err && errlen)
 		err[0] = '\0';
-	ret = build_tree(&p, text, len);
+	ret = pw_yaml_parse(&p.doc, text, len, PW_CONFIG_MAX_DEPTH, &p.err);
 	if (!ret)
 		ret = fill(&p, cfg);
-	free_tree(&p);
+	pw_yaml_free(&p.doc);
 	if (ret)
 		pw_config_free(cfg);
 	return ret;
