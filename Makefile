@@ -56,7 +56,7 @@ SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
 PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o model/sockets.o model/live.o \
 	model/alert.o render/format.o render/report.o render/latency.o render/metrics.o \
-	config/config.o config/yaml.o)
+	config/config.o config/yaml.o config/schema.o)
 BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
 # Threads and network clients: the daemon's exporter and notifiers.
 DAEMON_OBJS := $(addprefix $(OUTPUT)/daemon/,exporter.o notify.o)
