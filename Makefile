@@ -54,10 +54,10 @@ TRACK_PARTS := state state_raw latency resets resets_kprobe accept iter
 BPF_NAMES := snapshot $(TRACK_PARTS)
 SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
-PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o common/stop.o model/sockets.o model/live.o \
-	model/alert.o render/format.o render/report.o render/latency.o render/metrics.o \
-	render/alert_payload.o render/alert_text.o render/self_metrics.o config/config.o \
-	config/yaml.o config/schema.o)
+PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o common/stop.o \
+	config/config.o config/yaml.o config/schema.o model/sockets.o model/live.o model/alert.o \
+	render/format.o render/report.o render/latency.o render/metrics.o render/alert_payload.o \
+	render/alert_text.o render/self_metrics.o)
 BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
 # Threads and network clients: the daemon's loop, exporter and notifiers.
 DAEMON_OBJS := $(addprefix $(OUTPUT)/daemon/,daemon.o exporter.o notify.o notify_exec.o notify_http.o)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <linux/types.h>
+#include "common/clock.h"
 
 #define PW_NAME_LEN 64
 
