@@ -291,6 +291,7 @@ static int refresh(struct daemon *d, bool eval)
 	};
 	int err;
 
+	/* Each failure is said once, here or by the tracker. */
 	err = pw_tracker__read(d->tracker, &d->live);
 	if (err) {
 		pw_exporter__health(d->http, false, "reading the BPF maps failed");
@@ -303,10 +304,14 @@ static int refresh(struct daemon *d, bool eval)
 	pw_self_write_alerts(&d->text, d->alerts);
 	write_notifiers(d);
 	write_self(d);
-	if (d->text.err)
-		return d->text.err;
-	pw_exporter__health(d->http, true, NULL);
-	return pw_exporter__publish(d->http, d->text.s, d->text.len);
+	err = d->text.err;
+	if (!err) {
+		pw_exporter__health(d->http, true, NULL);
+		err = pw_exporter__publish(d->http, d->text.s, d->text.len);
+	}
+	if (err)
+		pw_err("publish metrics: %s", strerror(-err));
+	return err;
 }
 
 static bool ports_changed(const struct pw_config *a, const struct pw_config *b)
@@ -481,9 +486,7 @@ static int run(struct daemon *d)
 	int err = 0, n;
 
 	next_reconcile = now + d->cfg.reconcile_ns;
-	err = refresh(d, false); /* /metrics has something from the start */
-	if (err)
-		pw_err("publish metrics: %s", strerror(-err));
+	refresh(d, false); /* /metrics has something from the start */
 	while (!pw_stopping()) {
 		if (reload) {
 			reload = 0;
@@ -501,15 +504,14 @@ static int run(struct daemon *d)
 			bool eval = now >= next_eval;
 
 			pw_exporter__wanted(d->http);
-			err = refresh(d, eval);
-			if (err)
-				pw_err("publish metrics: %s", strerror(-err));
+			refresh(d, eval);
 			if (eval)
 				next_eval = now + d->cfg.interval_ns;
 		}
 		if (d->cfg.reconcile_ns && now >= next_reconcile) {
-			if (pw_tracker__reconcile(d->tracker, &d->live))
-				pw_warn("reconcile: failed, retrying at the next interval");
+			/* A failure is said by the tracker; the next
+			 * interval tries again. */
+			pw_tracker__reconcile(d->tracker, &d->live);
 			next_reconcile = now + d->cfg.reconcile_ns;
 		}
 		/* A pass at least once a second: /healthz tells a stalled
