@@ -193,9 +193,22 @@ $(BPF_TESTS): $(OUTPUT)/tests/bpf_%: $(OUTPUT)/tests/bpf/test_%.o $(OUTPUT)/test
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_CMOCKA) -o $@
 
 # test_notify also exercises the notifier threads; test_procfd walks a tree.
-$(OUTPUT)/tests/test_notify: $(addprefix $(OUTPUT)/daemon/,notify.o notify_exec.o notify_http.o)
-$(OUTPUT)/tests/test_procfd: $(OUTPUT)/core/procfd.o
-$(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $(PURE_OBJS)
+# Each unit test links what it tests and what that needs, nothing more (a new
+# tests/unit/test_NAME.c gets a UNIT_test_NAME line).
+CONFIG_OBJS := config/config.o config/yaml.o config/schema.o common/args.o common/log.o
+UNIT_test_alert := model/alert.o model/live.o render/alert_text.o render/format.o $(CONFIG_OBJS)
+UNIT_test_args := common/args.o
+UNIT_test_config := $(CONFIG_OBJS)
+UNIT_test_hist :=
+UNIT_test_latency_math := render/latency.o render/format.o model/live.o
+UNIT_test_metrics := render/metrics.o render/format.o model/live.o
+UNIT_test_notify := daemon/notify.o daemon/notify_exec.o daemon/notify_http.o \
+	render/alert_payload.o $(CONFIG_OBJS)
+UNIT_test_procfd := core/procfd.o
+UNIT_test_report := render/report.o render/format.o model/sockets.o model/live.o common/args.o
+UNIT_test_sockets := model/sockets.o model/live.o common/args.o
+.SECONDEXPANSION:
+$(UNIT_TESTS): $(OUTPUT)/tests/%: $(OUTPUT)/tests/%.o $$(addprefix $(OUTPUT)/,$$(UNIT_$$*))
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_JSON) $(LDLIBS_YAML) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm -o $@
 
