@@ -108,7 +108,7 @@ done
 
 # The daemon's own CPU (default config) while 10,000 connections/s spread
 # over 2,000 ports, scraped every 15 s, as a share of one core (utime + stime
-# from /proc).
+# from /proc), and its peak resident memory (VmHWM).
 cpu_trial() {
 	unshare -n bash -s "$SPREAD_SECS" "$PW" "$LOADGEN" "$DAEMON_READY" <<'EOS'
 set -eu
@@ -133,10 +133,12 @@ t0=$(ticks) s0=$(date +%s.%N)
 rate=$("$loadgen" spread "$secs" 10000000)
 t1=$(ticks) s1=$(date +%s.%N)
 kill "$scraper" 2>/dev/null || true
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true
 rm -f "$cfg"
 awk -v t="$((t1 - t0))" -v st="$start" -v hz="$(getconf CLK_TCK)" -v a="$s0" -v b="$s1" \
-	-v r="$rate" 'BEGIN {printf "%.2f %s %.2f\n", 100 * t / hz / (b - a), r, st / hz}'
+	-v r="$rate" -v m="$hwm" \
+	'BEGIN {printf "%.2f %s %.2f %.1f\n", 100 * t / hz / (b - a), r, st / hz, m / 1024}'
 EOS
 }
 if wanted cpu:daemon; then
@@ -144,5 +146,5 @@ if wanted cpu:daemon; then
 	echo
 	echo "daemon CPU, default config, 10,000 connections/s over 2,000 ports, scraped every 15s, ${SPREAD_SECS}s:"
 	for _ in $(seq "$TRIALS"); do cpu_trial; done | sort -n |
-		awk '{c[NR]=$1; r[NR]=$2; s[NR]=$3} END {m=(NR+1)/2; printf "  median %.2f%% of one core (runs: ", c[int(m)]; for (i=1;i<=NR;i++) printf "%s%% ", c[i]; printf "), %s connections/s\n", r[int(m)]; printf "  start (load, attach, seed, first text), CPU seconds per run: "; for (i=1;i<=NR;i++) printf "%s ", s[i]; printf "\n"}'
+		awk '{c[NR]=$1; r[NR]=$2; s[NR]=$3; h[NR]=$4} END {m=(NR+1)/2; printf "  median %.2f%% of one core (runs: ", c[int(m)]; for (i=1;i<=NR;i++) printf "%s%% ", c[i]; printf "), %s connections/s\n", r[int(m)]; printf "  start (load, attach, seed, first text), CPU seconds per run: "; for (i=1;i<=NR;i++) printf "%s ", s[i]; printf "\n  peak resident memory (VmHWM), MiB per run: "; for (i=1;i<=NR;i++) printf "%s ", h[i]; printf "\n"}'
 fi

@@ -69,7 +69,7 @@ static void interval_latency(const struct pw_watch *w, const struct pw_live_row 
 	const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
 	static const struct pw_lat none;
 
-	pw_lat_sub(out, &r->lat, p ? &p->lat : &none);
+	pw_lat_sub(out, &pw_row_hists(r)->lat, p ? &pw_row_hists(p)->lat : &none);
 }
 
 /* Listen rows: segments dropped during the interval. */
@@ -100,7 +100,7 @@ static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
 	if (w->latency) {
 		const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
 
-		return r->lat.count != (p ? p->lat.count : 0);
+		return pw_row_hists(r)->lat.count != (p ? pw_row_hists(p)->lat.count : 0);
 	}
 	return false;
 }
@@ -161,7 +161,7 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 	json_object_set_new(
 		obj, "close_wait_left",
 		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_LEFT)));
-	json_object_set_new(obj, "close_wait_duration", hist_json(&r->cw_hist));
+	json_object_set_new(obj, "close_wait_duration", hist_json(&pw_row_hists(r)->cw_hist));
 	json_object_set_new(obj, "retransmits",
 			    json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_RETRANSMITS)));
 	if (r->key.dir == PW_DIR_LISTEN) {

@@ -1092,16 +1092,18 @@ static int add_lat(struct pw_tracker *t, const void *key, const void *val, void 
 	const struct lat_ctx *x = ctx;
 	const struct pw_lat *v = val;
 	struct pw_live_row *row = pw_live_row(x->l, key);
+	struct pw_row_hists *h = row ? pw_live_hists(x->l, row) : NULL;
 	int c;
 
-	if (!row)
+	if (!h)
 		return -ENOMEM;
 	for (c = 0; c < t->ncpus; c++)
-		pw_lat_add((struct pw_lat *)((char *)row + x->field), &v[c]);
+		pw_lat_add((struct pw_lat *)((char *)h + x->field), &v[c]);
 	return 0;
 }
 
-/* A per-CPU histogram map into one pw_lat per row, at offset field. */
+/* A per-CPU histogram map into one pw_lat per row, at offset field of its
+ * histograms. */
 static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, size_t field, struct pw_live *l)
 {
 	struct lat_ctx x = { l, field };
@@ -1112,11 +1114,12 @@ static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, size_t field,
 static int add_cw_hist(struct pw_tracker *t, const void *key, const void *val, void *ctx)
 {
 	struct pw_live_row *row = pw_live_row(ctx, key);
+	struct pw_row_hists *h = row ? pw_live_hists(ctx, row) : NULL;
 
 	(void)t;
-	if (!row)
+	if (!h)
 		return -ENOMEM;
-	memcpy(&row->cw_hist, val, sizeof(row->cw_hist));
+	memcpy(&h->cw_hist, val, sizeof(h->cw_hist));
 	return 0;
 }
 
@@ -1412,15 +1415,15 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	if (!err)
 		err = read_cw_hist(t, l);
 	if (!err)
-		err = read_lat_map(t, t->skel->maps.latency, offsetof(struct pw_live_row, lat), l);
+		err = read_lat_map(t, t->skel->maps.latency, offsetof(struct pw_row_hists, lat), l);
 	if (!err)
 		err = read_lat_map(t, t->skel->maps.connect_latency,
-				   offsetof(struct pw_live_row, connect), l);
+				   offsetof(struct pw_row_hists, connect), l);
 	if (!err)
 		err = read_lat_map(t, t->skel->maps.accept_wait,
-				   offsetof(struct pw_live_row, accept), l);
+				   offsetof(struct pw_row_hists, accept), l);
 	if (!err)
-		err = read_lat_map(t, t->skel->maps.response, offsetof(struct pw_live_row, resp),
+		err = read_lat_map(t, t->skel->maps.response, offsetof(struct pw_row_hists, resp),
 				   l);
 	if (!err)
 		err = read_close_wait(t, l, &cw);

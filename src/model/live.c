@@ -6,6 +6,45 @@
 #include <string.h>
 #include "model/live.h"
 
+static const struct pw_row_hists no_hists;
+
+const struct pw_row_hists *pw_row_hists(const struct pw_live_row *r)
+{
+	return r->hist ? r->hist : &no_hists;
+}
+
+struct pw_row_hists *pw_live_hists(struct pw_live *l, struct pw_live_row *r)
+{
+	if (r->hist)
+		return r->hist;
+	if (l->n_spare) {
+		r->hist = l->spare[--l->n_spare];
+		memset(r->hist, 0, sizeof(*r->hist));
+	} else {
+		r->hist = calloc(1, sizeof(*r->hist));
+	}
+	return r->hist;
+}
+
+/* A reset row's block goes to the spares (freed if they cannot grow). */
+static void keep_spare(struct pw_live *l, struct pw_row_hists *h)
+{
+	struct pw_row_hists **more;
+	size_t cap;
+
+	if (l->n_spare == l->cap_spare) {
+		cap = l->cap_spare ? 2 * l->cap_spare : 16;
+		more = realloc(l->spare, cap * sizeof(*more));
+		if (!more) {
+			free(h);
+			return;
+		}
+		l->spare = more;
+		l->cap_spare = cap;
+	}
+	l->spare[l->n_spare++] = h;
+}
+
 static bool key_eq(const struct pw_key *a, const struct pw_key *b)
 {
 	return a->netns == b->netns && a->port == b->port && a->dir == b->dir && a->pad == b->pad;
@@ -206,8 +245,10 @@ void pw_live_sort(struct pw_live *l)
 
 int pw_live_copy(struct pw_live *to, const struct pw_live *from)
 {
-	struct pw_live_row *rows = to->rows;
+	struct pw_live_row *rows;
+	size_t i;
 
+	pw_live_reset(to);
 	if (to->cap < from->n) {
 		rows = realloc(to->rows, from->n * sizeof(*rows));
 		if (!rows)
@@ -216,15 +257,29 @@ int pw_live_copy(struct pw_live *to, const struct pw_live *from)
 		to->cap = from->n;
 	}
 	if (from->n)
-		memcpy(rows, from->rows, from->n * sizeof(*rows));
+		memcpy(to->rows, from->rows, from->n * sizeof(*to->rows));
+	/* The rows, then each its own copy of the histograms it has. */
+	for (i = 0; i < from->n; i++)
+		to->rows[i].hist = NULL;
 	to->n = from->n;
 	to->ts_ns = from->ts_ns;
-	to->index_stale = true;
+	for (i = 0; i < from->n; i++) {
+		if (!from->rows[i].hist)
+			continue;
+		if (!pw_live_hists(to, &to->rows[i]))
+			return -ENOMEM;
+		memcpy(to->rows[i].hist, from->rows[i].hist, sizeof(*to->rows[i].hist));
+	}
 	return 0;
 }
 
 void pw_live_reset(struct pw_live *l)
 {
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->rows[i].hist)
+			keep_spare(l, l->rows[i].hist);
 	l->n = 0;
 	l->ts_ns = 0;
 	l->index_stale = true;
@@ -232,8 +287,15 @@ void pw_live_reset(struct pw_live *l)
 
 void pw_live_free(struct pw_live *l)
 {
+	size_t i;
+
 	if (!l)
 		return;
+	for (i = 0; i < l->n; i++)
+		free(l->rows[i].hist);
+	for (i = 0; i < l->n_spare; i++)
+		free(l->spare[i]);
+	free(l->spare);
 	free(l->rows);
 	free(l->index);
 	memset(l, 0, sizeof(*l));
@@ -312,6 +374,8 @@ __u64 pw_live_counters_sum(const __u64 *counter)
 
 __u64 pw_live_row_total(const struct pw_live_row *r)
 {
-	return pw_live_counters_sum(r->counter) + r->cw_hist.count + r->lat.count +
-	       r->connect.count + r->accept.count + r->resp.count + r->listen_drops;
+	const struct pw_row_hists *h = pw_row_hists(r);
+
+	return pw_live_counters_sum(r->counter) + h->cw_hist.count + h->lat.count +
+	       h->connect.count + h->accept.count + h->resp.count + r->listen_drops;
 }

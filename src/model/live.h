@@ -8,15 +8,25 @@
 #include <stddef.h>
 #include "pw_track.h"
 
+/* A row's histograms, all since portwatch started: 12 KB, so kept out of
+ * the row and made when one is first filled. Most rows (listeners, ports
+ * without traffic, latency off) never have any, and rows are read, copied
+ * and sorted at every interval. */
+struct pw_row_hists {
+	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT */
+	struct pw_lat lat; /* request latency */
+	struct pw_lat connect; /* connect latency (outbound) */
+	struct pw_lat accept; /* accept-queue wait (inbound) */
+	struct pw_lat resp; /* response: to the answer's last byte */
+};
+
 struct pw_live_row {
 	struct pw_key key;
 	__s64 states[PW_STATE_SLOTS]; /* current sockets per state */
 	__u64 counter[PW_C_MAX]; /* totals since portwatch started */
-	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT, since start */
-	struct pw_lat lat; /* request latency, since start */
-	struct pw_lat connect; /* connect latency (outbound), since start */
-	struct pw_lat accept; /* accept-queue wait (inbound), since start */
-	struct pw_lat resp; /* response: to the answer's last byte, since start */
+	/* Owned by the table the row is in (pw_live_hists); NULL: every
+	 * histogram empty. */
+	struct pw_row_hists *hist;
 	/* Listen rows: the fullest listener's accept queue and its limit
 	 * (per listener, never summed: IPv4 and IPv6 sockets, or
 	 * SO_REUSEPORT groups, each have their own), and the segments the
@@ -39,7 +49,16 @@ struct pw_live {
 	size_t index_cap; /* a power of two, > 2 n; 0: none yet */
 	size_t indexed; /* rows in the index: rebuilt when it is not n */
 	bool index_stale;
+	/* Histogram blocks of rows reset, for the next ones to reuse. */
+	struct pw_row_hists **spare;
+	size_t n_spare, cap_spare;
 };
+
+/* A row's histograms to read: all empty for a row that has none. */
+const struct pw_row_hists *pw_row_hists(const struct pw_live_row *r);
+/* A row of l's histograms to fill: made (zeroed) when it has none yet;
+ * NULL on ENOMEM. */
+struct pw_row_hists *pw_live_hists(struct pw_live *l, struct pw_live_row *r);
 
 /* The row for key, added zeroed if missing; NULL on ENOMEM. */
 struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key);

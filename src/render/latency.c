@@ -25,13 +25,13 @@ static void print_summary(FILE *out, const char *what, const struct pw_lat *c)
 
 void pw_lat_print_accepts(FILE *out, const struct pw_live_row *r)
 {
-	print_summary(out, "accepts", &r->accept);
+	print_summary(out, "accepts", &pw_row_hists(r)->accept);
 	fputc('\n', out);
 }
 
 static void print_connects(FILE *out, const struct pw_live_row *r)
 {
-	print_summary(out, "connects", &r->connect);
+	print_summary(out, "connects", &pw_row_hists(r)->connect);
 	fprintf(out, "  failed: %llu refused, %llu timed out, %llu other\n",
 		(unsigned long long)r->counter[PW_C_CONNECT_REFUSED],
 		(unsigned long long)r->counter[PW_C_CONNECT_TIMEOUT],
@@ -40,7 +40,9 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 
 bool pw_lat_row_has_data(const struct pw_live_row *r)
 {
-	return r->lat.count || r->resp.count || r->connect.count || r->accept.count ||
+	const struct pw_row_hists *h = pw_row_hists(r);
+
+	return h->lat.count || h->resp.count || h->connect.count || h->accept.count ||
 	       r->counter[PW_C_UNANSWERED] || pw_live_connect_failures(r->counter);
 }
 
@@ -49,9 +51,11 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 
 void pw_lat_print(FILE *out, const struct pw_live_row *r, bool netns)
 {
-	print_hist(out, &r->key, &r->lat, r->counter[PW_C_UNANSWERED], netns);
-	if (r->resp.count) {
-		print_summary(out, "responses (to the last byte)", &r->resp);
+	const struct pw_row_hists *h = pw_row_hists(r);
+
+	print_hist(out, &r->key, &h->lat, r->counter[PW_C_UNANSWERED], netns);
+	if (h->resp.count) {
+		print_summary(out, "responses (to the last byte)", &h->resp);
 		fputc('\n', out);
 	}
 	if (r->key.dir == PW_DIR_OUTBOUND)
@@ -128,17 +132,19 @@ static json_t *quantiles_json(const struct pw_lat *l)
 
 json_t *pw_lat_accept_json(const struct pw_live_row *r)
 {
-	json_t *o = quantiles_json(&r->accept);
+	const struct pw_lat *a = &pw_row_hists(r)->accept;
+	json_t *o = quantiles_json(a);
 
 	if (o)
-		json_object_set_new(o, "buckets", pw_json_buckets(r->accept.bucket));
+		json_object_set_new(o, "buckets", pw_json_buckets(a->bucket));
 	return o;
 }
 
 json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 {
+	const struct pw_row_hists *h = pw_row_hists(r);
 	const struct pw_key *key = &r->key;
-	const struct pw_lat *l = &r->lat;
+	const struct pw_lat *l = &h->lat;
 	json_t *obj, *connect;
 
 	obj = json_pack("{s:i, s:s}", "port", key->port, "direction", pw_dir_name(key->dir));
@@ -150,13 +156,13 @@ json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 		json_object_set_new(obj, "buckets", pw_json_buckets(l->bucket));
 		json_object_set_new(obj, "unanswered",
 				    json_integer((json_int_t)r->counter[PW_C_UNANSWERED]));
-		q = quantiles_json(&r->resp);
+		q = quantiles_json(&h->resp);
 		if (q)
-			json_object_set_new(q, "buckets", pw_json_buckets(r->resp.bucket));
+			json_object_set_new(q, "buckets", pw_json_buckets(h->resp.bucket));
 		json_object_set_new(obj, "response", q);
 	}
 	if (obj && key->dir == PW_DIR_OUTBOUND) {
-		connect = quantiles_json(&r->connect);
+		connect = quantiles_json(&h->connect);
 		json_object_set_new(connect, "failures",
 				    json_pack("{s:I, s:I, s:I}", "refused",
 					      (json_int_t)r->counter[PW_C_CONNECT_REFUSED],

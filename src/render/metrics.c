@@ -272,52 +272,59 @@ void pw_metrics_label_value(struct pw_text *t, const char *v)
 }
 
 /* What a row has that only grows (counters, histograms): later - earlier,
- * into out (zeroed by the caller). A row that went back (forgotten and
- * made again) counts from zero. */
-static void row_growth(struct pw_live_row *out, const struct pw_live_row *later,
-		       const struct pw_live_row *earlier)
+ * into out and its histograms oh (both zeroed by the caller). A row that
+ * went back (forgotten and made again) counts from zero. */
+static void row_growth(struct pw_live_row *out, struct pw_row_hists *oh,
+		       const struct pw_live_row *later, const struct pw_live_row *earlier)
 {
+	const struct pw_row_hists *lh = pw_row_hists(later), *eh;
 	int i;
 
 	if (earlier && pw_live_row_total(later) >= pw_live_row_total(earlier)) {
+		eh = pw_row_hists(earlier);
 		for (i = 0; i < PW_C_MAX; i++)
 			out->counter[i] = later->counter[i] - earlier->counter[i];
-		out->cw_hist.count = later->cw_hist.count - earlier->cw_hist.count;
-		out->cw_hist.sum_ns = later->cw_hist.sum_ns - earlier->cw_hist.sum_ns;
+		oh->cw_hist.count = lh->cw_hist.count - eh->cw_hist.count;
+		oh->cw_hist.sum_ns = lh->cw_hist.sum_ns - eh->cw_hist.sum_ns;
 		for (i = 0; i < PW_HIST_BUCKETS; i++)
-			out->cw_hist.bucket[i] =
-				later->cw_hist.bucket[i] - earlier->cw_hist.bucket[i];
-		pw_lat_sub(&out->lat, &later->lat, &earlier->lat);
-		pw_lat_sub(&out->connect, &later->connect, &earlier->connect);
-		pw_lat_sub(&out->accept, &later->accept, &earlier->accept);
-		pw_lat_sub(&out->resp, &later->resp, &earlier->resp);
+			oh->cw_hist.bucket[i] = lh->cw_hist.bucket[i] - eh->cw_hist.bucket[i];
+		pw_lat_sub(&oh->lat, &lh->lat, &eh->lat);
+		pw_lat_sub(&oh->connect, &lh->connect, &eh->connect);
+		pw_lat_sub(&oh->accept, &lh->accept, &eh->accept);
+		pw_lat_sub(&oh->resp, &lh->resp, &eh->resp);
 		out->listen_drops = later->listen_drops - earlier->listen_drops;
 		return;
 	}
 	memcpy(out->counter, later->counter, sizeof(out->counter));
-	out->cw_hist = later->cw_hist;
-	out->lat = later->lat;
-	out->connect = later->connect;
-	out->resp = later->resp;
-	out->accept = later->accept;
+	*oh = *lh;
 	out->listen_drops = later->listen_drops;
 }
 
-static void merge_totals(struct pw_live_row *to, const struct pw_live_row *from)
+/* from's totals added to to's, a row of tl (whose histograms it makes if
+ * from has some). */
+static int merge_totals(struct pw_live *tl, struct pw_live_row *to, const struct pw_live_row *from)
 {
+	const struct pw_row_hists *fh = from->hist;
+	struct pw_row_hists *th;
 	int i;
 
 	for (i = 0; i < PW_C_MAX; i++)
 		to->counter[i] += from->counter[i];
-	to->cw_hist.count += from->cw_hist.count;
-	to->cw_hist.sum_ns += from->cw_hist.sum_ns;
-	for (i = 0; i < PW_HIST_BUCKETS; i++)
-		to->cw_hist.bucket[i] += from->cw_hist.bucket[i];
-	pw_lat_add(&to->lat, &from->lat);
-	pw_lat_add(&to->connect, &from->connect);
-	pw_lat_add(&to->accept, &from->accept);
-	pw_lat_add(&to->resp, &from->resp);
 	to->listen_drops += from->listen_drops;
+	if (!fh)
+		return 0;
+	th = pw_live_hists(tl, to);
+	if (!th)
+		return -ENOMEM;
+	th->cw_hist.count += fh->cw_hist.count;
+	th->cw_hist.sum_ns += fh->cw_hist.sum_ns;
+	for (i = 0; i < PW_HIST_BUCKETS; i++)
+		th->cw_hist.bucket[i] += fh->cw_hist.bucket[i];
+	pw_lat_add(&th->lat, &fh->lat);
+	pw_lat_add(&th->connect, &fh->connect);
+	pw_lat_add(&th->accept, &fh->accept);
+	pw_lat_add(&th->resp, &fh->resp);
+	return 0;
 }
 
 /* Gauges: sockets now, the fullest listener, the oldest CLOSE_WAIT. */
@@ -344,11 +351,15 @@ static void merge_gauges(struct pw_live_row *to, const struct pw_live_row *from)
 static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, struct pw_live *out)
 {
 	struct pw_live_row *r, *acc, *grown = calloc(1, sizeof(*grown));
+	struct pw_row_hists *gh = calloc(1, sizeof(*gh));
 	size_t i;
 	int err = 0;
 
-	if (!grown)
+	if (!grown || !gh) {
+		free(grown);
+		free(gh);
 		return -ENOMEM;
+	}
 	out->ts_ns = l->ts_ns;
 	for (i = 0; !err && i < l->n; i++) {
 		const struct pw_live_row *row = &l->rows[i];
@@ -369,7 +380,7 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 		r->key.pad = k.pad;
 		merge_gauges(r, row);
 		if (!k.pad) {
-			merge_totals(r, row);
+			err = merge_totals(out, r, row);
 			continue;
 		}
 		acc = pw_live_row(&cap->other, &k);
@@ -379,8 +390,10 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 		}
 		acc->key.pad = 1;
 		memset(grown, 0, sizeof(*grown));
-		row_growth(grown, row, pw_live_find(&cap->prev, &row->key));
-		merge_totals(acc, grown);
+		memset(gh, 0, sizeof(*gh));
+		grown->hist = gh;
+		row_growth(grown, gh, row, pw_live_find(&cap->prev, &row->key));
+		err = merge_totals(&cap->other, acc, grown);
 	}
 	/* Everything "other" has gathered, whether or not a port is under it
 	 * now. */
@@ -391,9 +404,10 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 			break;
 		}
 		r->key.pad = 1;
-		merge_totals(r, &cap->other.rows[i]);
+		err = merge_totals(out, r, &cap->other.rows[i]);
 	}
 	free(grown);
+	free(gh);
 	/* This write's rows, for the next one's growth. */
 	if (!err)
 		err = pw_live_copy(&cap->prev, l);
@@ -531,7 +545,7 @@ static void write_lat_family(struct pw_text *t, const struct pw_live *f,
 
 		if (!(dirs & DIR(r->key.dir)))
 			continue;
-		l = (const struct pw_lat *)((const char *)r + field);
+		l = (const struct pw_lat *)((const char *)pw_row_hists(r) + field);
 		write_hist(t, name, r, l->bucket, l->count, l->sum_ns, o);
 	}
 }
@@ -546,29 +560,30 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 	for (i = 0; i < f->n; i++) {
 		const struct pw_live_row *r = &f->rows[i];
 
+		const struct pw_cw_hist *h = &pw_row_hists(r)->cw_hist;
+
 		if (r->key.dir != PW_DIR_LISTEN)
-			write_hist(t, cw, r, r->cw_hist.bucket, r->cw_hist.count, r->cw_hist.sum_ns,
-				   o);
+			write_hist(t, cw, r, h->bucket, h->count, h->sum_ns, o);
 	}
 	if (o->latency)
 		write_lat_family(t, f, o, "portwatch_request_duration_seconds",
 				 "Request duration: inbound, request arrival to response start; "
 				 "outbound, request sent to first response byte.",
-				 offsetof(struct pw_live_row, lat),
+				 offsetof(struct pw_row_hists, lat),
 				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
 	if (o->latency)
 		write_lat_family(t, f, o, "portwatch_response_duration_seconds",
 				 "Response duration: request start to the answer's last byte "
 				 "(before the next request or the close).",
-				 offsetof(struct pw_live_row, resp),
+				 offsetof(struct pw_row_hists, resp),
 				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
 	write_lat_family(t, f, o, "portwatch_connect_duration_seconds",
 			 "Outbound connect duration, SYN sent to established.",
-			 offsetof(struct pw_live_row, connect), DIR(PW_DIR_OUTBOUND));
+			 offsetof(struct pw_row_hists, connect), DIR(PW_DIR_OUTBOUND));
 	if (o->accept_wait)
 		write_lat_family(t, f, o, "portwatch_accept_wait_seconds",
 				 "Inbound accept-queue wait, handshake complete to accept().",
-				 offsetof(struct pw_live_row, accept), DIR(PW_DIR_INBOUND));
+				 offsetof(struct pw_row_hists, accept), DIR(PW_DIR_INBOUND));
 }
 
 static void write_counter(struct pw_text *t, const struct pw_live *f,

@@ -325,6 +325,28 @@ static struct pw_live_row *row(struct pw_live *l, __u32 netns, __u16 port, __u8 
 	return r;
 }
 
+/* A row's histograms, made if it has none. */
+static struct pw_row_hists *H(struct pw_live *l, struct pw_live_row *r)
+{
+	struct pw_row_hists *h = pw_live_hists(l, r);
+
+	assert_non_null(h);
+	return h;
+}
+
+/* Keeps the first n rows, as a read that found fewer would. */
+static void keep_rows(struct pw_live *l, size_t n)
+{
+	size_t i;
+
+	for (i = n; i < l->n; i++) {
+		free(l->rows[i].hist);
+		l->rows[i].hist = NULL;
+	}
+	l->n = n;
+	l->index_stale = true;
+}
+
 static struct pw_rule mkrule(const char *name, enum pw_rule_metric m, __u16 port,
 			     enum pw_rule_dir dir, double warn)
 {
@@ -414,7 +436,7 @@ static void test_rates(void **state)
 	lis = row(&l, 1, 8080, PW_DIR_LISTEN);
 	other = row(&l, 1, 9090, PW_DIR_INBOUND);
 	/* Totals since start are not zero at the first read. */
-	in->lat.count = 1000;
+	H(&l, in)->lat.count = 1000;
 	in->counter[PW_C_RESETS_SENT] = 77;
 	assert_int_equal(pw_alerts__eval(a, &l, NULL, NULL), 0);
 	for (k = 0; k < 4; k++)
@@ -425,16 +447,16 @@ static void test_rates(void **state)
 		out = row(&l, 2, 8080, PW_DIR_OUTBOUND);
 		lis = row(&l, 1, 8080, PW_DIR_LISTEN);
 		other = row(&l, 1, 9090, PW_DIR_INBOUND);
-		in->lat.count += 10 * k;
-		out->lat.count += k;
+		H(&l, in)->lat.count += 10 * k;
+		H(&l, out)->lat.count += k;
 		in->counter[PW_C_RESETS_SENT] += k;
 		out->counter[PW_C_RESETS_RECEIVED] += 2 * k;
 		out->counter[PW_C_CONNECT_REFUSED] += k;
 		out->counter[PW_C_CONNECT_TIMEOUT] += 1;
 		in->counter[PW_C_CONNECT_ERROR] += 2;
-		lis->lat.count += 1000;
+		H(&l, lis)->lat.count += 1000;
 		lis->counter[PW_C_RESETS_SENT] += 1000;
-		other->lat.count += 1000;
+		H(&l, other)->lat.count += 1000;
 		other->counter[PW_C_RESETS_SENT] += 1000;
 		other->counter[PW_C_CONNECT_REFUSED] += 1000;
 		l.ts_ns = k * 5 * SEC;
@@ -461,12 +483,12 @@ static void test_rates(void **state)
 		}
 	}
 	/* A row vanishing (counters down) restarts the history. */
-	l.n = 0;
+	keep_rows(&l, 0);
 	l.ts_ns = 25 * SEC;
 	pw_alerts__eval(a, &l, NULL, NULL);
 	assert_true(isnan(value_of(a, 0)));
 	in = row(&l, 1, 8080, PW_DIR_INBOUND);
-	in->lat.count = 40;
+	H(&l, in)->lat.count = 40;
 	l.ts_ns = 30 * SEC;
 	pw_alerts__eval(a, &l, NULL, NULL);
 	assert_float_equal(value_of(a, 0), 8, 1e-9);
@@ -534,10 +556,10 @@ static void test_latency_window(void **state)
 
 	/* 90 fast requests inbound, 10 slow outbound in another netns: p95
 	 * is among the slow ones. Listen rows and other ports are ignored. */
-	lat_add(&row(&l, 1, 8080, PW_DIR_INBOUND)->lat, 2000000, 90);
-	lat_add(&row(&l, 2, 8080, PW_DIR_OUTBOUND)->lat, 40000000, 10);
-	lat_add(&row(&l, 1, 8080, PW_DIR_LISTEN)->lat, 1000000000, 1000);
-	lat_add(&row(&l, 1, 9090, PW_DIR_INBOUND)->lat, 1000000000, 1000);
+	lat_add(&H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat, 2000000, 90);
+	lat_add(&H(&l, row(&l, 2, 8080, PW_DIR_OUTBOUND))->lat, 40000000, 10);
+	lat_add(&H(&l, row(&l, 1, 8080, PW_DIR_LISTEN))->lat, 1000000000, 1000);
+	lat_add(&H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->lat, 1000000000, 1000);
 	lat_add(want, 2000000, 90);
 	lat_add(want, 40000000, 10);
 	expect = pw_lat_quantile_ns(want, 0.95) / 1e9;
@@ -568,7 +590,7 @@ static void test_latency_window(void **state)
 	assert_true(isnan(ns.n[1].value));
 
 	/* New fast requests only: the slow ones are forgotten. */
-	lat_add(&row(&l, 1, 8080, PW_DIR_INBOUND)->lat, 1000000, 50);
+	lat_add(&H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat, 1000000, 50);
 	l.ts_ns = 70 * SEC;
 	pw_alerts__eval(a, &l, collect, &ns);
 	v = value_of(a, 1);
@@ -576,7 +598,7 @@ static void test_latency_window(void **state)
 	assert_int_equal(ns.len, 2);
 
 	/* A histogram going down (a row gone) restarts the history. */
-	l.n = 1;
+	keep_rows(&l, 1);
 	l.ts_ns = 75 * SEC;
 	pw_alerts__eval(a, &l, collect, &ns);
 	assert_true(isnan(value_of(a, 1)));
@@ -640,8 +662,8 @@ static void test_adopt(void **state)
 	row(&l, 1, 8080, PW_DIR_INBOUND)->states[PW_TCP_CLOSE_WAIT] = 10;
 	l.ts_ns = 0;
 	pw_alerts__eval(old, &l, NULL, NULL);
-	row(&l, 1, 8080, PW_DIR_INBOUND)->lat.count = 100;
-	row(&l, 1, 9090, PW_DIR_INBOUND)->lat.count = 100;
+	H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat.count = 100;
+	H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->lat.count = 100;
 	l.ts_ns = 5 * SEC;
 	pw_alerts__eval(old, &l, NULL, NULL);
 	assert_int_equal(pw_alerts__status(old, 0)->state, PW_AS_FIRING);
@@ -662,8 +684,8 @@ static void test_adopt(void **state)
 	assert_int_equal(pw_alerts__status(a, 2)->state, PW_AS_INACTIVE);
 	assert_int_equal(pw_alerts__status(a, 2)->changes[PW_ALERT_FIRING], 0);
 
-	row(&l, 1, 8080, PW_DIR_INBOUND)->lat.count = 600;
-	row(&l, 1, 9090, PW_DIR_INBOUND)->lat.count = 600;
+	H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat.count = 600;
+	H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->lat.count = 600;
 	l.ts_ns = 10 * SEC;
 	pw_alerts__eval(a, &l, collect, &ns);
 	/* cw2 and new fire afresh; cw is still the same firing alert. */

@@ -86,18 +86,22 @@ static void test_add_sub(void **state)
 static void test_report(void **state)
 {
 	struct pw_live_row *r = calloc(1, sizeof(*r));
-	struct pw_lat *l = &r->lat;
+	struct pw_row_hists *h = calloc(1, sizeof(*h));
+	struct pw_lat *l = &h->lat;
 	json_t *doc, *b, *c;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
 	(void)state;
+	assert_non_null(r);
+	assert_non_null(h);
+	r->hist = h;
 	r->key.port = 3001;
 	r->key.dir = PW_DIR_OUTBOUND;
 	add(l, 5100000, 120);
 	add(l, 80300000, 80);
-	add(&r->connect, 60000, 4);
+	add(&h->connect, 60000, 4);
 	r->counter[PW_C_CONNECT_REFUSED] = 3;
 	r->counter[PW_C_CONNECT_TIMEOUT] = 1;
 	assert_true(pw_lat_row_has_data(r));
@@ -141,6 +145,7 @@ static void test_report(void **state)
 	assert_true(json_real_value(json_object_get(b, "le_seconds")) >= 0.0051);
 	assert_true(json_real_value(json_object_get(b, "le_seconds")) <= 0.0051 * 1.125);
 	json_decref(doc);
+	free(h);
 	free(r);
 }
 
@@ -149,17 +154,22 @@ static void test_report(void **state)
 static void test_report_accepts(void **state)
 {
 	struct pw_live_row *r = calloc(1, sizeof(*r));
+	struct pw_row_hists *h = calloc(1, sizeof(*h));
 	char *buf = NULL;
 	size_t len = 0;
 	json_t *a, *b;
 	FILE *f;
 
 	(void)state;
+	assert_non_null(r);
+	assert_non_null(h);
 	r->key.port = 8080;
 	r->key.dir = PW_DIR_INBOUND;
 	assert_false(pw_lat_row_has_data(r));
-	add(&r->accept, 50000000, 3);
-	add(&r->accept, 200000000, 1);
+	r->hist = h;
+	assert_false(pw_lat_row_has_data(r));
+	add(&h->accept, 50000000, 3);
+	add(&h->accept, 200000000, 1);
 	assert_true(pw_lat_row_has_data(r));
 	f = open_memstream(&buf, &len);
 	pw_lat_print_accepts(f, r);
@@ -178,6 +188,7 @@ static void test_report_accepts(void **state)
 	assert_int_equal(json_integer_value(json_object_get(b, "count")), 1);
 	assert_true(json_real_value(json_object_get(b, "le_seconds")) >= 0.2);
 	json_decref(a);
+	free(h);
 	free(r);
 }
 
