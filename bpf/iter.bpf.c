@@ -171,6 +171,7 @@ static void listener(struct sock_common *skc)
 	v.backlog = sk->sk_ack_backlog;
 	v.max_backlog = sk->sk_max_ack_backlog;
 	v.drops = (__u32)BPF_CORE_READ(sk, sk_drops.counter);
+	v.pass = pw_pass;
 	id = sk_id(sk);
 	if (bpf_map_update_elem(&listeners, &id, &v, BPF_ANY))
 		drop(PW_DROP_MINI);
@@ -178,16 +179,16 @@ static void listener(struct sock_common *skc)
 
 /* Counting pass for minisockets, which no tracepoint follows: time-wait
  * sockets (TIME_WAIT, and FIN_WAIT2 after close) and request sockets
- * (SYN_RECV); and the listeners' queues. Userspace empties `mini` and
- * `listeners` before each pass. */
+ * (SYN_RECV); and the listeners' queues. Entries are tagged with the pass
+ * (pw_pass): userspace reads those of this pass. */
 SEC("iter/tcp")
 int count_mini(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct tcp_timewait_sock *tw;
 	const struct pw_listening *l;
+	struct pw_mini_val first = { .pass = pw_pass, .count = 1 }, *v;
 	struct pw_mini_key mk = {};
-	__u64 one = 1, *v;
 	__u32 zero = 0;
 	__u8 state;
 
@@ -215,10 +216,13 @@ int count_mini(struct bpf_iter__tcp *ctx)
 	mk.key.dir = pw_classify_ports(state, skc->skc_num, bpf_ntohs(skc->skc_dport), l->bits,
 				       pw_eph_lo, pw_eph_hi, &mk.key.port);
 	mk.state = state;
+	/* One pass runs at a time, in one task: no other writer. */
 	v = bpf_map_lookup_elem(&mini, &mk);
-	if (v)
-		(*v)++;
-	else if (bpf_map_update_elem(&mini, &mk, &one, BPF_NOEXIST))
+	if (v && v->pass == pw_pass)
+		v->count++;
+	else if (v)
+		*v = first;
+	else if (bpf_map_update_elem(&mini, &mk, &first, BPF_NOEXIST))
 		drop(PW_DROP_MINI);
 	return 0;
 }

@@ -43,6 +43,9 @@ PW_EXTERN __u64 pw_test_calls;
 /* Set by userspace while the first sync pass runs: sockets it finds are
  * new to us then, not drift. */
 PW_EXTERN volatile bool pw_seeding;
+/* The counting pass in progress, set by userspace before it (see
+ * struct pw_mini_val). */
+PW_EXTERN volatile __u32 pw_pass;
 /* Set for a sync pass over listeners only: they need no classification,
  * and the ports they give classify everything else in the next pass. */
 PW_EXTERN volatile bool pw_sync_listeners;
@@ -168,13 +171,14 @@ PW_EXTERN struct {
 } listening SEC(".maps");
 
 /* Minisocket counts per (row, state), and listeners by socket address, from
- * the counting pass: preallocated, as userspace empties them before every
- * pass (allocating and freeing thousands of entries each read costs more). */
+ * the counting pass, tagged with the pass that found them: kept from one
+ * pass to the next (userspace deletes only what no pass finds any more),
+ * and preallocated, as rows come and go with the traffic. */
 PW_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 32768);
 	__type(key, struct pw_mini_key);
-	__type(value, __u64);
+	__type(value, struct pw_mini_val);
 } mini SEC(".maps");
 
 PW_EXTERN struct {

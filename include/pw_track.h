@@ -234,7 +234,21 @@ struct pw_listener {
 	/* segments it dropped since it was made (sk_drops): SYNs and
 	 * handshake ends refused with the queue full, and other drops */
 	__u64 drops;
+	__u32 pass; /* the counting pass that found it (see pw_mini_val) */
+	__u32 pad;
 };
+_Static_assert(sizeof(struct pw_listener) == 32, "pw_listener layout");
+
+/* A row's minisockets in one state as of counting pass `pass` (pw_pass).
+ * Entries stay from one pass to the next, and the first sighting in a new
+ * pass restarts the count: userspace only deletes the entries no pass
+ * found any more, instead of emptying the map before every pass. */
+struct pw_mini_val {
+	__u32 pass;
+	__u32 pad;
+	__u64 count;
+};
+_Static_assert(sizeof(struct pw_mini_val) == 16, "pw_mini_val layout");
 
 /* A time-wait or request minisocket counted by the counting pass. */
 struct pw_mini_key {

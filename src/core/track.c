@@ -941,9 +941,12 @@ static int key_list_add(struct key_list *k, const void *key)
 	return 0;
 }
 
+/* What the counting pass found: entries of this pass into rows, the
+ * others (found by no pass since) to delete. */
 struct mini_ctx {
 	struct pw_live *l;
-	struct key_list seen;
+	__u32 pass;
+	struct key_list stale;
 };
 
 static int add_mini(struct pw_tracker *t, const void *k, const void *val, void *ctx)
@@ -951,17 +954,19 @@ static int add_mini(struct pw_tracker *t, const void *k, const void *val, void *
 	const struct pw_mini_key *key = k;
 	struct mini_ctx *x = ctx;
 	struct pw_live_row *row;
-	__u64 cnt;
+	struct pw_mini_val v;
 
 	(void)t;
-	memcpy(&cnt, val, sizeof(cnt));
+	memcpy(&v, val, sizeof(v));
+	if (v.pass != x->pass)
+		return key_list_add(&x->stale, key);
 	if (key->state < PW_STATE_SLOTS) {
 		row = pw_live_row(x->l, &key->key);
 		if (!row)
 			return -ENOMEM;
-		row->states[key->state] += (__s64)cnt;
+		row->states[key->state] += (__s64)v.count;
 	}
-	return key_list_add(&x->seen, key);
+	return 0;
 }
 
 /* A listener: the fullest queue into its row now, its drops kept for
@@ -976,6 +981,8 @@ static int add_listener(struct pw_tracker *t, const void *k, const void *val, vo
 
 	memcpy(&v, val, sizeof(v));
 	memcpy(&id, k, sizeof(id));
+	if (v.pass != x->pass)
+		return key_list_add(&x->stale, k);
 	row = pw_live_row(x->l, &v.key);
 	if (!row)
 		return -ENOMEM;
@@ -988,29 +995,40 @@ static int add_listener(struct pw_tracker *t, const void *k, const void *val, vo
 		t->lsn_now = more;
 	}
 	t->lsn_now[t->n_lsn_now++] = (struct pw_lsn){ id, v.key, v.drops };
-	return key_list_add(&x->seen, k);
+	return 0;
 }
 
-/* Minisockets and listeners of one namespace: run the counting pass, add
- * what it found, and empty its maps for the next. */
+/* The counting pass in one namespace, classifying by its listening ports. */
 static int mini_netns(struct pw_tracker *t, __u32 netns, void *arg)
 {
-	struct mini_ctx x = { .l = arg, .seen = { .size = sizeof(struct pw_mini_key) } };
 	size_t n;
 	int err;
 
-	err = listening_from_rows(t, x.l, netns);
+	err = listening_from_rows(t, arg, netns);
 	if (!err)
 		err = pw_run_iter(t->skel->progs.count_mini, 0, NULL, &n);
+	return err;
+}
+
+/* Minisockets and listeners: one counting pass (in every namespace
+ * tracked), its entries added to the rows, and only the entries no pass
+ * finds any more deleted. */
+static int read_mini(struct pw_tracker *t, struct pw_live *l)
+{
+	struct mini_ctx x = { .l = l, .stale = { .size = sizeof(struct pw_mini_key) } };
+	int err;
+
+	x.pass = ++t->skel->bss->pw_pass;
+	err = for_each_netns(t, mini_netns, l);
 	if (!err)
 		err = map_each(t, t->skel->maps.mini, add_mini, &x);
-	delete_keys(t, t->skel->maps.mini, x.seen.keys, x.seen.n);
-	free(x.seen.keys);
-	x.seen = (struct key_list){ .size = sizeof(__u64) };
+	delete_keys(t, t->skel->maps.mini, x.stale.keys, x.stale.n);
+	free(x.stale.keys);
+	x.stale = (struct key_list){ .size = sizeof(__u64) };
 	if (!err)
 		err = map_each(t, t->skel->maps.listeners, add_listener, &x);
-	delete_keys(t, t->skel->maps.listeners, x.seen.keys, x.seen.n);
-	free(x.seen.keys);
+	delete_keys(t, t->skel->maps.listeners, x.stale.keys, x.stale.n);
+	free(x.stale.keys);
 	return err;
 }
 
@@ -1043,7 +1061,7 @@ static int drops_gone(struct pw_tracker *t, const struct pw_key *key, __u64 drop
 }
 
 /* The listeners the counting pass found (every namespace's, collected by
- * mini_netns()) into their rows: the fullest queue, and drops summed with
+ * read_mini()) into their rows: the fullest queue, and drops summed with
  * those of listeners gone since the last read, so the total never goes
  * back when a listener closes (a new socket at the same address starts
  * below where the old one ended). */
@@ -1406,7 +1424,7 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	t->n_lsn_now = 0;
 	t->cap_lsn_now = 0;
 	if (!err)
-		err = for_each_netns(t, mini_netns, l);
+		err = read_mini(t, l);
 	if (!err) {
 		err = read_listeners(t, l, t->lsn_now, t->n_lsn_now);
 		t->lsn_now = NULL;

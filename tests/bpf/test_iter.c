@@ -150,13 +150,16 @@ static void test_repair(void **state)
 }
 
 /* Time-wait sockets and the listener's queue, which only the counting
- * pass sees: per row and state in `mini`, per listener in `listeners`. */
+ * pass sees: per row and state in `mini`, per listener in `listeners`,
+ * each tagged with the pass that found it. A later pass starts its counts
+ * afresh in the same entries; what it no longer finds keeps the old tag. */
 static void test_count_mini(void **state)
 {
 	struct bt *t = *state;
 	struct pw_mini_key mk = { .state = PW_TCP_TIME_WAIT };
+	struct pw_mini_val mv;
 	struct pw_listener v;
-	__u64 count = 0, id, *prev = NULL;
+	__u64 id, *prev = NULL;
 	uint16_t port = 3303;
 	struct conns c;
 	int i, fd, n = 0;
@@ -173,11 +176,19 @@ static void test_count_mini(void **state)
 	assert_true(fd >= 0);
 	usleep(50000);
 	assert_int_equal(bt_set_listening(t, &port, 1), 0);
+	t->skel->bss->pw_pass = 7;
 	assert_int_equal(bt_run_iter(t, t->skel->progs.count_mini), 0);
 
 	mk.key = (struct pw_key){ .netns = t->netns, .port = port, .dir = PW_DIR_OUTBOUND };
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.mini), &mk, &count), 0);
-	assert_int_equal(count, N);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.mini), &mk, &mv), 0);
+	assert_int_equal(mv.pass, 7);
+	assert_int_equal(mv.count, N);
+	/* The next pass counts afresh: N again, not 2 N. */
+	t->skel->bss->pw_pass = 8;
+	assert_int_equal(bt_run_iter(t, t->skel->progs.count_mini), 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.mini), &mk, &mv), 0);
+	assert_int_equal(mv.pass, 8);
+	assert_int_equal(mv.count, N);
 	while (!bpf_map_get_next_key(bpf_map__fd(t->skel->maps.listeners), prev, &id)) {
 		assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.listeners), &id, &v),
 				 0);
@@ -189,8 +200,16 @@ static void test_count_mini(void **state)
 	assert_int_equal(v.key.dir, PW_DIR_LISTEN);
 	assert_int_equal(v.backlog, 1);
 	assert_int_equal(v.max_backlog, 16);
+	assert_int_equal(v.pass, 8);
+
+	/* The listener gone, a pass no longer finds it: its entry keeps the
+	 * tag of the last pass that did, for userspace to delete. */
 	close(fd);
 	close(c.lfd);
+	t->skel->bss->pw_pass = 9;
+	assert_int_equal(bt_run_iter(t, t->skel->progs.count_mini), 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.listeners), &id, &v), 0);
+	assert_int_equal(v.pass, 8);
 }
 
 static int setup_iter(void **state)
