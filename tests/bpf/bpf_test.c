@@ -49,6 +49,11 @@ static bool listed(const char *name, const char *const *progs)
 
 int bt_setup(void **state, const char *const *progs)
 {
+	return bt_setup_with(state, progs, NULL);
+}
+
+int bt_setup_with(void **state, const char *const *progs, void (*configure)(struct track_bpf *))
+{
 	struct bpf_program *p;
 	struct bt *t;
 	struct stat st;
@@ -63,6 +68,8 @@ int bt_setup(void **state, const char *const *progs)
 	if (!t->skel || t->ncpus <= 0)
 		goto fail;
 	t->skel->rodata->pw_netns = t->netns;
+	if (configure)
+		configure(t->skel);
 	bpf_object__for_each_program(p, t->skel->obj)
 		bpf_program__set_autoload(p, listed(bpf_program__name(p), progs));
 	if (track_bpf__load(t->skel))
@@ -221,6 +228,29 @@ int bt_row(const struct bt *t, uint16_t port, __u8 dir, struct pw_stats *out)
 			out->gauge[i] += v[cpu].gauge[i];
 		for (i = 0; i < PW_C_MAX; i++)
 			out->counter[i] += v[cpu].counter[i];
+	}
+	free(v);
+	return err;
+}
+
+int bt_lat(const struct bt *t, struct bpf_map *map, uint16_t port, __u8 dir, struct pw_lat *out)
+{
+	struct pw_key key = { .netns = t->netns, .port = port, .dir = dir };
+	struct pw_lat *v = calloc((size_t)t->ncpus, sizeof(*v));
+	int cpu, b, err = 0;
+
+	if (!v)
+		return -ENOMEM;
+	memset(out, 0, sizeof(*out));
+	if (bpf_map_lookup_elem(bpf_map__fd(map), &key, v))
+		err = -errno;
+	for (cpu = 0; !err && cpu < t->ncpus; cpu++) {
+		out->count += v[cpu].count;
+		out->sum_ns += v[cpu].sum_ns;
+		if (v[cpu].max_ns > out->max_ns)
+			out->max_ns = v[cpu].max_ns;
+		for (b = 0; b < PW_HIST_BUCKETS; b++)
+			out->bucket[b] += v[cpu].bucket[b];
 	}
 	free(v);
 	return err;

@@ -26,6 +26,9 @@ int bt_enter_new_netns(void);
 /* cmocka setup: a new namespace, the tracker opened for it with only the
  * programs named in progs (NULL-terminated) loaded and attached. */
 int bt_setup(void **state, const char *const *progs);
+/* The same, with configure(skel) setting the tracker's settings (rodata)
+ * between open and load. */
+int bt_setup_with(void **state, const char *const *progs, void (*configure)(struct track_bpf *));
 int bt_teardown(void **state);
 
 /* Runs an iterator program (iter/tcp walks the caller's namespace) to its
@@ -47,6 +50,9 @@ void bt_abort(int fd);
 int bt_sk(const struct bt *t, int fd, struct pw_sk *out);
 /* A row of this namespace, summed over CPUs: 0 or -ENOENT. */
 int bt_row(const struct bt *t, uint16_t port, __u8 dir, struct pw_stats *out);
+/* A row's histogram in a per-CPU pw_lat map (latency, response,
+ * connect_latency, accept_wait), summed over CPUs: 0 or -ENOENT. */
+int bt_lat(const struct bt *t, struct bpf_map *map, uint16_t port, __u8 dir, struct pw_lat *out);
 /* A row's CLOSE_WAIT histogram: 0 or -ENOENT. */
 int bt_cw_hist(const struct bt *t, uint16_t port, __u8 dir, struct pw_cw_hist *out);
 /* Entries of the close_wait map; the first in *first. */
