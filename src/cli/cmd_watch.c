@@ -69,7 +69,7 @@ static void interval_latency(const struct pw_watch *w, const struct pw_live_row 
 	const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
 	static const struct pw_lat none;
 
-	pw_lat_sub(out, &pw_row_hists(r)->lat, p ? &pw_row_hists(p)->lat : &none);
+	pw_lat_sub(out, pw_row_hist(r, PW_H_LAT), p ? pw_row_hist(p, PW_H_LAT) : &none);
 }
 
 /* Listen rows: segments dropped during the interval. */
@@ -100,7 +100,7 @@ static bool row_shown(const struct pw_watch *w, const struct pw_live_row *r)
 	if (w->latency) {
 		const struct pw_live_row *p = w->prev ? pw_live_find(w->prev, &r->key) : NULL;
 
-		return pw_row_hists(r)->lat.count != (p ? pw_row_hists(p)->lat.count : 0);
+		return pw_row_hist(r, PW_H_LAT)->count != (p ? pw_row_hist(p, PW_H_LAT)->count : 0);
 	}
 	return false;
 }
@@ -128,7 +128,7 @@ static double oldest_age(const struct pw_watch *w, const struct pw_live_row *r)
 
 /* Cumulative since start, Prometheus-style: count, sum, and the non-empty
  * buckets by upper bound. */
-static json_t *hist_json(const struct pw_cw_hist *h)
+static json_t *hist_json(const struct pw_lat *h)
 {
 	return json_pack("{s:I, s:f, s:o}", "count", (json_int_t)h->count, "sum_seconds",
 			 pw_seconds(h->sum_ns), "buckets", pw_json_buckets(h->bucket));
@@ -161,7 +161,7 @@ json_t *pw_watch_row_json(const struct pw_watch *w, const struct pw_live_row *r)
 	json_object_set_new(
 		obj, "close_wait_left",
 		json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_CLOSE_WAIT_LEFT)));
-	json_object_set_new(obj, "close_wait_duration", hist_json(&pw_row_hists(r)->cw_hist));
+	json_object_set_new(obj, "close_wait_duration", hist_json(pw_row_hist(r, PW_H_CW)));
 	json_object_set_new(obj, "retransmits",
 			    json_integer((json_int_t)pw_live_delta(w->prev, r, PW_C_RETRANSMITS)));
 	if (r->key.dir == PW_DIR_LISTEN) {

@@ -1102,7 +1102,7 @@ static int read_listeners(struct pw_tracker *t, struct pw_live *l, struct pw_lsn
 
 struct lat_ctx {
 	struct pw_live *l;
-	size_t field;
+	enum pw_hist_kind kind;
 };
 
 static int add_lat(struct pw_tracker *t, const void *key, const void *val, void *ctx)
@@ -1110,21 +1110,21 @@ static int add_lat(struct pw_tracker *t, const void *key, const void *val, void 
 	const struct lat_ctx *x = ctx;
 	const struct pw_lat *v = val;
 	struct pw_live_row *row = pw_live_row(x->l, key);
-	struct pw_row_hists *h = row ? pw_live_hists(x->l, row) : NULL;
+	struct pw_lat *h = row ? pw_live_hist(x->l, row, x->kind) : NULL;
 	int c;
 
 	if (!h)
 		return -ENOMEM;
 	for (c = 0; c < t->ncpus; c++)
-		pw_lat_add((struct pw_lat *)((char *)h + x->field), &v[c]);
+		pw_lat_add(h, &v[c]);
 	return 0;
 }
 
-/* A per-CPU histogram map into one pw_lat per row, at offset field of its
- * histograms. */
-static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, size_t field, struct pw_live *l)
+/* A per-CPU histogram map into each row's histogram of that kind. */
+static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, enum pw_hist_kind kind,
+			struct pw_live *l)
 {
-	struct lat_ctx x = { l, field };
+	struct lat_ctx x = { l, kind };
 
 	return map_each(t, map, add_lat, &x);
 }
@@ -1132,12 +1132,16 @@ static int read_lat_map(struct pw_tracker *t, struct bpf_map *map, size_t field,
 static int add_cw_hist(struct pw_tracker *t, const void *key, const void *val, void *ctx)
 {
 	struct pw_live_row *row = pw_live_row(ctx, key);
-	struct pw_row_hists *h = row ? pw_live_hists(ctx, row) : NULL;
+	struct pw_lat *h = row ? pw_live_hist(ctx, row, PW_H_CW) : NULL;
+	struct pw_cw_hist v;
 
 	(void)t;
 	if (!h)
 		return -ENOMEM;
-	memcpy(&h->cw_hist, val, sizeof(h->cw_hist));
+	memcpy(&v, val, sizeof(v));
+	h->count = v.count;
+	h->sum_ns = v.sum_ns;
+	memcpy(h->bucket, v.bucket, sizeof(h->bucket));
 	return 0;
 }
 
@@ -1433,16 +1437,13 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	if (!err)
 		err = read_cw_hist(t, l);
 	if (!err)
-		err = read_lat_map(t, t->skel->maps.latency, offsetof(struct pw_row_hists, lat), l);
+		err = read_lat_map(t, t->skel->maps.latency, PW_H_LAT, l);
 	if (!err)
-		err = read_lat_map(t, t->skel->maps.connect_latency,
-				   offsetof(struct pw_row_hists, connect), l);
+		err = read_lat_map(t, t->skel->maps.connect_latency, PW_H_CONNECT, l);
 	if (!err)
-		err = read_lat_map(t, t->skel->maps.accept_wait,
-				   offsetof(struct pw_row_hists, accept), l);
+		err = read_lat_map(t, t->skel->maps.accept_wait, PW_H_ACCEPT, l);
 	if (!err)
-		err = read_lat_map(t, t->skel->maps.response, offsetof(struct pw_row_hists, resp),
-				   l);
+		err = read_lat_map(t, t->skel->maps.response, PW_H_RESP, l);
 	if (!err)
 		err = read_close_wait(t, l, &cw);
 	if (!err)

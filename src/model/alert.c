@@ -98,7 +98,7 @@ static __u64 row_total(const struct pw_rule *r, const struct pw_live_row *row)
 {
 	switch (r->metric) {
 	case PW_RM_REQUEST_RATE:
-		return pw_row_hists(row)->lat.count;
+		return pw_row_hist(row, PW_H_LAT)->count;
 	case PW_RM_RESET_RATE:
 		return row->counter[PW_C_RESETS_SENT] + row->counter[PW_C_RESETS_RECEIVED];
 	case PW_RM_CONNECT_FAILURES:
@@ -219,7 +219,7 @@ static double sample_windowed(struct pw_alerts *a, struct slot *s, const struct 
 		if (!pw_rule_row_matches(r, &l->rows[i]))
 			continue;
 		if (lat)
-			pw_lat_add(a->cur, &pw_row_hists(&l->rows[i])->lat);
+			pw_lat_add(a->cur, pw_row_hist(&l->rows[i], PW_H_LAT));
 		else
 			total += row_total(r, &l->rows[i]);
 	}

@@ -6,30 +6,30 @@
 #include <string.h>
 #include "model/live.h"
 
-static const struct pw_row_hists no_hists;
+static const struct pw_lat no_hist;
 
-const struct pw_row_hists *pw_row_hists(const struct pw_live_row *r)
+const struct pw_lat *pw_row_hist(const struct pw_live_row *r, enum pw_hist_kind k)
 {
-	return r->hist ? r->hist : &no_hists;
+	return r->hist[k] ? r->hist[k] : &no_hist;
 }
 
-struct pw_row_hists *pw_live_hists(struct pw_live *l, struct pw_live_row *r)
+struct pw_lat *pw_live_hist(struct pw_live *l, struct pw_live_row *r, enum pw_hist_kind k)
 {
-	if (r->hist)
-		return r->hist;
+	if (r->hist[k])
+		return r->hist[k];
 	if (l->n_spare) {
-		r->hist = l->spare[--l->n_spare];
-		memset(r->hist, 0, sizeof(*r->hist));
+		r->hist[k] = l->spare[--l->n_spare];
+		memset(r->hist[k], 0, sizeof(*r->hist[k]));
 	} else {
-		r->hist = calloc(1, sizeof(*r->hist));
+		r->hist[k] = calloc(1, sizeof(*r->hist[k]));
 	}
-	return r->hist;
+	return r->hist[k];
 }
 
-/* A reset row's block goes to the spares (freed if they cannot grow). */
-static void keep_spare(struct pw_live *l, struct pw_row_hists *h)
+/* A reset row's histogram goes to the spares (freed if they cannot grow). */
+static void keep_spare(struct pw_live *l, struct pw_lat *h)
 {
-	struct pw_row_hists **more;
+	struct pw_lat **more;
 	size_t cap;
 
 	if (l->n_spare == l->cap_spare) {
@@ -247,6 +247,7 @@ int pw_live_copy(struct pw_live *to, const struct pw_live *from)
 {
 	struct pw_live_row *rows;
 	size_t i;
+	int k;
 
 	pw_live_reset(to);
 	if (to->cap < from->n) {
@@ -260,15 +261,17 @@ int pw_live_copy(struct pw_live *to, const struct pw_live *from)
 		memcpy(to->rows, from->rows, from->n * sizeof(*to->rows));
 	/* The rows, then each its own copy of the histograms it has. */
 	for (i = 0; i < from->n; i++)
-		to->rows[i].hist = NULL;
+		memset(to->rows[i].hist, 0, sizeof(to->rows[i].hist));
 	to->n = from->n;
 	to->ts_ns = from->ts_ns;
 	for (i = 0; i < from->n; i++) {
-		if (!from->rows[i].hist)
-			continue;
-		if (!pw_live_hists(to, &to->rows[i]))
-			return -ENOMEM;
-		memcpy(to->rows[i].hist, from->rows[i].hist, sizeof(*to->rows[i].hist));
+		for (k = 0; k < PW_H_MAX; k++) {
+			if (!from->rows[i].hist[k])
+				continue;
+			if (!pw_live_hist(to, &to->rows[i], k))
+				return -ENOMEM;
+			*to->rows[i].hist[k] = *from->rows[i].hist[k];
+		}
 	}
 	return 0;
 }
@@ -276,10 +279,12 @@ int pw_live_copy(struct pw_live *to, const struct pw_live *from)
 void pw_live_reset(struct pw_live *l)
 {
 	size_t i;
+	int k;
 
 	for (i = 0; i < l->n; i++)
-		if (l->rows[i].hist)
-			keep_spare(l, l->rows[i].hist);
+		for (k = 0; k < PW_H_MAX; k++)
+			if (l->rows[i].hist[k])
+				keep_spare(l, l->rows[i].hist[k]);
 	l->n = 0;
 	l->ts_ns = 0;
 	l->index_stale = true;
@@ -288,11 +293,13 @@ void pw_live_reset(struct pw_live *l)
 void pw_live_free(struct pw_live *l)
 {
 	size_t i;
+	int k;
 
 	if (!l)
 		return;
 	for (i = 0; i < l->n; i++)
-		free(l->rows[i].hist);
+		for (k = 0; k < PW_H_MAX; k++)
+			free(l->rows[i].hist[k]);
 	for (i = 0; i < l->n_spare; i++)
 		free(l->spare[i]);
 	free(l->spare);
@@ -374,8 +381,10 @@ __u64 pw_live_counters_sum(const __u64 *counter)
 
 __u64 pw_live_row_total(const struct pw_live_row *r)
 {
-	const struct pw_row_hists *h = pw_row_hists(r);
+	__u64 sum = pw_live_counters_sum(r->counter) + r->listen_drops;
+	int k;
 
-	return pw_live_counters_sum(r->counter) + h->cw_hist.count + h->lat.count +
-	       h->connect.count + h->accept.count + h->resp.count + r->listen_drops;
+	for (k = 0; k < PW_H_MAX; k++)
+		sum += pw_row_hist(r, k)->count;
+	return sum;
 }

@@ -8,25 +8,25 @@
 #include <stddef.h>
 #include "pw_track.h"
 
-/* A row's histograms, all since portwatch started: 12 KB, so kept out of
- * the row and made when one is first filled. Most rows (listeners, ports
- * without traffic, latency off) never have any, and rows are read, copied
- * and sorted at every interval. */
-struct pw_row_hists {
-	struct pw_cw_hist cw_hist; /* time spent in CLOSE_WAIT */
-	struct pw_lat lat; /* request latency */
-	struct pw_lat connect; /* connect latency (outbound) */
-	struct pw_lat accept; /* accept-queue wait (inbound) */
-	struct pw_lat resp; /* response: to the answer's last byte */
+/* A row's histograms, all since portwatch started. 2.4 KB each, so kept
+ * out of the row and made when first filled: most rows have one or none
+ * (CLOSE_WAIT times on an inbound row; latency off by default), and rows
+ * are read, copied and sorted at every interval. */
+enum pw_hist_kind {
+	PW_H_CW, /* time spent in CLOSE_WAIT (no max_ns) */
+	PW_H_LAT, /* request latency */
+	PW_H_CONNECT, /* connect latency (outbound) */
+	PW_H_ACCEPT, /* accept-queue wait (inbound) */
+	PW_H_RESP, /* response: to the answer's last byte */
+	PW_H_MAX,
 };
 
 struct pw_live_row {
 	struct pw_key key;
 	__s64 states[PW_STATE_SLOTS]; /* current sockets per state */
 	__u64 counter[PW_C_MAX]; /* totals since portwatch started */
-	/* Owned by the table the row is in (pw_live_hists); NULL: every
-	 * histogram empty. */
-	struct pw_row_hists *hist;
+	/* Owned by the table the row is in (pw_live_hist); NULL: empty. */
+	struct pw_lat *hist[PW_H_MAX];
 	/* Listen rows: the fullest listener's accept queue and its limit
 	 * (per listener, never summed: IPv4 and IPv6 sockets, or
 	 * SO_REUSEPORT groups, each have their own), and the segments the
@@ -49,16 +49,16 @@ struct pw_live {
 	size_t index_cap; /* a power of two, > 2 n; 0: none yet */
 	size_t indexed; /* rows in the index: rebuilt when it is not n */
 	bool index_stale;
-	/* Histogram blocks of rows reset, for the next ones to reuse. */
-	struct pw_row_hists **spare;
+	/* Histograms of rows reset, for the next ones to reuse. */
+	struct pw_lat **spare;
 	size_t n_spare, cap_spare;
 };
 
-/* A row's histograms to read: all empty for a row that has none. */
-const struct pw_row_hists *pw_row_hists(const struct pw_live_row *r);
-/* A row of l's histograms to fill: made (zeroed) when it has none yet;
- * NULL on ENOMEM. */
-struct pw_row_hists *pw_live_hists(struct pw_live *l, struct pw_live_row *r);
+/* A row's histogram to read: an empty one if the row has none. */
+const struct pw_lat *pw_row_hist(const struct pw_live_row *r, enum pw_hist_kind k);
+/* A histogram of a row of l to fill: made (zeroed) if the row has none
+ * yet; NULL on ENOMEM. */
+struct pw_lat *pw_live_hist(struct pw_live *l, struct pw_live_row *r, enum pw_hist_kind k);
 
 /* The row for key, added zeroed if missing; NULL on ENOMEM. */
 struct pw_live_row *pw_live_row(struct pw_live *l, const struct pw_key *key);

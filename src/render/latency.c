@@ -25,13 +25,13 @@ static void print_summary(FILE *out, const char *what, const struct pw_lat *c)
 
 void pw_lat_print_accepts(FILE *out, const struct pw_live_row *r)
 {
-	print_summary(out, "accepts", &pw_row_hists(r)->accept);
+	print_summary(out, "accepts", pw_row_hist(r, PW_H_ACCEPT));
 	fputc('\n', out);
 }
 
 static void print_connects(FILE *out, const struct pw_live_row *r)
 {
-	print_summary(out, "connects", &pw_row_hists(r)->connect);
+	print_summary(out, "connects", pw_row_hist(r, PW_H_CONNECT));
 	fprintf(out, "  failed: %llu refused, %llu timed out, %llu other\n",
 		(unsigned long long)r->counter[PW_C_CONNECT_REFUSED],
 		(unsigned long long)r->counter[PW_C_CONNECT_TIMEOUT],
@@ -40,9 +40,8 @@ static void print_connects(FILE *out, const struct pw_live_row *r)
 
 bool pw_lat_row_has_data(const struct pw_live_row *r)
 {
-	const struct pw_row_hists *h = pw_row_hists(r);
-
-	return h->lat.count || h->resp.count || h->connect.count || h->accept.count ||
+	return pw_row_hist(r, PW_H_LAT)->count || pw_row_hist(r, PW_H_RESP)->count ||
+	       pw_row_hist(r, PW_H_CONNECT)->count || pw_row_hist(r, PW_H_ACCEPT)->count ||
 	       r->counter[PW_C_UNANSWERED] || pw_live_connect_failures(r->counter);
 }
 
@@ -51,11 +50,11 @@ static void print_hist(FILE *out, const struct pw_key *key, const struct pw_lat 
 
 void pw_lat_print(FILE *out, const struct pw_live_row *r, bool netns)
 {
-	const struct pw_row_hists *h = pw_row_hists(r);
+	const struct pw_lat *resp = pw_row_hist(r, PW_H_RESP);
 
-	print_hist(out, &r->key, &h->lat, r->counter[PW_C_UNANSWERED], netns);
-	if (h->resp.count) {
-		print_summary(out, "responses (to the last byte)", &h->resp);
+	print_hist(out, &r->key, pw_row_hist(r, PW_H_LAT), r->counter[PW_C_UNANSWERED], netns);
+	if (resp->count) {
+		print_summary(out, "responses (to the last byte)", resp);
 		fputc('\n', out);
 	}
 	if (r->key.dir == PW_DIR_OUTBOUND)
@@ -132,7 +131,7 @@ static json_t *quantiles_json(const struct pw_lat *l)
 
 json_t *pw_lat_accept_json(const struct pw_live_row *r)
 {
-	const struct pw_lat *a = &pw_row_hists(r)->accept;
+	const struct pw_lat *a = pw_row_hist(r, PW_H_ACCEPT);
 	json_t *o = quantiles_json(a);
 
 	if (o)
@@ -142,9 +141,8 @@ json_t *pw_lat_accept_json(const struct pw_live_row *r)
 
 json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 {
-	const struct pw_row_hists *h = pw_row_hists(r);
+	const struct pw_lat *l = pw_row_hist(r, PW_H_LAT), *resp = pw_row_hist(r, PW_H_RESP);
 	const struct pw_key *key = &r->key;
-	const struct pw_lat *l = &h->lat;
 	json_t *obj, *connect;
 
 	obj = json_pack("{s:i, s:s}", "port", key->port, "direction", pw_dir_name(key->dir));
@@ -156,13 +154,13 @@ json_t *pw_lat_json(const struct pw_live_row *r, bool netns)
 		json_object_set_new(obj, "buckets", pw_json_buckets(l->bucket));
 		json_object_set_new(obj, "unanswered",
 				    json_integer((json_int_t)r->counter[PW_C_UNANSWERED]));
-		q = quantiles_json(&h->resp);
+		q = quantiles_json(resp);
 		if (q)
-			json_object_set_new(q, "buckets", pw_json_buckets(h->resp.bucket));
+			json_object_set_new(q, "buckets", pw_json_buckets(resp->bucket));
 		json_object_set_new(obj, "response", q);
 	}
 	if (obj && key->dir == PW_DIR_OUTBOUND) {
-		connect = quantiles_json(&h->connect);
+		connect = quantiles_json(pw_row_hist(r, PW_H_CONNECT));
 		json_object_set_new(connect, "failures",
 				    json_pack("{s:I, s:I, s:I}", "refused",
 					      (json_int_t)r->counter[PW_C_CONNECT_REFUSED],

@@ -272,58 +272,47 @@ void pw_metrics_label_value(struct pw_text *t, const char *v)
 }
 
 /* What a row has that only grows (counters, histograms): later - earlier,
- * into out and its histograms oh (both zeroed by the caller). A row that
- * went back (forgotten and made again) counts from zero. */
-static void row_growth(struct pw_live_row *out, struct pw_row_hists *oh,
-		       const struct pw_live_row *later, const struct pw_live_row *earlier)
+ * into out (zeroed by the caller), whose histograms of the kinds later has
+ * are oh[kind]. A row that went back (forgotten and made again) counts from
+ * zero. */
+static void row_growth(struct pw_live_row *out, struct pw_lat *oh, const struct pw_live_row *later,
+		       const struct pw_live_row *earlier)
 {
-	const struct pw_row_hists *lh = pw_row_hists(later), *eh;
-	int i;
+	bool grew = earlier && pw_live_row_total(later) >= pw_live_row_total(earlier);
+	int i, k;
 
-	if (earlier && pw_live_row_total(later) >= pw_live_row_total(earlier)) {
-		eh = pw_row_hists(earlier);
-		for (i = 0; i < PW_C_MAX; i++)
-			out->counter[i] = later->counter[i] - earlier->counter[i];
-		oh->cw_hist.count = lh->cw_hist.count - eh->cw_hist.count;
-		oh->cw_hist.sum_ns = lh->cw_hist.sum_ns - eh->cw_hist.sum_ns;
-		for (i = 0; i < PW_HIST_BUCKETS; i++)
-			oh->cw_hist.bucket[i] = lh->cw_hist.bucket[i] - eh->cw_hist.bucket[i];
-		pw_lat_sub(&oh->lat, &lh->lat, &eh->lat);
-		pw_lat_sub(&oh->connect, &lh->connect, &eh->connect);
-		pw_lat_sub(&oh->accept, &lh->accept, &eh->accept);
-		pw_lat_sub(&oh->resp, &lh->resp, &eh->resp);
-		out->listen_drops = later->listen_drops - earlier->listen_drops;
-		return;
+	for (i = 0; i < PW_C_MAX; i++)
+		out->counter[i] = later->counter[i] - (grew ? earlier->counter[i] : 0);
+	out->listen_drops = later->listen_drops - (grew ? earlier->listen_drops : 0);
+	for (k = 0; k < PW_H_MAX; k++) {
+		out->hist[k] = later->hist[k] ? &oh[k] : NULL;
+		if (!later->hist[k])
+			continue;
+		if (grew)
+			pw_lat_sub(&oh[k], later->hist[k], pw_row_hist(earlier, k));
+		else
+			oh[k] = *later->hist[k];
 	}
-	memcpy(out->counter, later->counter, sizeof(out->counter));
-	*oh = *lh;
-	out->listen_drops = later->listen_drops;
 }
 
-/* from's totals added to to's, a row of tl (whose histograms it makes if
- * from has some). */
+/* from's totals added to to's, a row of tl (which makes to's histograms of
+ * the kinds from has). */
 static int merge_totals(struct pw_live *tl, struct pw_live_row *to, const struct pw_live_row *from)
 {
-	const struct pw_row_hists *fh = from->hist;
-	struct pw_row_hists *th;
-	int i;
+	struct pw_lat *h;
+	int i, k;
 
 	for (i = 0; i < PW_C_MAX; i++)
 		to->counter[i] += from->counter[i];
 	to->listen_drops += from->listen_drops;
-	if (!fh)
-		return 0;
-	th = pw_live_hists(tl, to);
-	if (!th)
-		return -ENOMEM;
-	th->cw_hist.count += fh->cw_hist.count;
-	th->cw_hist.sum_ns += fh->cw_hist.sum_ns;
-	for (i = 0; i < PW_HIST_BUCKETS; i++)
-		th->cw_hist.bucket[i] += fh->cw_hist.bucket[i];
-	pw_lat_add(&th->lat, &fh->lat);
-	pw_lat_add(&th->connect, &fh->connect);
-	pw_lat_add(&th->accept, &fh->accept);
-	pw_lat_add(&th->resp, &fh->resp);
+	for (k = 0; k < PW_H_MAX; k++) {
+		if (!from->hist[k])
+			continue;
+		h = pw_live_hist(tl, to, k);
+		if (!h)
+			return -ENOMEM;
+		pw_lat_add(h, from->hist[k]);
+	}
 	return 0;
 }
 
@@ -351,7 +340,7 @@ static void merge_gauges(struct pw_live_row *to, const struct pw_live_row *from)
 static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, struct pw_live *out)
 {
 	struct pw_live_row *r, *acc, *grown = calloc(1, sizeof(*grown));
-	struct pw_row_hists *gh = calloc(1, sizeof(*gh));
+	struct pw_lat *gh = calloc(PW_H_MAX, sizeof(*gh));
 	size_t i;
 	int err = 0;
 
@@ -390,8 +379,6 @@ static int fold(const struct pw_live *l, struct pw_portcap *cap, bool netns, str
 		}
 		acc->key.pad = 1;
 		memset(grown, 0, sizeof(*grown));
-		memset(gh, 0, sizeof(*gh));
-		grown->hist = gh;
 		row_growth(grown, gh, row, pw_live_find(&cap->prev, &row->key));
 		err = merge_totals(&cap->other, acc, grown);
 	}
@@ -530,11 +517,11 @@ static void write_hist(struct pw_text *t, const char *name, const struct pw_live
 
 #define DIR(d) (1u << (d))
 
-/* A histogram family of one struct pw_lat member of the rows (at offset
- * field), for rows whose direction is in dirs (DIR() bits). */
+/* A histogram family of one kind of the rows' histograms, for rows whose
+ * direction is in dirs (DIR() bits). */
 static void write_lat_family(struct pw_text *t, const struct pw_live *f,
 			     const struct pw_metrics_opts *o, const char *name, const char *help,
-			     size_t field, unsigned int dirs)
+			     enum pw_hist_kind kind, unsigned int dirs)
 {
 	const struct pw_lat *l;
 	size_t i;
@@ -545,7 +532,7 @@ static void write_lat_family(struct pw_text *t, const struct pw_live *f,
 
 		if (!(dirs & DIR(r->key.dir)))
 			continue;
-		l = (const struct pw_lat *)((const char *)pw_row_hists(r) + field);
+		l = pw_row_hist(r, kind);
 		write_hist(t, name, r, l->bucket, l->count, l->sum_ns, o);
 	}
 }
@@ -560,7 +547,7 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 	for (i = 0; i < f->n; i++) {
 		const struct pw_live_row *r = &f->rows[i];
 
-		const struct pw_cw_hist *h = &pw_row_hists(r)->cw_hist;
+		const struct pw_lat *h = pw_row_hist(r, PW_H_CW);
 
 		if (r->key.dir != PW_DIR_LISTEN)
 			write_hist(t, cw, r, h->bucket, h->count, h->sum_ns, o);
@@ -569,21 +556,19 @@ static void write_hists(struct pw_text *t, const struct pw_live *f, const struct
 		write_lat_family(t, f, o, "portwatch_request_duration_seconds",
 				 "Request duration: inbound, request arrival to response start; "
 				 "outbound, request sent to first response byte.",
-				 offsetof(struct pw_row_hists, lat),
-				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
+				 PW_H_LAT, DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
 	if (o->latency)
 		write_lat_family(t, f, o, "portwatch_response_duration_seconds",
 				 "Response duration: request start to the answer's last byte "
 				 "(before the next request or the close).",
-				 offsetof(struct pw_row_hists, resp),
-				 DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
+				 PW_H_RESP, DIR(PW_DIR_INBOUND) | DIR(PW_DIR_OUTBOUND));
 	write_lat_family(t, f, o, "portwatch_connect_duration_seconds",
-			 "Outbound connect duration, SYN sent to established.",
-			 offsetof(struct pw_row_hists, connect), DIR(PW_DIR_OUTBOUND));
+			 "Outbound connect duration, SYN sent to established.", PW_H_CONNECT,
+			 DIR(PW_DIR_OUTBOUND));
 	if (o->accept_wait)
 		write_lat_family(t, f, o, "portwatch_accept_wait_seconds",
 				 "Inbound accept-queue wait, handshake complete to accept().",
-				 offsetof(struct pw_row_hists, accept), DIR(PW_DIR_INBOUND));
+				 PW_H_ACCEPT, DIR(PW_DIR_INBOUND));
 }
 
 static void write_counter(struct pw_text *t, const struct pw_live *f,

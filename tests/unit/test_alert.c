@@ -325,10 +325,10 @@ static struct pw_live_row *row(struct pw_live *l, __u32 netns, __u16 port, __u8 
 	return r;
 }
 
-/* A row's histograms, made if it has none. */
-static struct pw_row_hists *H(struct pw_live *l, struct pw_live_row *r)
+/* A row's request latency histogram, made if it has none. */
+static struct pw_lat *H(struct pw_live *l, struct pw_live_row *r)
 {
-	struct pw_row_hists *h = pw_live_hists(l, r);
+	struct pw_lat *h = pw_live_hist(l, r, PW_H_LAT);
 
 	assert_non_null(h);
 	return h;
@@ -340,8 +340,9 @@ static void keep_rows(struct pw_live *l, size_t n)
 	size_t i;
 
 	for (i = n; i < l->n; i++) {
-		free(l->rows[i].hist);
-		l->rows[i].hist = NULL;
+		for (int k = 0; k < PW_H_MAX; k++)
+			free(l->rows[i].hist[k]);
+		memset(l->rows[i].hist, 0, sizeof(l->rows[i].hist));
 	}
 	l->n = n;
 	l->index_stale = true;
@@ -436,7 +437,7 @@ static void test_rates(void **state)
 	lis = row(&l, 1, 8080, PW_DIR_LISTEN);
 	other = row(&l, 1, 9090, PW_DIR_INBOUND);
 	/* Totals since start are not zero at the first read. */
-	H(&l, in)->lat.count = 1000;
+	H(&l, in)->count = 1000;
 	in->counter[PW_C_RESETS_SENT] = 77;
 	assert_int_equal(pw_alerts__eval(a, &l, NULL, NULL), 0);
 	for (k = 0; k < 4; k++)
@@ -447,16 +448,16 @@ static void test_rates(void **state)
 		out = row(&l, 2, 8080, PW_DIR_OUTBOUND);
 		lis = row(&l, 1, 8080, PW_DIR_LISTEN);
 		other = row(&l, 1, 9090, PW_DIR_INBOUND);
-		H(&l, in)->lat.count += 10 * k;
-		H(&l, out)->lat.count += k;
+		H(&l, in)->count += 10 * k;
+		H(&l, out)->count += k;
 		in->counter[PW_C_RESETS_SENT] += k;
 		out->counter[PW_C_RESETS_RECEIVED] += 2 * k;
 		out->counter[PW_C_CONNECT_REFUSED] += k;
 		out->counter[PW_C_CONNECT_TIMEOUT] += 1;
 		in->counter[PW_C_CONNECT_ERROR] += 2;
-		H(&l, lis)->lat.count += 1000;
+		H(&l, lis)->count += 1000;
 		lis->counter[PW_C_RESETS_SENT] += 1000;
-		H(&l, other)->lat.count += 1000;
+		H(&l, other)->count += 1000;
 		other->counter[PW_C_RESETS_SENT] += 1000;
 		other->counter[PW_C_CONNECT_REFUSED] += 1000;
 		l.ts_ns = k * 5 * SEC;
@@ -488,7 +489,7 @@ static void test_rates(void **state)
 	pw_alerts__eval(a, &l, NULL, NULL);
 	assert_true(isnan(value_of(a, 0)));
 	in = row(&l, 1, 8080, PW_DIR_INBOUND);
-	H(&l, in)->lat.count = 40;
+	H(&l, in)->count = 40;
 	l.ts_ns = 30 * SEC;
 	pw_alerts__eval(a, &l, NULL, NULL);
 	assert_float_equal(value_of(a, 0), 8, 1e-9);
@@ -556,10 +557,10 @@ static void test_latency_window(void **state)
 
 	/* 90 fast requests inbound, 10 slow outbound in another netns: p95
 	 * is among the slow ones. Listen rows and other ports are ignored. */
-	lat_add(&H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat, 2000000, 90);
-	lat_add(&H(&l, row(&l, 2, 8080, PW_DIR_OUTBOUND))->lat, 40000000, 10);
-	lat_add(&H(&l, row(&l, 1, 8080, PW_DIR_LISTEN))->lat, 1000000000, 1000);
-	lat_add(&H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->lat, 1000000000, 1000);
+	lat_add(H(&l, row(&l, 1, 8080, PW_DIR_INBOUND)), 2000000, 90);
+	lat_add(H(&l, row(&l, 2, 8080, PW_DIR_OUTBOUND)), 40000000, 10);
+	lat_add(H(&l, row(&l, 1, 8080, PW_DIR_LISTEN)), 1000000000, 1000);
+	lat_add(H(&l, row(&l, 1, 9090, PW_DIR_INBOUND)), 1000000000, 1000);
 	lat_add(want, 2000000, 90);
 	lat_add(want, 40000000, 10);
 	expect = pw_lat_quantile_ns(want, 0.95) / 1e9;
@@ -590,7 +591,7 @@ static void test_latency_window(void **state)
 	assert_true(isnan(ns.n[1].value));
 
 	/* New fast requests only: the slow ones are forgotten. */
-	lat_add(&H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat, 1000000, 50);
+	lat_add(H(&l, row(&l, 1, 8080, PW_DIR_INBOUND)), 1000000, 50);
 	l.ts_ns = 70 * SEC;
 	pw_alerts__eval(a, &l, collect, &ns);
 	v = value_of(a, 1);
@@ -662,8 +663,8 @@ static void test_adopt(void **state)
 	row(&l, 1, 8080, PW_DIR_INBOUND)->states[PW_TCP_CLOSE_WAIT] = 10;
 	l.ts_ns = 0;
 	pw_alerts__eval(old, &l, NULL, NULL);
-	H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat.count = 100;
-	H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->lat.count = 100;
+	H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->count = 100;
+	H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->count = 100;
 	l.ts_ns = 5 * SEC;
 	pw_alerts__eval(old, &l, NULL, NULL);
 	assert_int_equal(pw_alerts__status(old, 0)->state, PW_AS_FIRING);
@@ -684,8 +685,8 @@ static void test_adopt(void **state)
 	assert_int_equal(pw_alerts__status(a, 2)->state, PW_AS_INACTIVE);
 	assert_int_equal(pw_alerts__status(a, 2)->changes[PW_ALERT_FIRING], 0);
 
-	H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->lat.count = 600;
-	H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->lat.count = 600;
+	H(&l, row(&l, 1, 8080, PW_DIR_INBOUND))->count = 600;
+	H(&l, row(&l, 1, 9090, PW_DIR_INBOUND))->count = 600;
 	l.ts_ns = 10 * SEC;
 	pw_alerts__eval(a, &l, collect, &ns);
 	/* cw2 and new fire afresh; cw is still the same firing alert. */

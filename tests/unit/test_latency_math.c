@@ -86,8 +86,8 @@ static void test_add_sub(void **state)
 static void test_report(void **state)
 {
 	struct pw_live_row *r = calloc(1, sizeof(*r));
-	struct pw_row_hists *h = calloc(1, sizeof(*h));
-	struct pw_lat *l = &h->lat;
+	struct pw_lat *h = calloc(PW_H_MAX, sizeof(*h));
+	struct pw_lat *l = &h[PW_H_LAT];
 	json_t *doc, *b, *c;
 	char *buf = NULL;
 	size_t len = 0;
@@ -96,12 +96,13 @@ static void test_report(void **state)
 	(void)state;
 	assert_non_null(r);
 	assert_non_null(h);
-	r->hist = h;
+	for (int k = 0; k < PW_H_MAX; k++)
+		r->hist[k] = &h[k];
 	r->key.port = 3001;
 	r->key.dir = PW_DIR_OUTBOUND;
 	add(l, 5100000, 120);
 	add(l, 80300000, 80);
-	add(&h->connect, 60000, 4);
+	add(&h[PW_H_CONNECT], 60000, 4);
 	r->counter[PW_C_CONNECT_REFUSED] = 3;
 	r->counter[PW_C_CONNECT_TIMEOUT] = 1;
 	assert_true(pw_lat_row_has_data(r));
@@ -154,7 +155,7 @@ static void test_report(void **state)
 static void test_report_accepts(void **state)
 {
 	struct pw_live_row *r = calloc(1, sizeof(*r));
-	struct pw_row_hists *h = calloc(1, sizeof(*h));
+	struct pw_lat *h = calloc(PW_H_MAX, sizeof(*h));
 	char *buf = NULL;
 	size_t len = 0;
 	json_t *a, *b;
@@ -166,10 +167,11 @@ static void test_report_accepts(void **state)
 	r->key.port = 8080;
 	r->key.dir = PW_DIR_INBOUND;
 	assert_false(pw_lat_row_has_data(r));
-	r->hist = h;
+	for (int k = 0; k < PW_H_MAX; k++)
+		r->hist[k] = &h[k];
 	assert_false(pw_lat_row_has_data(r));
-	add(&h->accept, 50000000, 3);
-	add(&h->accept, 200000000, 1);
+	add(&h[PW_H_ACCEPT], 50000000, 3);
+	add(&h[PW_H_ACCEPT], 200000000, 1);
 	assert_true(pw_lat_row_has_data(r));
 	f = open_memstream(&buf, &len);
 	pw_lat_print_accepts(f, r);

@@ -191,21 +191,21 @@ static void test_write_ports_text(void **state)
 	r->states[PW_TCP_CLOSE_WAIT] = 2;
 	r->counter[PW_C_OPENED] = 10;
 	r->cw_oldest_since_ns = 40000000000ULL; /* 60 s old */
-	pw_live_hists(&l, r)->lat.bucket[pw_hist_bucket(at)] = 4;
-	pw_live_hists(&l, r)->lat.bucket[pw_hist_bucket(at + 1)] = 1;
-	pw_live_hists(&l, r)->lat.bucket[pw_hist_bucket(2000000000)] = 1;
-	pw_live_hists(&l, r)->lat.count = 6;
-	pw_live_hists(&l, r)->lat.sum_ns = 2500000000ULL;
-	pw_live_hists(&l, r)->accept.bucket[pw_hist_bucket(at)] = 2;
-	pw_live_hists(&l, r)->accept.count = 2;
-	pw_live_hists(&l, r)->accept.sum_ns = 1000000ULL;
+	pw_live_hist(&l, r, PW_H_LAT)->bucket[pw_hist_bucket(at)] = 4;
+	pw_live_hist(&l, r, PW_H_LAT)->bucket[pw_hist_bucket(at + 1)] = 1;
+	pw_live_hist(&l, r, PW_H_LAT)->bucket[pw_hist_bucket(2000000000)] = 1;
+	pw_live_hist(&l, r, PW_H_LAT)->count = 6;
+	pw_live_hist(&l, r, PW_H_LAT)->sum_ns = 2500000000ULL;
+	pw_live_hist(&l, r, PW_H_ACCEPT)->bucket[pw_hist_bucket(at)] = 2;
+	pw_live_hist(&l, r, PW_H_ACCEPT)->count = 2;
+	pw_live_hist(&l, r, PW_H_ACCEPT)->sum_ns = 1000000ULL;
 	r = pw_live_row(&l, &(struct pw_key){ .netns = 2, .port = 3001, .dir = PW_DIR_INBOUND });
 	r->states[PW_TCP_CLOSE_WAIT] = 5;
 	r->counter[PW_C_OPENED] = 1;
 	r->cw_oldest_since_ns = 70000000000ULL;
-	pw_live_hists(&l, r)->accept.bucket[pw_hist_bucket(at + 1)] = 1;
-	pw_live_hists(&l, r)->accept.count = 1;
-	pw_live_hists(&l, r)->accept.sum_ns = 2000000ULL;
+	pw_live_hist(&l, r, PW_H_ACCEPT)->bucket[pw_hist_bucket(at + 1)] = 1;
+	pw_live_hist(&l, r, PW_H_ACCEPT)->count = 1;
+	pw_live_hist(&l, r, PW_H_ACCEPT)->sum_ns = 2000000ULL;
 	r = pw_live_row(&l, &(struct pw_key){ .netns = 1, .port = 3001, .dir = PW_DIR_LISTEN });
 	r->states[PW_TCP_LISTEN] = 1;
 	r->acceptq = 2;
@@ -325,7 +325,7 @@ static void test_live_sort(void **state)
 
 		assert_non_null(row);
 		row->counter[PW_C_OPENED] = (__u64)k.netns * 1000000 + k.port * 10 + k.dir;
-		pw_live_hists(&l, row)->lat.bucket[PW_HIST_BUCKETS - 1] = k.port;
+		pw_live_hist(&l, row, PW_H_LAT)->bucket[PW_HIST_BUCKETS - 1] = k.port;
 	}
 	assert_true(l.n > 2900);
 	pw_live_sort(&l);
@@ -337,7 +337,7 @@ static void test_live_sort(void **state)
 		prev = r;
 		assert_int_equal(l.rows[i].counter[PW_C_OPENED],
 				 (__u64)x->netns * 1000000 + x->port * 10 + x->dir);
-		assert_int_equal(pw_row_hists(&l.rows[i])->lat.bucket[PW_HIST_BUCKETS - 1],
+		assert_int_equal(pw_row_hist(&l.rows[i], PW_H_LAT)->bucket[PW_HIST_BUCKETS - 1],
 				 x->port);
 		assert_ptr_equal(pw_live_find(&l, x), &l.rows[i]);
 	}
