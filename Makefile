@@ -58,7 +58,8 @@ PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o common/stop.o \
 	config/config.o config/yaml.o config/schema.o model/sockets.o model/live.o model/alert.o \
 	render/format.o render/report.o render/latency.o render/metrics.o render/alert_payload.o \
 	render/alert_text.o render/self_metrics.o)
-BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o kernel.o procfd.o netns.o)
+BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o reader.o kernel.o procfd.o \
+	netns.o)
 # Threads and network clients: the daemon's loop, exporter and notifiers.
 DAEMON_OBJS := $(addprefix $(OUTPUT)/daemon/,daemon.o exporter.o notify.o notify_exec.o notify_http.o)
 CLI_OBJS := $(addprefix $(OUTPUT)/cli/,main.o cmd_states.o cmd_closewait.o cmd_watch.o cmd_events.o \
