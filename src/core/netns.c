@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "common/log.h"
 #include "core/netns.h"
 
 #define MAX_NETNS 1024
@@ -36,8 +37,11 @@ int pw_netns_each(int (*fn)(__u32 netns, void *arg), void *arg)
 	DIR *d;
 
 	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return -errno;
+	if (self < 0) {
+		err = -errno;
+		pw_err("open own network namespace: %s", strerror(-err));
+		return err;
+	}
 	/* Processes' namespaces first, then names (ip netns) no process
 	 * is in. */
 	for (pass = 0; pass < 2 && !err; pass++) {
@@ -67,8 +71,11 @@ int pw_netns_each(int (*fn)(__u32 netns, void *arg), void *arg)
 		}
 		closedir(d);
 	}
-	if (setns(self, CLONE_NEWNET) && !err)
-		err = -errno;
+	if (setns(self, CLONE_NEWNET)) {
+		pw_err("return to own network namespace: %s", strerror(errno));
+		if (!err)
+			err = -errno;
+	}
 	close(self);
 	return err;
 }

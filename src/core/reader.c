@@ -41,8 +41,10 @@ static int map_each(struct pw_tracker *t, struct bpf_map *map, map_entry_fn fn, 
 	percpu = bpf_map__type(map) == BPF_MAP_TYPE_PERCPU_HASH;
 	if (percpu)
 		vsz = (size_t)t->ncpus * ((vsz + 7) & ~(size_t)7);
-	if (ksz > sizeof(key) || vsz > max_value(t))
+	if (ksz > sizeof(key) || vsz > max_value(t)) {
+		pw_err("read map %s: entries larger than expected", bpf_map__name(map));
 		return -EINVAL;
+	}
 	if (!t->batch_keys && !t->no_batch) {
 		t->batch_n = 256;
 		t->batch_keys = malloc(t->batch_n * sizeof(key));
@@ -73,7 +75,9 @@ static int map_each(struct pw_tracker *t, struct bpf_map *map, map_entry_fn fn, 
 				t->no_batch = true; /* before 5.6: one at a time */
 				break;
 			}
-			return -errno;
+			err = -errno;
+			pw_err("read map %s: %s", bpf_map__name(map), strerror(-err));
+			return err;
 		}
 		first = false;
 		for (i = 0; i < n; i++) {
@@ -631,8 +635,9 @@ int pw_tracker__read(struct pw_tracker *t, struct pw_live *l)
 	free(cw.ownerless.keys);
 	if (!err)
 		err = prune(t, l);
-	if (err)
-		pw_err("read tracker maps: %s", strerror(-err));
+	/* Every other failure was said where it happened. */
+	if (err == -ENOMEM)
+		pw_err("read tracker maps: out of memory");
 	pw_live_sort(l);
 	return err;
 }

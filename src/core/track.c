@@ -176,10 +176,16 @@ int track_seed_owners(struct pw_tracker *t)
 	if (t->kernel.sock_from_file)
 		return pw_run_iter(t->skel->progs.seed_owners, 0, NULL, &n);
 	err = pw_procfd_walk("/proc", add_owner, &b);
+	if (err && err != -ENOMEM)
+		pw_err("read socket holders from /proc: %s", strerror(-err));
 	/* The first holder wins, as in the file-table pass: keep it. */
-	for (i = 0; !err && i < b.n; i++)
-		if (bpf_map_update_elem(fd, &b.keys[i], &b.vals[i], BPF_NOEXIST) && errno != EEXIST)
+	for (i = 0; !err && i < b.n; i++) {
+		if (bpf_map_update_elem(fd, &b.keys[i], &b.vals[i], BPF_NOEXIST) &&
+		    errno != EEXIST) {
 			err = -errno;
+			pw_err("record socket holders: %s", strerror(-err));
+		}
+	}
 	if (!err)
 		err = track_for_each_netns(t, owners_netns, NULL);
 	for (i = 0; i < b.n; i++)
@@ -778,8 +784,9 @@ int pw_tracker__reconcile(struct pw_tracker *t, const struct pw_live *l)
 {
 	int err = track_for_each_netns(t, track_reconcile_netns, (void *)l);
 
-	if (err)
-		pw_err("reconcile gauges: %s", strerror(-err));
+	/* Every other failure was said where it happened. */
+	if (err == -ENOMEM)
+		pw_err("reconcile gauges: out of memory");
 	return err;
 }
 
