@@ -173,6 +173,67 @@ static void test_resets(void **state)
 	close(c.lfd);
 }
 
+/* Entries of a hash map. */
+static int map_count(struct bpf_map *map)
+{
+	__u64 key[2], next[2];
+	void *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(bpf_map__fd(map), prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+/* The raw hooks with per-socket state by address, as on 5.10 (socket
+ * storage is not for tracing programs there): the same rows, and each
+ * socket's entry gone once it closes. */
+static void test_raw_by_address(void **state)
+{
+	struct bt *t = *state;
+	struct pw_stats s;
+	struct pw_sk sk;
+	struct conn c;
+
+	connect_pair(&c, 3105);
+	assert_int_equal(bt_sk(t, c.afd, &sk), -ENOENT); /* no socket storage */
+	assert_int_equal(map_count(t->skel->maps.sk_hash), 3);
+	assert_int_equal(bt_row(t, 3105, PW_DIR_LISTEN, &s), 0);
+	assert_int_equal(s.gauge[PW_TCP_LISTEN], 1);
+	assert_int_equal(bt_row(t, 3105, PW_DIR_INBOUND, &s), 0);
+	assert_int_equal(s.gauge[PW_TCP_ESTABLISHED], 1);
+	assert_int_equal(bt_row(t, 3105, PW_DIR_OUTBOUND, &s), 0);
+	assert_int_equal(s.gauge[PW_TCP_ESTABLISHED], 1);
+
+	close(c.cfd);
+	assert_int_equal(bt_wait_row_gauge(t, 3105, PW_DIR_INBOUND, PW_TCP_CLOSE_WAIT, 1), 0);
+	close(c.afd);
+	close(c.lfd);
+	assert_int_equal(bt_wait_row_gauge(t, 3105, PW_DIR_INBOUND, PW_TCP_LAST_ACK, 0), 0);
+	assert_int_equal(bt_row(t, 3105, PW_DIR_INBOUND, &s), 0);
+	assert_int_equal(s.gauge[PW_TCP_CLOSE_WAIT], 0);
+	assert_int_equal(s.counter[PW_C_CLOSE_WAIT_LEFT], 1);
+	assert_int_equal(bt_row(t, 3105, PW_DIR_LISTEN, &s), 0);
+	assert_int_equal(s.gauge[PW_TCP_LISTEN], 0);
+	/* The client's end waits in TIME_WAIT, a minisocket: no entry. */
+	assert_int_equal(map_count(t->skel->maps.sk_hash), 0);
+}
+
+static void by_address(struct track_bpf *skel)
+{
+	skel->rodata->pw_sk_hash = true;
+}
+
+static int setup_raw(void **state)
+{
+	static const char *const progs[] = { "on_state_raw", "on_destroy_raw", NULL };
+
+	return bt_setup_with(state, progs, by_address);
+}
+
 static int setup_state(void **state)
 {
 	static const char *const progs[] = { "on_state", "on_destroy", "on_reset_sent",
@@ -190,6 +251,7 @@ int main(void)
 						bt_teardown),
 		cmocka_unit_test_setup_teardown(test_other_netns_ignored, setup_state, bt_teardown),
 		cmocka_unit_test_setup_teardown(test_resets, setup_state, bt_teardown),
+		cmocka_unit_test_setup_teardown(test_raw_by_address, setup_raw, bt_teardown),
 	};
 
 	if (geteuid() != 0) {
