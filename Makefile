@@ -55,7 +55,7 @@ BPF_NAMES := snapshot $(TRACK_PARTS)
 SKELS := $(OUTPUT)/snapshot.skel.h $(OUTPUT)/track.skel.h
 # Pure logic: no libbpf, no syscalls beyond stdio; unit tests link these.
 PURE_OBJS := $(addprefix $(OUTPUT)/,common/args.o common/log.o common/stop.o \
-	config/config.o config/yaml.o config/schema.o model/sockets.o model/live.o model/alert.o \
+	config/config.o config/yaml.o config/schema.o config/value.o model/sockets.o model/live.o model/alert.o \
 	render/format.o render/report.o render/latency.o render/metrics.o render/alert_payload.o \
 	render/alert_text.o render/self_metrics.o)
 BPF_USER_OBJS := $(addprefix $(OUTPUT)/core/,snapshot.o preflight.o track.o reader.o kernel.o procfd.o \
@@ -196,7 +196,8 @@ $(BPF_TESTS): $(OUTPUT)/tests/bpf_%: $(OUTPUT)/tests/bpf/test_%.o $(OUTPUT)/test
 # test_notify also exercises the notifier threads; test_procfd walks a tree.
 # Each unit test links what it tests and what that needs, nothing more (a new
 # tests/unit/test_NAME.c gets a UNIT_test_NAME line).
-CONFIG_OBJS := config/config.o config/yaml.o config/schema.o common/args.o common/log.o
+CONFIG_OBJS := config/config.o config/yaml.o config/schema.o config/value.o common/args.o \
+	common/log.o
 UNIT_test_alert := model/alert.o model/live.o render/alert_text.o render/format.o $(CONFIG_OBJS)
 UNIT_test_args := common/args.o
 UNIT_test_config := $(CONFIG_OBJS)

@@ -15,6 +15,7 @@
 #include "common/args.h"
 #include "common/clock.h"
 #include "config/schema.h"
+#include "config/value.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PW_MAX_BUCKETS 64
@@ -52,334 +53,6 @@ static const char *const namespace_words[] = { "host", "all" };
 
 static const double default_buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 					  0.5,	 1,	 2.5,	5,    10,    30,   60 };
-
-struct walk {
-	const struct pw_yaml_doc *doc;
-	const struct pw_yaml_err *err;
-	struct pw_config *cfg;
-};
-
-static int fail(struct walk *w, const struct pw_yaml_node *n, const char *path, const char *fmt,
-		...) __attribute__((format(printf, 4, 5)));
-
-static int fail(struct walk *w, const struct pw_yaml_node *n, const char *path, const char *fmt,
-		...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pw_yaml_vfail(w->err, n, path, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static int fail_nomem(struct walk *w)
-{
-	return pw_yaml_nomem(w->err);
-}
-
-/* User text inside a message: one line, bounded, printable. */
-static const char *show(const char *s, size_t len, char *buf, size_t size)
-{
-	size_t i, n = 0, max = size - 4;
-
-	for (i = 0; i < len && n < max; i++)
-		buf[n++] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	if (i < len)
-		n += (size_t)snprintf(buf + n, size - n, "...");
-	buf[n] = '\0';
-	return buf;
-}
-
-#define SHOW_LEN 48
-#define SHOW(n) show((n)->text, (n)->len, (char[SHOW_LEN]){ 0 }, SHOW_LEN)
-
-/* "parent.key", or "key" at the top. */
-static const char *join(char *buf, size_t size, const char *parent, const char *key)
-{
-	/* Paths are short; a truncated one still points the right way. */
-	if (snprintf(buf, size, "%s%s%s", parent, *parent ? "." : "", key) >= (int)size)
-		buf[size - 1] = '\0';
-	return buf;
-}
-
-static const char *join_idx(char *buf, size_t size, const char *parent, size_t i)
-{
-	if (snprintf(buf, size, "%s[%zu]", parent, i) >= (int)size)
-		buf[size - 1] = '\0';
-	return buf;
-}
-
-/* ---- typed values ---- */
-
-/* What every access checks first: features this format does not use. */
-static int plain_node(struct walk *w, const struct pw_yaml_node *n, const char *path)
-{
-	if (n->kind == PW_YAML_ALIAS)
-		return fail(w, n, path, "aliases are not supported");
-	if (n->tagged)
-		return fail(w, n, path, "tags are not supported");
-	return 0;
-}
-
-static int want_kind(struct walk *w, const struct pw_yaml_node *n, const char *path,
-		     enum pw_yaml_kind kind, const char *what)
-{
-	int err = plain_node(w, n, path);
-
-	if (err)
-		return err;
-	if (n->kind != kind)
-		return fail(w, n, path, "expected %s, got %s", what, pw_yaml_kind_desc(n));
-	return 0;
-}
-
-/* A non-null scalar without NUL bytes. */
-static int scalar(struct walk *w, const struct pw_yaml_node *n, const char *path, const char *what,
-		  const char **out)
-{
-	int err = want_kind(w, n, path, PW_YAML_SCALAR, what);
-
-	if (err)
-		return err;
-	if (pw_yaml_is_null(n))
-		return fail(w, n, path, "missing value (expected %s)", what);
-	if (strlen(n->text) != n->len)
-		return fail(w, n, path, "contains a NUL character");
-	*out = n->text;
-	return 0;
-}
-
-static int get_port(struct walk *w, const struct pw_yaml_node *n, const char *path, __u16 *port)
-{
-	const char *s, *why;
-	int err;
-
-	err = scalar(w, n, path, "a port", &s);
-	if (err)
-		return err;
-	if (pw_parse_port(s, port, &why))
-		return fail(w, n, path, "%s is not a port (1..65535)", SHOW(n));
-	return 0;
-}
-
-static int get_u32(struct walk *w, const struct pw_yaml_node *n, const char *path, __u32 min,
-		   __u32 max, __u32 *out)
-{
-	const char *s, *why;
-	__u32 v;
-	int err;
-
-	err = scalar(w, n, path, "an integer", &s);
-	if (err)
-		return err;
-	if (pw_parse_count(s, &v, &why))
-		return fail(w, n, path, "%s is not an integer (%u..%u)", SHOW(n), min, max);
-	if (v < min || v > max)
-		return fail(w, n, path, "%s is out of range (%u..%u)", SHOW(n), min, max);
-	*out = v;
-	return 0;
-}
-
-static int get_bool(struct walk *w, const struct pw_yaml_node *n, const char *path, bool *out)
-{
-	const char *s;
-	int err;
-
-	err = scalar(w, n, path, "true or false", &s);
-	if (err)
-		return err;
-	if (strcmp(s, "true") == 0)
-		*out = true;
-	else if (strcmp(s, "false") == 0)
-		*out = false;
-	else
-		return fail(w, n, path, "%s is not a boolean (true or false)", SHOW(n));
-	return 0;
-}
-
-/* A duration's bounds: 0 stays allowed below min_ns when zero_ok; no
- * upper bound when max_ns is 0. The texts are the bounds as messages give
- * them. */
-struct duration_range {
-	__u64 min_ns, max_ns;
-	const char *min_text, *max_text;
-	bool zero_ok;
-};
-
-static int get_duration(struct walk *w, const struct pw_yaml_node *n, const char *path,
-			const struct duration_range *r, __u64 *out)
-{
-	const char *s, *why;
-	__u64 ns;
-	int err;
-
-	err = scalar(w, n, path, "a duration", &s);
-	if (err)
-		return err;
-	if (pw_parse_duration(s, &ns, &why))
-		return fail(w, n, path, "%s is not a duration: %s", SHOW(n), why);
-	if (ns < r->min_ns && !(r->zero_ok && ns == 0)) {
-		if (r->min_ns == 1)
-			return fail(w, n, path, "must be greater than 0");
-		return fail(w, n, path, "%s is too short (at least %s%s)", SHOW(n), r->min_text,
-			    r->zero_ok ? ", or 0 to disable" : "");
-	}
-	if (r->max_ns && ns > r->max_ns)
-		return fail(w, n, path, "%s is too long (at most %s)", SHOW(n), r->max_text);
-	*out = ns;
-	return 0;
-}
-
-/* strtod, the whole string, finite. -ERANGE: a number, but not finite. */
-static int parse_double(const char *s, double *out)
-{
-	static const char *const specials[] = { ".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN" };
-	const char *q;
-	char *end;
-	double v;
-	size_t i;
-
-	if (!*s || strchr(" \t\n\r\f\v", *s))
-		return -EINVAL;
-	v = strtod(s, &end);
-	if (end != s && !*end) {
-		if (!isfinite(v))
-			return -ERANGE;
-		/* strtod also reads hexadecimal floats: not a config number. */
-		if (strpbrk(s, "xX"))
-			return -EINVAL;
-		*out = v + 0.0; /* no -0 */
-		return 0;
-	}
-	/* YAML spells infinity and NaN its own way. */
-	q = s + (*s == '+' || *s == '-');
-	for (i = 0; i < ARRAY_SIZE(specials); i++)
-		if (strcmp(q, specials[i]) == 0)
-			return -ERANGE;
-	return -EINVAL;
-}
-
-static int get_number(struct walk *w, const struct pw_yaml_node *n, const char *path, double *out)
-{
-	const char *s;
-	int err;
-
-	err = scalar(w, n, path, "a number", &s);
-	if (err)
-		return err;
-	err = parse_double(s, out);
-	if (err == -ERANGE)
-		return fail(w, n, path, "%s is not a finite number", SHOW(n));
-	if (err)
-		return fail(w, n, path, "%s is not a number", SHOW(n));
-	return 0;
-}
-
-/* An open range, and what a number in it is, for messages. */
-struct number_range {
-	double min, max;
-	const char *what;
-};
-
-static int get_between(struct walk *w, const struct pw_yaml_node *n, const char *path,
-		       const struct number_range *r, double *out)
-{
-	int err;
-
-	err = get_number(w, n, path, out);
-	if (err)
-		return err;
-	if (!(*out > r->min && *out < r->max))
-		return fail(w, n, path, "%s is not %s", SHOW(n), r->what);
-	return 0;
-}
-
-static int get_list(struct walk *w, const struct pw_yaml_node *n, const char *path,
-		    const char *what)
-{
-	return want_kind(w, n, path, PW_YAML_SEQ, what);
-}
-
-static int get_string(struct walk *w, const struct pw_yaml_node *n, const char *path, char **out)
-{
-	const char *s;
-	int err;
-
-	err = scalar(w, n, path, "a string", &s);
-	if (err)
-		return err;
-	*out = strdup(s);
-	return *out ? 0 : fail_nomem(w);
-}
-
-static bool is_name(const char *s, bool dash)
-{
-	size_t i;
-
-	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return false;
-	for (i = 1; s[i]; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_' || (dash && c == '-')))
-			return false;
-	}
-	return true;
-}
-
-static int get_name(struct walk *w, const struct pw_yaml_node *n, const char *path, bool dash,
-		    char name[PW_NAME_LEN])
-{
-	const char *s;
-	int err;
-
-	err = scalar(w, n, path, "a name", &s);
-	if (err)
-		return err;
-	if (strlen(s) >= PW_NAME_LEN)
-		return fail(w, n, path, "%s is too long (at most %d characters)", SHOW(n),
-			    PW_NAME_LEN - 1);
-	if (!is_name(s, dash))
-		return fail(w, n, path, "%s is not a valid name (%s)", SHOW(n),
-			    dash ? "[A-Za-z_][A-Za-z0-9_-]*" : "[A-Za-z_][A-Za-z0-9_]*");
-	strcpy(name, s);
-	return 0;
-}
-
-/* The words an enum is written with: names[first..n), NULLs skipped. */
-struct words {
-	const char *const *names;
-	unsigned int first, n;
-};
-
-/* One of the words; its index in *out. */
-static int get_enum(struct walk *w, const struct pw_yaml_node *n, const char *path,
-		    const struct words *words, const char *what, unsigned int *out)
-{
-	const char *const *names = words->names;
-	char list[160] = "";
-	const char *s;
-	size_t len = 0;
-	unsigned int i;
-	int err;
-
-	err = scalar(w, n, path, what, &s);
-	if (err)
-		return err;
-	for (i = words->first; i < words->n; i++) {
-		if (names[i] && strcmp(s, names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	for (i = words->first; i < words->n; i++)
-		if (names[i] && len < sizeof(list))
-			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-						len ? ", " : "", names[i]);
-	return fail(w, n, path, "%s is not %s (%s)", SHOW(n), what, list);
-}
 
 /* ---- the tables ---- */
 
@@ -474,41 +147,41 @@ static int get_listen(struct walk *w, const struct slot *sl, void *item)
 	int err;
 
 	if (n->kind == PW_YAML_SEQ)
-		return fail(w, n, path,
-			    "expected ADDR:PORT, got a list (quote IPv6: \"[::1]:9977\")");
-	err = scalar(w, n, path, "ADDR:PORT", &s);
+		return cfg_fail(w, n, path,
+				"expected ADDR:PORT, got a list (quote IPv6: \"[::1]:9977\")");
+	err = cfg_scalar(w, n, path, "ADDR:PORT", &s);
 	if (err)
 		return err;
-	show(s, n->len, shown, sizeof(shown));
+	cfg_show(s, n->len, shown, sizeof(shown));
 	colon = strrchr(s, ':');
 	v6 = s[0] == '[';
 	if (v6) {
 		a = s + 1;
 		colon = strchr(s, ']');
 		if (!colon || colon[1] != ':')
-			return fail(w, n, path, "%s: expected [ADDR6]:PORT", shown);
+			return cfg_fail(w, n, path, "%s: expected [ADDR6]:PORT", shown);
 		alen = (size_t)(colon - a);
 		colon++;
 	} else {
 		if (!colon)
-			return fail(w, n, path, "%s: missing port (ADDR:PORT or [ADDR6]:PORT)",
-				    shown);
+			return cfg_fail(w, n, path, "%s: missing port (ADDR:PORT or [ADDR6]:PORT)",
+					shown);
 		a = s;
 		alen = (size_t)(colon - s);
 		if (memchr(a, ':', alen))
-			return fail(w, n, path, "%s: IPv6 addresses need brackets: [ADDR6]:PORT",
-				    shown);
+			return cfg_fail(w, n, path,
+					"%s: IPv6 addresses need brackets: [ADDR6]:PORT", shown);
 	}
 	if (alen == 0 || alen >= sizeof(addr))
-		return fail(w, n, path, "%s: expected a numeric IP address", shown);
+		return cfg_fail(w, n, path, "%s: expected a numeric IP address", shown);
 	memcpy(addr, a, alen);
 	addr[alen] = '\0';
 	if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, buf) != 1)
-		return fail(w, n, path, "%s: %s is not a numeric IP%s address", shown,
-			    show(addr, alen, part, sizeof(part)), v6 ? "v6" : "v4");
+		return cfg_fail(w, n, path, "%s: %s is not a numeric IP%s address", shown,
+				cfg_show(addr, alen, part, sizeof(part)), v6 ? "v6" : "v4");
 	if (pw_parse_port(colon + 1, &cfg->listen_port, &why))
-		return fail(w, n, path, "%s: %s is not a port (1..65535)", shown,
-			    show(colon + 1, strlen(colon + 1), part, sizeof(part)));
+		return cfg_fail(w, n, path, "%s: %s is not a port (1..65535)", shown,
+				cfg_show(colon + 1, strlen(colon + 1), part, sizeof(part)));
 	strcpy(cfg->listen_addr, addr);
 	return 0;
 }
@@ -534,7 +207,7 @@ static int get_ports(struct walk *w, const struct slot *s, void *item)
 	size_t i;
 	int err;
 
-	err = get_list(w, n, s->path, "a list of ports");
+	err = cfg_get_list(w, n, s->path, "a list of ports");
 	if (err)
 		return err;
 	if (!n->n)
@@ -543,13 +216,13 @@ static int get_ports(struct walk *w, const struct slot *s, void *item)
 	cfg->ports = calloc(n->n, sizeof(*cfg->ports));
 	if (!seen || !cfg->ports) {
 		free(seen);
-		return fail_nomem(w);
+		return cfg_fail_nomem(w);
 	}
 	for (i = 0, c = pw_yaml_first(w->doc, n); c; i++, c = pw_yaml_next(w->doc, c)) {
-		join_idx(sub, sizeof(sub), s->path, i);
-		err = get_port(w, c, sub, &port);
+		cfg_join_idx(sub, sizeof(sub), s->path, i);
+		err = cfg_get_port(w, c, sub, &port);
 		if (!err && pw_portset_has(seen, port))
-			err = fail(w, c, sub, "%u is listed twice", port);
+			err = cfg_fail(w, c, sub, "%u is listed twice", port);
 		if (err)
 			break;
 		seen->bits[port / 64] |= 1ULL << (port % 64);
@@ -566,16 +239,16 @@ static int bucket_bound(struct walk *w, const struct pw_yaml_node *c, const char
 	size_t i = cfg->n_buckets;
 	int err;
 
-	err = get_number(w, c, path, v);
+	err = cfg_get_number(w, c, path, v);
 	if (err)
 		return err;
 	if (!(*v > 0))
-		return fail(w, c, path, "%s must be greater than 0", SHOW(c));
+		return cfg_fail(w, c, path, "%s must be greater than 0", SHOW(c));
 	if (*v > PW_MAX_BUCKET_SECONDS)
-		return fail(w, c, path, "%s is too large (at most 140000 seconds)", SHOW(c));
+		return cfg_fail(w, c, path, "%s is too large (at most 140000 seconds)", SHOW(c));
 	if (i && *v <= cfg->buckets[i - 1])
-		return fail(w, c, path, "%s is not above the previous bound (%g)", SHOW(c),
-			    cfg->buckets[i - 1]);
+		return cfg_fail(w, c, path, "%s is not above the previous bound (%g)", SHOW(c),
+				cfg->buckets[i - 1]);
 	return 0;
 }
 
@@ -588,18 +261,18 @@ static int get_buckets(struct walk *w, const struct slot *s, void *item)
 	double v;
 	int err;
 
-	err = get_list(w, n, s->path, "a list of bucket bounds in seconds");
+	err = cfg_get_list(w, n, s->path, "a list of bucket bounds in seconds");
 	if (err)
 		return err;
 	if (n->n == 0)
-		return fail(w, n, s->path, "needs at least one bucket");
+		return cfg_fail(w, n, s->path, "needs at least one bucket");
 	if (n->n > PW_MAX_BUCKETS)
-		return fail(w, n, s->path, "%zu buckets, at most %d", n->n, PW_MAX_BUCKETS);
+		return cfg_fail(w, n, s->path, "%zu buckets, at most %d", n->n, PW_MAX_BUCKETS);
 	cfg->buckets = calloc(n->n, sizeof(*cfg->buckets));
 	if (!cfg->buckets)
-		return fail_nomem(w);
+		return cfg_fail_nomem(w);
 	for (i = 0, c = pw_yaml_first(w->doc, n); c; i++, c = pw_yaml_next(w->doc, c)) {
-		err = bucket_bound(w, c, join_idx(sub, sizeof(sub), s->path, i), cfg, &v);
+		err = bucket_bound(w, c, cfg_join_idx(sub, sizeof(sub), s->path, i), cfg, &v);
 		if (err)
 			return err;
 		cfg->buckets[cfg->n_buckets++] = v;
@@ -614,7 +287,7 @@ static int default_buckets_copy(struct walk *w, const struct slot *s, void *item
 	(void)s;
 	cfg->buckets = malloc(sizeof(default_buckets));
 	if (!cfg->buckets)
-		return fail_nomem(w);
+		return cfg_fail_nomem(w);
 	memcpy(cfg->buckets, default_buckets, sizeof(default_buckets));
 	cfg->n_buckets = ARRAY_SIZE(default_buckets);
 	return 0;
@@ -628,13 +301,13 @@ static int notifier_name(struct walk *w, const struct slot *s, void *item)
 	size_t i, idx = (size_t)(nf - w->cfg->notifiers);
 	int err;
 
-	err = get_name(w, s->val, s->path, true, nf->name);
+	err = cfg_get_name(w, s->val, s->path, true, nf->name);
 	if (err)
 		return err;
 	for (i = 0; i < idx; i++)
 		if (strcmp(w->cfg->notifiers[i].name, nf->name) == 0)
-			return fail(w, s->val, s->path, "%s is already used by notifiers[%zu]",
-				    nf->name, i);
+			return cfg_fail(w, s->val, s->path, "%s is already used by notifiers[%zu]",
+					nf->name, i);
 	return 0;
 }
 
@@ -664,23 +337,23 @@ static int notifier_command(struct walk *w, const struct slot *s, void *item)
 	size_t i;
 	int err;
 
-	err = get_list(w, n, s->path, "a list: the program and its arguments");
+	err = cfg_get_list(w, n, s->path, "a list: the program and its arguments");
 	if (err)
 		return err;
 	if (!n->n)
-		return fail(w, n, s->path, "must not be empty");
+		return cfg_fail(w, n, s->path, "must not be empty");
 	nf->argv = calloc(n->n + 1, sizeof(*nf->argv));
 	if (!nf->argv)
-		return fail_nomem(w);
+		return cfg_fail_nomem(w);
 	for (i = 0, c = pw_yaml_first(w->doc, n); c; i++, c = pw_yaml_next(w->doc, c)) {
-		join_idx(sub, sizeof(sub), s->path, i);
-		err = get_string(w, c, sub, &nf->argv[i]);
+		cfg_join_idx(sub, sizeof(sub), s->path, i);
+		err = cfg_get_string(w, c, sub, &nf->argv[i]);
 		if (err)
 			return err;
 		nf->argc++;
 		/* No PATH lookup: the daemon runs what the file names. */
 		if (i == 0 && nf->argv[0][0] != '/')
-			return fail(w, c, sub, "%s is not an absolute path", SHOW(c));
+			return cfg_fail(w, c, sub, "%s is not an absolute path", SHOW(c));
 	}
 	return 0;
 }
@@ -709,7 +382,7 @@ static int notifier_user(struct walk *w, const struct slot *sl, void *item)
 	const char *s;
 	int err;
 
-	err = scalar(w, n, sl->path, "a user name or uid", &s);
+	err = cfg_scalar(w, n, sl->path, "a user name or uid", &s);
 	if (err)
 		return err;
 	if (parse_id(s, &id))
@@ -722,9 +395,10 @@ static int notifier_user(struct walk *w, const struct slot *sl, void *item)
 	} else if (parse_id(s, &id) && group_given) {
 		nf->uid = (uid_t)id;
 	} else if (parse_id(s, &id)) {
-		return fail(w, n, sl->path, "uid %s has no passwd entry: name its group too", s);
+		return cfg_fail(w, n, sl->path, "uid %s has no passwd entry: name its group too",
+				s);
 	} else {
-		return fail(w, n, sl->path, "no user named %s", SHOW(n));
+		return cfg_fail(w, n, sl->path, "no user named %s", SHOW(n));
 	}
 	nf->set_ids = true;
 	return 0;
@@ -741,9 +415,9 @@ static int notifier_group(struct walk *w, const struct slot *sl, void *item)
 	int err;
 
 	if (!pw_yaml_get(w->doc, sl->map, "user"))
-		return fail(w, sl->key, sl->path,
-			    "needs user (the group alone would run the command as root)");
-	err = scalar(w, n, sl->path, "a group name or gid", &s);
+		return cfg_fail(w, sl->key, sl->path,
+				"needs user (the group alone would run the command as root)");
+	err = cfg_scalar(w, n, sl->path, "a group name or gid", &s);
 	if (err)
 		return err;
 	if (parse_id(s, &id)) {
@@ -752,7 +426,7 @@ static int notifier_group(struct walk *w, const struct slot *sl, void *item)
 	}
 	getgrnam_r(s, &gr, buf, sizeof(buf), &found);
 	if (!found)
-		return fail(w, n, sl->path, "no group named %s", SHOW(n));
+		return cfg_fail(w, n, sl->path, "no group named %s", SHOW(n));
 	nf->gid = gr.gr_gid;
 	return 0;
 }
@@ -765,7 +439,7 @@ static int notifier_url(struct walk *w, const struct slot *sl, void *item)
 	size_t i;
 	int err;
 
-	err = scalar(w, n, sl->path, "a URL", &s);
+	err = cfg_scalar(w, n, sl->path, "a URL", &s);
 	if (err)
 		return err;
 	if (strncasecmp(s, "http://", 7) == 0)
@@ -773,15 +447,15 @@ static int notifier_url(struct walk *w, const struct slot *sl, void *item)
 	else if (strncasecmp(s, "https://", 8) == 0)
 		host = s + 8;
 	else
-		return fail(w, n, sl->path, "%s is not an http:// or https:// URL", SHOW(n));
+		return cfg_fail(w, n, sl->path, "%s is not an http:// or https:// URL", SHOW(n));
 	if (!*host || *host == '/')
-		return fail(w, n, sl->path, "%s has no host", SHOW(n));
+		return cfg_fail(w, n, sl->path, "%s has no host", SHOW(n));
 	for (i = 0; s[i]; i++)
 		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
-			return fail(w, n, sl->path, "%s contains a space or control character",
-				    SHOW(n));
+			return cfg_fail(w, n, sl->path, "%s contains a space or control character",
+					SHOW(n));
 	nf->url = strdup(s);
-	return nf->url ? 0 : fail_nomem(w);
+	return nf->url ? 0 : cfg_fail_nomem(w);
 }
 
 #define NOTIFIER(member, ctype) AT(struct pw_notifier, member, ctype)
@@ -822,13 +496,13 @@ static int rule_name(struct walk *w, const struct slot *s, void *item)
 	size_t i, idx = (size_t)(r - w->cfg->rules);
 	int err;
 
-	err = get_name(w, s->val, s->path, false, r->name);
+	err = cfg_get_name(w, s->val, s->path, false, r->name);
 	if (err)
 		return err;
 	for (i = 0; i < idx; i++)
 		if (strcmp(w->cfg->rules[i].name, r->name) == 0)
-			return fail(w, s->val, s->path, "%s is already used by rules[%zu]", r->name,
-				    i);
+			return cfg_fail(w, s->val, s->path, "%s is already used by rules[%zu]",
+					r->name, i);
 	return 0;
 }
 
@@ -855,26 +529,26 @@ static int get_threshold(struct walk *w, const struct pw_yaml_node *n, const cha
 	__u64 ns;
 	int err;
 
-	err = scalar(w, n, path, "a number", &s);
+	err = cfg_scalar(w, n, path, "a number", &s);
 	if (err)
 		return err;
-	err = parse_double(s, out);
+	err = cfg_parse_double(s, out);
 	if (err == -ERANGE)
-		return fail(w, n, path, "%s is not a finite number", SHOW(n));
+		return cfg_fail(w, n, path, "%s is not a finite number", SHOW(n));
 	if (err && metric_in_seconds(m)) {
 		if (pw_parse_duration(s, &ns, &why))
-			return fail(w, n, path, "%s is not a number of seconds or a duration",
-				    SHOW(n));
+			return cfg_fail(w, n, path, "%s is not a number of seconds or a duration",
+					SHOW(n));
 		*out = pw_seconds(ns);
 		err = 0;
 	}
 	if (err)
-		return fail(w, n, path, "%s is not a number%s", SHOW(n),
-			    strpbrk(s, "0123456789")
-				    ? " (durations only for latency and close_wait_age)"
-				    : "");
+		return cfg_fail(w, n, path, "%s is not a number%s", SHOW(n),
+				strpbrk(s, "0123456789")
+					? " (durations only for latency and close_wait_age)"
+					: "");
 	if (*out < 0)
-		return fail(w, n, path, "%s is negative", SHOW(n));
+		return cfg_fail(w, n, path, "%s is negative", SHOW(n));
 	return 0;
 }
 
@@ -882,7 +556,7 @@ static int rule_has_threshold(struct walk *w, const struct slot *s, void *item)
 {
 	(void)item;
 	if (!pw_yaml_get(w->doc, s->map, "warn") && !pw_yaml_get(w->doc, s->map, "crit"))
-		return fail(w, s->map, s->map_path, "needs warn or crit (or both)");
+		return cfg_fail(w, s->map, s->map_path, "needs warn or crit (or both)");
 	return 0;
 }
 
@@ -909,10 +583,10 @@ static int rule_crit(struct walk *w, const struct slot *s, void *item)
 		return err;
 	r->has_crit = true;
 	if (r->has_warn && !r->below && r->crit < r->warn)
-		return fail(w, s->val, s->path, "%s is below warn (%g)", SHOW(s->val), r->warn);
+		return cfg_fail(w, s->val, s->path, "%s is below warn (%g)", SHOW(s->val), r->warn);
 	if (r->has_warn && r->below && r->crit > r->warn)
-		return fail(w, s->val, s->path, "%s is above warn (%g) (when: below)", SHOW(s->val),
-			    r->warn);
+		return cfg_fail(w, s->val, s->path, "%s is above warn (%g) (when: below)",
+				SHOW(s->val), r->warn);
 	return 0;
 }
 
@@ -928,10 +602,11 @@ static int rule_clear(struct walk *w, const struct slot *s, void *item)
 	if (err)
 		return err;
 	if (!r->below && r->clear > low)
-		return fail(w, s->val, s->path, "%s is above %s (%g)", SHOW(s->val), low_name, low);
+		return cfg_fail(w, s->val, s->path, "%s is above %s (%g)", SHOW(s->val), low_name,
+				low);
 	if (r->below && r->clear < low)
-		return fail(w, s->val, s->path, "%s is below %s (%g) (when: below)", SHOW(s->val),
-			    low_name, low);
+		return cfg_fail(w, s->val, s->path, "%s is below %s (%g) (when: below)",
+				SHOW(s->val), low_name, low);
 	return 0;
 }
 
@@ -956,27 +631,27 @@ static int rule_notify(struct walk *w, const struct slot *s, void *item)
 	size_t i, j, k;
 	int err;
 
-	err = get_list(w, n, s->path, "a list of notifier names");
+	err = cfg_get_list(w, n, s->path, "a list of notifier names");
 	if (err)
 		return err;
 	if (!n->n)
-		return fail(w, n, s->path, "names no notifier (leave notify out for all)");
+		return cfg_fail(w, n, s->path, "names no notifier (leave notify out for all)");
 	r->notify = calloc(n->n, sizeof(*r->notify));
 	if (!r->notify)
-		return fail_nomem(w);
+		return cfg_fail_nomem(w);
 	for (i = 0, c = pw_yaml_first(w->doc, n); c; i++, c = pw_yaml_next(w->doc, c)) {
-		join_idx(sub, sizeof(sub), s->path, i);
-		err = scalar(w, c, sub, "a notifier name", &name);
+		cfg_join_idx(sub, sizeof(sub), s->path, i);
+		err = cfg_scalar(w, c, sub, "a notifier name", &name);
 		if (err)
 			return err;
 		for (j = 0; j < cfg->n_notifiers; j++)
 			if (strcmp(cfg->notifiers[j].name, name) == 0)
 				break;
 		if (j == cfg->n_notifiers)
-			return fail(w, c, sub, "no notifier named %s", SHOW(c));
+			return cfg_fail(w, c, sub, "no notifier named %s", SHOW(c));
 		for (k = 0; k < r->n_notify; k++)
 			if (r->notify[k] == j)
-				return fail(w, c, sub, "%s is listed twice", SHOW(c));
+				return cfg_fail(w, c, sub, "%s is listed twice", SHOW(c));
 		r->notify[r->n_notify++] = j;
 	}
 	return 0;
@@ -1067,21 +742,21 @@ static int get_items(struct walk *w, const struct key *k, const struct slot *s, 
 	size_t i;
 	int err;
 
-	err = get_list(w, n, s->path, it->what);
+	err = cfg_get_list(w, n, s->path, it->what);
 	if (err || !n->n)
 		return err;
 	if (n->n > it->max)
-		return fail(w, n, s->path, "%zu items, at most %zu", n->n, it->max);
+		return cfg_fail(w, n, s->path, "%zu items, at most %zu", n->n, it->max);
 	array = calloc(n->n, it->size);
 	if (!array)
-		return fail_nomem(w);
+		return cfg_fail_nomem(w);
 	memcpy(field(item, k), &array, sizeof(array));
 	for (i = 0, c = pw_yaml_first(w->doc, n); c; i++, c = pw_yaml_next(w->doc, c)) {
 		/* Counted before it is read, so that pw_config_free sees
 		 * what a failing one allocated. */
 		(*count)++;
-		err = walk_map(w, c, join_idx(sub, sizeof(sub), s->path, i), it->keys, it->n_keys,
-			       (char *)array + i * it->size);
+		err = walk_map(w, c, cfg_join_idx(sub, sizeof(sub), s->path, i), it->keys,
+			       it->n_keys, (char *)array + i * it->size);
 		if (err)
 			return err;
 	}
@@ -1095,25 +770,25 @@ static int get_value(struct walk *w, const struct key *k, const struct slot *s, 
 
 	switch (k->type) {
 	case K_U32:
-		return get_u32(w, s->val, s->path, k->u32.min, k->u32.max, field(item, k));
+		return cfg_get_u32(w, s->val, s->path, k->u32.min, k->u32.max, field(item, k));
 	case K_BOOL:
-		return get_bool(w, s->val, s->path, field(item, k));
+		return cfg_get_bool(w, s->val, s->path, field(item, k));
 	case K_CHOICE:
-		err = get_enum(w, s->val, s->path, &k->words, k->what, &e);
+		err = cfg_get_enum(w, s->val, s->path, &k->words, k->what, &e);
 		if (!err)
 			*(bool *)field(item, k) = e == 1;
 		return err;
 	case K_ENUM:
-		err = get_enum(w, s->val, s->path, &k->words, k->what, &e);
+		err = cfg_get_enum(w, s->val, s->path, &k->words, k->what, &e);
 		if (!err)
 			memcpy(field(item, k), &e, sizeof(e));
 		return err;
 	case K_PORT:
-		return get_port(w, s->val, s->path, field(item, k));
+		return cfg_get_port(w, s->val, s->path, field(item, k));
 	case K_DURATION:
-		return get_duration(w, s->val, s->path, &k->dur, field(item, k));
+		return cfg_get_duration(w, s->val, s->path, &k->dur, field(item, k));
 	case K_NUMBER:
-		return get_between(w, s->val, s->path, &k->num, field(item, k));
+		return cfg_get_between(w, s->val, s->path, &k->num, field(item, k));
 	case K_ITEMS:
 		return get_items(w, k, s, item);
 	default:
@@ -1147,11 +822,11 @@ static int walk_key(struct walk *w, const struct key *k, const struct slot *s, v
 {
 	if (k->applies && !k->applies(item)) {
 		if (s->key)
-			return fail(w, s->key, s->path, "only applies to %s", k->only);
+			return cfg_fail(w, s->key, s->path, "only applies to %s", k->only);
 		return 0;
 	}
 	if (!s->val && k->required)
-		return fail(w, s->map, s->map_path, "missing key '%s'", k->name);
+		return cfg_fail(w, s->map, s->map_path, "missing key '%s'", k->name);
 	if (!s->val)
 		return set_default(w, k, s, item);
 	return get_value(w, k, s, item);
@@ -1169,27 +844,28 @@ static int match_keys(struct walk *w, const struct pw_yaml_node *map, const char
 	size_t i;
 	int err;
 
-	err = want_kind(w, map, path, PW_YAML_MAP, "a mapping");
+	err = cfg_want_kind(w, map, path, PW_YAML_MAP, "a mapping");
 	if (err)
 		return err;
 	for (k = pw_yaml_first(w->doc, map); k; k = pw_yaml_next(w->doc, v)) {
 		v = pw_yaml_next(w->doc, k);
 		if (!v)
-			return fail(w, k, path, "key without a value");
-		err = plain_node(w, k, *path ? path : "yaml");
+			return cfg_fail(w, k, path, "key without a value");
+		err = cfg_plain_node(w, k, *path ? path : "yaml");
 		if (err)
 			return err;
 		if (k->kind != PW_YAML_SCALAR || pw_yaml_is_null(k))
-			return fail(w, k, *path ? path : "yaml", "keys must be non-empty strings");
+			return cfg_fail(w, k, *path ? path : "yaml",
+					"keys must be non-empty strings");
 		for (i = 0; i < n_keys; i++)
 			if (keys[i].name && strlen(keys[i].name) == k->len &&
 			    memcmp(keys[i].name, k->text, k->len) == 0)
 				break;
-		join(sub, sizeof(sub), path, show(k->text, k->len, shown, sizeof(shown)));
+		cfg_join(sub, sizeof(sub), path, cfg_show(k->text, k->len, shown, sizeof(shown)));
 		if (i == n_keys)
-			return fail(w, k, sub, "unknown key");
+			return cfg_fail(w, k, sub, "unknown key");
 		if (vals[i])
-			return fail(w, k, sub, "duplicate key");
+			return cfg_fail(w, k, sub, "duplicate key");
 		keyn[i] = k;
 		vals[i] = v;
 	}
@@ -1223,7 +899,7 @@ static int walk_map(struct walk *w, const struct pw_yaml_node *map, const char *
 		if (keys[i].type == K_CHECK) {
 			err = keys[i].get(w, &s, item);
 		} else {
-			s.path = join(sub, sizeof(sub), path, keys[i].name);
+			s.path = cfg_join(sub, sizeof(sub), path, keys[i].name);
 			err = walk_key(w, &keys[i], &s, item);
 		}
 		if (err)
@@ -1243,13 +919,13 @@ int pw_schema_fill(const struct pw_yaml_doc *doc, const struct pw_yaml_err *err,
 	if (root && pw_yaml_is_null(root))
 		root = NULL;
 	if (root) {
-		ret = plain_node(&w, root, "yaml");
+		ret = cfg_plain_node(&w, root, "yaml");
 		if (ret)
 			return ret;
 		if (root->kind != PW_YAML_MAP)
-			return fail(&w, root, "yaml",
-				    "the top level must be a mapping of settings, not %s",
-				    pw_yaml_kind_desc(root));
+			return cfg_fail(&w, root, "yaml",
+					"the top level must be a mapping of settings, not %s",
+					pw_yaml_kind_desc(root));
 	}
 	return walk_map(&w, root, "", top_keys, ARRAY_SIZE(top_keys), cfg);
 }
