@@ -187,11 +187,14 @@ $(OUTPUT)/tests/%.o: tests/integration/%.c | $(OUTPUT)/tests
 $(OUTPUT)/tests/bpf/%.o: tests/bpf/%.c $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -Itests/bpf -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/bpf -Itests/integration -c $< -o $@
 
-$(BPF_TESTS): $(OUTPUT)/tests/bpf_%: $(OUTPUT)/tests/bpf/test_%.o $(OUTPUT)/tests/bpf/bpf_test.o
+# They share the integration tests' helpers (namespaces, loopback).
+$(BPF_TESTS): $(OUTPUT)/tests/bpf_%: $(OUTPUT)/tests/bpf/test_%.o $(OUTPUT)/tests/bpf/bpf_test.o \
+		$(INTEG_HELPERS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_CMOCKA) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS_BPF) $(LDLIBS_JSON) $(LDLIBS_DAEMON) $(LDLIBS_CMOCKA) -lm \
+		-o $@
 
 # test_notify also exercises the notifier threads; test_procfd walks a tree.
 # Each unit test links what it tests and what that needs, nothing more (a new

@@ -1,42 +1,33 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Helpers of the skeleton-level tests: see bpf_test.h. */
 #define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpf_test.h"
+#include "helpers.h"
 
 #define WAIT_NS 2000000000LL
 
 int bt_enter_new_netns(void)
 {
-	struct ifreq ifr = {};
-	int fd, err = 0;
-
 	if (unshare(CLONE_NEWNET))
 		return -errno;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		err = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		err = -errno;
-	close(fd);
-	return err;
+	return lo_up();
 }
 
 static bool listed(const char *name, const char *const *progs)
@@ -195,6 +186,15 @@ int bt_connect(uint16_t port)
 		return -1;
 	}
 	return fd;
+}
+
+void bt_connect_pair(struct bt_conn *c, uint16_t port)
+{
+	c->lfd = bt_listen(port);
+	c->cfd = bt_connect(port);
+	assert_true(c->lfd >= 0 && c->cfd >= 0);
+	c->afd = accept(c->lfd, NULL, NULL);
+	assert_true(c->afd >= 0);
 }
 
 void bt_abort(int fd)

@@ -45,6 +45,11 @@ __u64 bt_fixes(const struct bt *t, int what);
 int bt_listen(uint16_t port);
 int bt_connect(uint16_t port);
 void bt_abort(int fd);
+/* A listener, a connection to it and the accepted end (asserted). */
+struct bt_conn {
+	int lfd, cfd, afd;
+};
+void bt_connect_pair(struct bt_conn *c, uint16_t port);
 
 /* A socket's per-socket state, by descriptor: 0 or -errno (-ENOENT: none). */
 int bt_sk(const struct bt *t, int fd, struct pw_sk *out);

@@ -19,20 +19,7 @@
 
 #define MS 1000000ULL
 
-struct conn {
-	int lfd, cfd, afd;
-};
-
-static void connect_pair(struct conn *c, uint16_t port)
-{
-	c->lfd = bt_listen(port);
-	c->cfd = bt_connect(port);
-	assert_true(c->lfd >= 0 && c->cfd >= 0);
-	c->afd = accept(c->lfd, NULL, NULL);
-	assert_true(c->afd >= 0);
-}
-
-static void close_pair(struct conn *c)
+static void close_pair(struct bt_conn *c)
 {
 	close(c->cfd);
 	close(c->afd);
@@ -56,9 +43,9 @@ static void test_request(void **state)
 {
 	struct bt *t = *state;
 	struct pw_lat in, out;
-	struct conn c;
+	struct bt_conn c;
 
-	connect_pair(&c, 3401);
+	bt_connect_pair(&c, 3401);
 	pass(c.cfd, c.afd, "GET /");
 	usleep(30 * MS / 1000);
 	pass(c.afd, c.cfd, "200 OK");
@@ -87,9 +74,9 @@ static void test_unanswered(void **state)
 	struct bt *t = *state;
 	struct pw_stats s;
 	struct pw_lat l;
-	struct conn c;
+	struct bt_conn c;
 
-	connect_pair(&c, 3402);
+	bt_connect_pair(&c, 3402);
 	pass(c.cfd, c.afd, "GET /");
 	usleep(10000);
 	close_pair(&c);

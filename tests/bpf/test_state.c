@@ -21,20 +21,6 @@
 #include <bpf/libbpf.h>
 #include "bpf_test.h"
 
-/* A listener, a connection to it and the accepted end. */
-struct conn {
-	int lfd, cfd, afd;
-};
-
-static void connect_pair(struct conn *c, uint16_t port)
-{
-	c->lfd = bt_listen(port);
-	c->cfd = bt_connect(port);
-	assert_true(c->lfd >= 0 && c->cfd >= 0);
-	c->afd = accept(c->lfd, NULL, NULL);
-	assert_true(c->afd >= 0);
-}
-
 /* Each socket's state names its row and the state it is counted in; the
  * rows' gauges are the sums of those. */
 static void test_rows_per_socket(void **state)
@@ -42,9 +28,9 @@ static void test_rows_per_socket(void **state)
 	struct bt *t = *state;
 	struct pw_stats s;
 	struct pw_sk sk;
-	struct conn c;
+	struct bt_conn c;
 
-	connect_pair(&c, 3101);
+	bt_connect_pair(&c, 3101);
 	assert_int_equal(bt_sk(t, c.lfd, &sk), 0);
 	assert_int_equal(sk.key.dir, PW_DIR_LISTEN);
 	assert_int_equal(sk.key.port, 3101);
@@ -87,9 +73,9 @@ static void test_close_wait(void **state)
 	struct pw_cw_sock cw;
 	struct pw_stats s;
 	struct pw_sk sk;
-	struct conn c;
+	struct bt_conn c;
 
-	connect_pair(&c, 3102);
+	bt_connect_pair(&c, 3102);
 	close(c.cfd); /* the peer's FIN: the server's end in CLOSE_WAIT */
 	assert_int_equal(bt_wait_state(t, c.afd, PW_TCP_CLOSE_WAIT), 0);
 	assert_int_equal(bt_sk(t, c.afd, &sk), 0);
@@ -142,10 +128,10 @@ static void test_other_netns_ignored(void **state)
 	struct bt *t = *state;
 	struct pw_stats s;
 	struct pw_sk sk;
-	struct conn c;
+	struct bt_conn c;
 
 	assert_int_equal(bt_enter_new_netns(), 0);
-	connect_pair(&c, 3103);
+	bt_connect_pair(&c, 3103);
 	assert_int_equal(bt_sk(t, c.lfd, &sk), -ENOENT);
 	assert_int_equal(bt_sk(t, c.afd, &sk), -ENOENT);
 	assert_int_equal(bt_row(t, 3103, PW_DIR_INBOUND, &s), -ENOENT);
@@ -159,9 +145,9 @@ static void test_resets(void **state)
 {
 	struct bt *t = *state;
 	struct pw_stats s;
-	struct conn c;
+	struct bt_conn c;
 
-	connect_pair(&c, 3104);
+	bt_connect_pair(&c, 3104);
 	bt_abort(c.cfd); /* SO_LINGER {1, 0}: close sends a reset */
 	assert_int_equal(bt_wait_row_gauge(t, 3104, PW_DIR_INBOUND, PW_TCP_ESTABLISHED, 0), 0);
 	assert_int_equal(bt_row(t, 3104, PW_DIR_OUTBOUND, &s), 0);
@@ -196,9 +182,9 @@ static void test_raw_by_address(void **state)
 	struct bt *t = *state;
 	struct pw_stats s;
 	struct pw_sk sk;
-	struct conn c;
+	struct bt_conn c;
 
-	connect_pair(&c, 3105);
+	bt_connect_pair(&c, 3105);
 	assert_int_equal(bt_sk(t, c.afd, &sk), -ENOENT); /* no socket storage */
 	assert_int_equal(map_count(t->skel->maps.sk_hash), 3);
 	assert_int_equal(bt_row(t, 3105, PW_DIR_LISTEN, &s), 0);
