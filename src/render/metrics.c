@@ -323,12 +323,10 @@ static void merge_gauges(struct pw_live_row *to, const struct pw_live_row *from)
 
 	for (i = 0; i < PW_STATE_SLOTS; i++)
 		to->states[i] += from->states[i];
-	/* Folded rows of one port: the fullest listener stays the figure. */
-	if ((__u64)from->acceptq * (to->acceptq_max ? to->acceptq_max : 1) >=
-	    (__u64)to->acceptq * (from->acceptq_max ? from->acceptq_max : 1)) {
-		to->acceptq = from->acceptq;
-		to->acceptq_max = from->acceptq_max;
-	}
+	/* Folded rows of one port: the fullest listener stays the figure (a row
+	 * with no backlog has no listener to offer). */
+	if (from->acceptq_max)
+		pw_live_add_listener(to, from->acceptq, from->acceptq_max);
 	if (from->cw_oldest_since_ns &&
 	    (!to->cw_oldest_since_ns || from->cw_oldest_since_ns < to->cw_oldest_since_ns))
 		to->cw_oldest_since_ns = from->cw_oldest_since_ns;
